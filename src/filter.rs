@@ -1,0 +1,211 @@
+//! Which sockets a command looks at. States and address families go into the source's request
+//! (the sock_diag state mask, or skipped while parsing procfs lines); ports are matched per
+//! socket; process filters apply after the process map has been joined.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Serialize, Serializer};
+
+use crate::model::{Family, Socket, StateSet, TcpState};
+
+/// An inclusive port range, written `8787` or `8000-8999`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub low: u16,
+    pub high: u16,
+}
+
+impl PortRange {
+    pub fn contains(self, port: u16) -> bool {
+        (self.low..=self.high).contains(&port)
+    }
+}
+
+impl FromStr for PortRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<PortRange, String> {
+        let parse = |p: &str| {
+            p.trim()
+                .trim_start_matches(':')
+                .parse::<u16>()
+                .map_err(|_| format!("'{s}' is not a port (0-65535) or a range like 8000-8999"))
+        };
+        let (low, high) = match s.split_once('-') {
+            Some((a, b)) => (parse(a)?, parse(b)?),
+            None => {
+                let p = parse(s)?;
+                (p, p)
+            }
+        };
+        if low > high {
+            return Err(format!("port range '{s}' is empty (start above end)"));
+        }
+        Ok(PortRange { low, high })
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.low == self.high { write!(f, "{}", self.low) } else { write!(f, "{}-{}", self.low, self.high) }
+    }
+}
+
+impl Serialize for PortRange {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A state name as `ss` accepts it: one of the eleven states or one of ss's groups.
+pub fn parse_state_filter(name: &str) -> Result<StateSet, String> {
+    use TcpState::*;
+    let lower = name.to_ascii_lowercase();
+    if let Some(state) = TcpState::ALL.iter().find(|s| s.name() == lower) {
+        return Ok(StateSet::of(&[*state]));
+    }
+    // The groups as iproute2's ss.c defines them: SS_CONN leaves out listening, closed and the
+    // two minisocket states; "synchronized" is SS_CONN less syn-sent; "big" is all but "bucket".
+    let group: &[TcpState] = match lower.as_str() {
+        "all" => &TcpState::ALL,
+        "connected" => &[Established, SynSent, FinWait1, FinWait2, CloseWait, LastAck, Closing],
+        "synchronized" => &[Established, FinWait1, FinWait2, CloseWait, LastAck, Closing],
+        "bucket" => &[SynRecv, TimeWait],
+        "big" => &[Established, SynSent, FinWait1, FinWait2, Closed, CloseWait, LastAck, Listening, Closing],
+        _ => {
+            let names: Vec<&str> = TcpState::ALL.iter().map(|s| s.name()).collect();
+            return Err(format!(
+                "unknown state '{name}': expected one of {}, or a group: all, connected, synchronized, bucket, big",
+                names.join(", ")
+            ));
+        }
+    };
+    Ok(StateSet::of(group))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub states: StateSet,
+    pub inet: bool,
+    pub inet6: bool,
+    /// Local ports (`--port`); a socket matches if its local port is any of them.
+    pub ports: Vec<u16>,
+    pub sport: Option<PortRange>,
+    pub dport: Option<PortRange>,
+    pub pid: Option<u32>,
+    pub process: Option<String>,
+}
+
+impl Default for Filter {
+    fn default() -> Filter {
+        Filter {
+            states: StateSet::all(),
+            inet: true,
+            inet6: true,
+            ports: Vec::new(),
+            sport: None,
+            dport: None,
+            pid: None,
+            process: None,
+        }
+    }
+}
+
+impl Filter {
+    pub fn wants_family(&self, family: Family) -> bool {
+        match family {
+            Family::Inet => self.inet,
+            Family::Inet6 => self.inet6,
+        }
+    }
+
+    /// The port part of the filter, applied to each socket a source reads.
+    pub fn matches_ports(&self, local_port: u16, peer_port: u16) -> bool {
+        (self.ports.is_empty() || self.ports.contains(&local_port))
+            && self.sport.is_none_or(|r| r.contains(local_port))
+            && self.dport.is_none_or(|r| r.contains(peer_port))
+    }
+
+    pub fn matches(&self, s: &Socket) -> bool {
+        self.states.contains(s.state)
+            && self.wants_family(s.family)
+            && self.matches_ports(s.local.port(), s.peer.port())
+    }
+
+    pub fn wants_processes(&self) -> bool {
+        self.pid.is_some() || self.process.is_some()
+    }
+}
+
+/// The filter as it is echoed in JSON output (`"filters": {...}`).
+#[derive(Debug, Serialize)]
+pub struct FilterEcho<'a> {
+    pub states: Vec<&'static str>,
+    pub families: Vec<&'static str>,
+    pub ports: &'a [u16],
+    pub sport: Option<PortRange>,
+    pub dport: Option<PortRange>,
+    pub pid: Option<u32>,
+    pub process: Option<&'a str>,
+    pub netns: Option<&'a str>,
+}
+
+impl Filter {
+    pub fn echo<'a>(&'a self, netns: Option<&'a str>) -> FilterEcho<'a> {
+        let mut families = Vec::new();
+        if self.inet {
+            families.push("inet");
+        }
+        if self.inet6 {
+            families.push("inet6");
+        }
+        FilterEcho {
+            states: self.states.iter().map(TcpState::name).collect(),
+            families,
+            ports: &self.ports,
+            sport: self.sport,
+            dport: self.dport,
+            pid: self.pid,
+            process: self.process.as_deref(),
+            netns,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges_parse_and_reject_garbage() {
+        assert_eq!("8787".parse(), Ok(PortRange { low: 8787, high: 8787 }));
+        assert_eq!(":80".parse(), Ok(PortRange { low: 80, high: 80 }));
+        assert_eq!("1000-2000".parse(), Ok(PortRange { low: 1000, high: 2000 }));
+        assert!("2000-1000".parse::<PortRange>().is_err());
+        assert!("70000".parse::<PortRange>().is_err());
+        assert!("http".parse::<PortRange>().is_err());
+    }
+
+    #[test]
+    fn state_groups_match_ss() {
+        let connected = parse_state_filter("connected").unwrap();
+        assert!(!connected.contains(TcpState::Listening));
+        assert!(!connected.contains(TcpState::TimeWait));
+        assert!(connected.contains(TcpState::CloseWait));
+        let bucket = parse_state_filter("bucket").unwrap();
+        assert_eq!(bucket.iter().collect::<Vec<_>>(), vec![TcpState::SynRecv, TcpState::TimeWait]);
+        assert_eq!(parse_state_filter("CLOSE-WAIT").unwrap(), StateSet::of(&[TcpState::CloseWait]));
+        assert!(parse_state_filter("close_wait").is_err());
+        assert_eq!(parse_state_filter("all").unwrap(), StateSet::all());
+    }
+
+    #[test]
+    fn port_filters_combine() {
+        let f = Filter { ports: vec![8787, 9000], dport: Some("40000-50000".parse().unwrap()), ..Filter::default() };
+        assert!(f.matches_ports(8787, 45000));
+        assert!(f.matches_ports(9000, 40000));
+        assert!(!f.matches_ports(8788, 45000));
+        assert!(!f.matches_ports(8787, 39999));
+    }
+}

@@ -1,0 +1,53 @@
+//! webui-doctor: TCP connection health for Linux servers.
+//!
+//! Data flows one way: a source (`source::netlink` or `source::procfs`) reads the kernel's
+//! sockets into `model::Socket`s, `filter` selects them, `process` joins owners on request,
+//! `analysis` sums them up, `gate` judges them, and `render` prints them.
+
+pub mod analysis;
+pub mod cli;
+pub mod error;
+pub mod exit_codes;
+pub mod filter;
+pub mod gate;
+pub mod model;
+pub mod netns;
+pub mod process;
+pub mod render;
+pub mod source;
+
+pub use error::{Error, Result};
+
+use crate::filter::Filter;
+use crate::render::Attribution;
+use crate::source::{Snapshot, SourceChoice};
+
+/// Everything one read needs: where, what, and whether to join owning processes.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub source: SourceChoice,
+    pub filter: Filter,
+    pub processes: bool,
+}
+
+/// Reads the sockets `query` selects. With `processes`, joins owners and applies the `--pid` /
+/// `--process` filters, reporting how attribution went.
+pub fn collect(query: &Query) -> Result<(Snapshot, Option<Attribution>)> {
+    let mut snapshot = source::read(query.source, &query.filter)?;
+    if !(query.processes || query.filter.wants_processes()) {
+        return Ok((snapshot, None));
+    }
+    #[cfg(target_os = "linux")]
+    let root = source::procfs::proc_root();
+    #[cfg(not(target_os = "linux"))]
+    let root = std::path::PathBuf::from("/proc");
+    let map = process::ProcessMap::scan(&root).map_err(|source| Error::Read { path: root.clone(), source })?;
+    let f = &query.filter;
+    let wanted =
+        |p: &model::Process| f.pid.is_none_or(|pid| p.pid == pid) && f.process.as_ref().is_none_or(|c| &p.comm == c);
+    let unattributed = map.attribute(&mut snapshot.sockets, wanted);
+    if f.wants_processes() {
+        snapshot.sockets.retain(|s| s.process.as_ref().is_some_and(wanted));
+    }
+    Ok((snapshot, Some(Attribution { unattributed, denied_processes: map.denied })))
+}

@@ -1,0 +1,286 @@
+//! The data every source produces and every renderer reads: one `Socket` per kernel socket,
+//! gathered into a `Snapshot`. Names and JSON shapes here are a public contract (see README).
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Serialize, Serializer};
+
+/// TCP states in the kernel's numbering (`include/net/tcp_states.h`), so a state code from
+/// netlink or `/proc/net/tcp` converts with `from_code` and a state mask bit is `1 << code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TcpState {
+    Established = 1,
+    SynSent = 2,
+    SynRecv = 3,
+    FinWait1 = 4,
+    FinWait2 = 5,
+    TimeWait = 6,
+    Closed = 7,
+    CloseWait = 8,
+    LastAck = 9,
+    Listening = 10,
+    Closing = 11,
+}
+
+impl TcpState {
+    pub const ALL: [TcpState; 11] = [
+        TcpState::Established,
+        TcpState::SynSent,
+        TcpState::SynRecv,
+        TcpState::FinWait1,
+        TcpState::FinWait2,
+        TcpState::TimeWait,
+        TcpState::Closed,
+        TcpState::CloseWait,
+        TcpState::LastAck,
+        TcpState::Listening,
+        TcpState::Closing,
+    ];
+
+    pub fn from_code(code: u8) -> Option<TcpState> {
+        TcpState::ALL.get(usize::from(code).checked_sub(1)?).copied()
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The name `ss` accepts in a state filter, used in JSON and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            TcpState::Established => "established",
+            TcpState::SynSent => "syn-sent",
+            TcpState::SynRecv => "syn-recv",
+            TcpState::FinWait1 => "fin-wait-1",
+            TcpState::FinWait2 => "fin-wait-2",
+            TcpState::TimeWait => "time-wait",
+            TcpState::Closed => "closed",
+            TcpState::CloseWait => "close-wait",
+            TcpState::LastAck => "last-ack",
+            TcpState::Listening => "listening",
+            TcpState::Closing => "closing",
+        }
+    }
+
+    /// The column text `ss` prints (`ESTAB`, `CLOSE-WAIT`, ...), used in the table.
+    pub fn ss_label(self) -> &'static str {
+        match self {
+            TcpState::Established => "ESTAB",
+            TcpState::SynSent => "SYN-SENT",
+            TcpState::SynRecv => "SYN-RECV",
+            TcpState::FinWait1 => "FIN-WAIT-1",
+            TcpState::FinWait2 => "FIN-WAIT-2",
+            TcpState::TimeWait => "TIME-WAIT",
+            TcpState::Closed => "UNCONN",
+            TcpState::CloseWait => "CLOSE-WAIT",
+            TcpState::LastAck => "LAST-ACK",
+            TcpState::Listening => "LISTEN",
+            TcpState::Closing => "CLOSING",
+        }
+    }
+
+    /// The label value node_exporter's `node_tcp_connection_states` uses, so both can be compared.
+    pub fn prometheus_label(self) -> &'static str {
+        match self {
+            TcpState::Established => "established",
+            TcpState::SynSent => "syn_sent",
+            TcpState::SynRecv => "syn_recv",
+            TcpState::FinWait1 => "fin_wait1",
+            TcpState::FinWait2 => "fin_wait2",
+            TcpState::TimeWait => "time_wait",
+            TcpState::Closed => "close",
+            TcpState::CloseWait => "close_wait",
+            TcpState::LastAck => "last_ack",
+            TcpState::Listening => "listen",
+            TcpState::Closing => "closing",
+        }
+    }
+}
+
+impl Serialize for TcpState {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// A set of TCP states, laid out exactly like the sock_diag request's state mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateSet(u32);
+
+impl StateSet {
+    pub const EMPTY: StateSet = StateSet(0);
+
+    pub fn all() -> StateSet {
+        TcpState::ALL.iter().copied().collect()
+    }
+
+    pub fn of(states: &[TcpState]) -> StateSet {
+        states.iter().copied().collect()
+    }
+
+    pub fn contains(self, state: TcpState) -> bool {
+        self.0 & (1 << state.code()) != 0
+    }
+
+    pub fn insert(&mut self, state: TcpState) {
+        self.0 |= 1 << state.code();
+    }
+
+    pub fn union(self, other: StateSet) -> StateSet {
+        StateSet(self.0 | other.0)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The bit mask for `inet_diag_req_v2.idiag_states`.
+    pub fn mask(self) -> u32 {
+        self.0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = TcpState> {
+        TcpState::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+}
+
+impl FromIterator<TcpState> for StateSet {
+    fn from_iter<I: IntoIterator<Item = TcpState>>(iter: I) -> StateSet {
+        let mut set = StateSet::EMPTY;
+        for s in iter {
+            set.insert(s);
+        }
+        set
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Inet,
+    Inet6,
+}
+
+/// The kind of timer the kernel has armed on a socket (`idiag_timer` / the `tr` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimerKind {
+    Retransmit,
+    Keepalive,
+    TimeWait,
+    /// Zero-window probe timer; `ss` calls it `persist`.
+    Persist,
+    DelayedAck,
+}
+
+impl TimerKind {
+    /// Decodes the kernel's timer code; 0 (no timer) and unknown codes give `None`.
+    pub fn from_code(code: u8) -> Option<TimerKind> {
+        match code {
+            1 => Some(TimerKind::Retransmit),
+            2 => Some(TimerKind::Keepalive),
+            3 => Some(TimerKind::TimeWait),
+            4 => Some(TimerKind::Persist),
+            5 => Some(TimerKind::DelayedAck),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TimerKind::Retransmit => "retransmit",
+            TimerKind::Keepalive => "keepalive",
+            TimerKind::TimeWait => "time-wait",
+            TimerKind::Persist => "persist",
+            TimerKind::DelayedAck => "delayed-ack",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Timer {
+    pub kind: TimerKind,
+    /// Milliseconds until the timer fires.
+    pub expires_ms: u64,
+    /// Retransmissions for a retransmit timer, unanswered probes for keepalive and persist.
+    pub probes: u32,
+}
+
+/// Milliseconds since the socket last received and last sent data (from `tcp_info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Idle {
+    pub last_recv_ms: u64,
+    pub last_send_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Process {
+    pub pid: u32,
+    pub comm: String,
+}
+
+/// An address rendered as `ss` does: `127.0.0.1:8787`, `[::1]:8787`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Endpoint(pub SocketAddr);
+
+impl Endpoint {
+    pub fn port(self) -> u16 {
+        self.0.port()
+    }
+
+    pub fn ip(self) -> IpAddr {
+        self.0.ip()
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // SocketAddr's Display already brackets IPv6 and drops scope/flow info we never set.
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Serialize for Endpoint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Socket {
+    pub family: Family,
+    pub state: TcpState,
+    pub local: Endpoint,
+    pub peer: Endpoint,
+    pub recv_q: u32,
+    pub send_q: u32,
+    pub timer: Option<Timer>,
+    pub uid: u32,
+    pub inode: u64,
+    pub process: Option<Process>,
+    pub idle: Option<Idle>,
+}
+
+impl Socket {
+    pub fn keepalive_armed(&self) -> bool {
+        matches!(self.timer, Some(Timer { kind: TimerKind::Keepalive, .. }))
+    }
+}
+
+/// Which reader produced a snapshot; named in every output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Netlink,
+    Procfs,
+}
+
+impl SourceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::Netlink => "netlink",
+            SourceKind::Procfs => "procfs",
+        }
+    }
+}

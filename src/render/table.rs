@@ -1,0 +1,111 @@
+//! The human view: a table like `ss -tanoe` with readable units, and a summary block. On a
+//! terminal it fits the width and colours CLOSE-WAIT (unless `NO_COLOR`); piped, it is plain text
+//! with fixed columns so `grep` and `awk` work on it.
+
+use std::io::{self, Write};
+
+use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, presets};
+
+use crate::model::{Socket, TcpState};
+use crate::render::{Report, human_ms, timestamp};
+
+/// Terminal facts the table adapts to; decided once by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub tty: bool,
+    pub colour: bool,
+}
+
+impl Style {
+    /// From the real stdout and the `NO_COLOR` convention (<https://no-color.org>).
+    pub fn detect() -> Style {
+        use std::io::IsTerminal;
+        let tty = io::stdout().is_terminal();
+        let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style { tty, colour: tty && !no_colour }
+    }
+
+    pub const PLAIN: Style = Style { tty: false, colour: false };
+}
+
+pub fn write(out: &mut impl Write, report: &Report, style: Style, with_processes: bool) -> io::Result<()> {
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING);
+    if style.tty {
+        table.set_content_arrangement(ContentArrangement::Dynamic);
+    } else {
+        table.force_no_tty().set_content_arrangement(ContentArrangement::Disabled);
+    }
+    let mut header =
+        vec!["State", "Recv-Q", "Send-Q", "Local", "Peer", "Timer", "Probes", "Idle-Recv", "Idle-Send", "UID", "Inode"];
+    if with_processes {
+        header.push("Process");
+    }
+    table.set_header(header.into_iter().map(|h| Cell::new(h).add_attribute(Attribute::Bold)));
+    for s in &report.snapshot.sockets {
+        table.add_row(row(s, style, with_processes));
+    }
+    for i in [1, 2, 6, 9, 10] {
+        if let Some(col) = table.column_mut(i) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    if !report.snapshot.sockets.is_empty() {
+        writeln!(out, "{table}")?;
+        writeln!(out)?;
+    }
+    write_summary(out, report)
+}
+
+fn row(s: &Socket, style: Style, with_processes: bool) -> Vec<Cell> {
+    let mut state = Cell::new(s.state.ss_label());
+    if style.colour && s.state == TcpState::CloseWait {
+        state = state.fg(Color::Red).add_attribute(Attribute::Bold);
+    }
+    let (timer, probes) = match s.timer {
+        Some(t) => (format!("{} {}", t.kind.name(), human_ms(t.expires_ms)), t.probes.to_string()),
+        None => ("-".to_owned(), String::new()),
+    };
+    let idle = |f: fn(&crate::model::Idle) -> u64| s.idle.as_ref().map_or("-".to_owned(), |i| human_ms(f(i)));
+    let mut cells = vec![
+        state,
+        Cell::new(s.recv_q),
+        Cell::new(s.send_q),
+        Cell::new(s.local),
+        Cell::new(s.peer),
+        Cell::new(timer),
+        Cell::new(probes),
+        Cell::new(idle(|i| i.last_recv_ms)),
+        Cell::new(idle(|i| i.last_send_ms)),
+        Cell::new(s.uid),
+        Cell::new(s.inode),
+    ];
+    if with_processes {
+        cells.push(Cell::new(s.process.as_ref().map_or("-".to_owned(), |p| format!("{}({})", p.comm, p.pid))));
+    }
+    cells
+}
+
+/// The summary block; `--summary` prints it alone.
+pub fn write_summary(out: &mut impl Write, report: &Report) -> io::Result<()> {
+    let summary = &report.summary;
+    let ns = report.netns.map(|n| format!(", netns {n}")).unwrap_or_default();
+    writeln!(out, "source: {}{ns}, taken at {}", report.snapshot.source.name(), timestamp(report.snapshot.taken_at))?;
+    let states: Vec<String> =
+        summary.by_state.iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{} {n}", s.name())).collect();
+    let states = if states.is_empty() { String::new() } else { format!(" ({})", states.join(", ")) };
+    writeln!(out, "sockets: {}{states}", summary.total)?;
+    writeln!(out, "close-wait: {}", summary.close_wait())?;
+    let k = summary.keepalive;
+    writeln!(
+        out,
+        "keepalive: {} of {} established sockets have a keepalive timer armed, {} have none",
+        k.armed,
+        k.established,
+        k.unarmed()
+    )?;
+    if let Some(warning) = report.attribution.and_then(|a| a.warning()) {
+        writeln!(out, "processes: {warning}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! The fallback source: `/proc/net/tcp` and `/proc/net/tcp6`, read the way `ss` reads them when
+//! netlink is refused. The procfs crate's `TcpNetEntry` drops the timer columns, so the lines
+//! are parsed here. Every malformed line is an error naming the file and line: a partly read
+//! table would give wrong counts, which is worse than no answer.
+
+use std::io::{self, BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::model::{Endpoint, Family, Socket, TcpState, Timer, TimerKind};
+
+/// The procfs root, honouring `PROC_ROOT` as `ss` does so tests can point it at fixtures.
+pub fn proc_root() -> PathBuf {
+    std::env::var_os("PROC_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/proc"))
+}
+
+/// The file for one family; `PROC_NET_TCP` / `PROC_NET_TCP6` override it, as in `ss`.
+fn table_path(family: Family) -> PathBuf {
+    let (var, name) = match family {
+        Family::Inet => ("PROC_NET_TCP", "tcp"),
+        Family::Inet6 => ("PROC_NET_TCP6", "tcp6"),
+    };
+    match std::env::var_os(var).filter(|v| !v.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => proc_root().join("net").join(name),
+    }
+}
+
+/// USER_HZ: the unit of the `tm->when` column (clock ticks, not jiffies).
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions; it returns -1 for an unknown name.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 { hz as u64 } else { 100 }
+}
+
+pub fn read(filter: &Filter) -> Result<Vec<Socket>> {
+    let hz = clock_ticks_per_second();
+    let mut out = Vec::new();
+    for family in [Family::Inet, Family::Inet6] {
+        if !filter.wants_family(family) {
+            continue;
+        }
+        let path = table_path(family);
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            // A kernel without IPv6 has no tcp6 table: no IPv6 sockets, as `ss` concludes.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && family == Family::Inet6 => continue,
+            Err(source) => return Err(Error::Read { path, source }),
+        };
+        parse_table(BufReader::new(file), &path, family, hz, filter, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Parses one table (header line first), appending the sockets that pass `filter`.
+pub fn parse_table(
+    reader: impl BufRead,
+    path: &Path,
+    family: Family,
+    hz: u64,
+    filter: &Filter,
+    out: &mut Vec<Socket>,
+) -> Result<()> {
+    let mut saw_header = false;
+    for (index, line) in reader.split(b'\n').enumerate() {
+        let lineno = index + 1;
+        let line = line.map_err(|source| Error::Read { path: path.to_owned(), source })?;
+        let err = |reason: String| Error::Parse { path: path.to_owned(), line: lineno, reason };
+        let line = std::str::from_utf8(&line).map_err(|_| err("not valid text".into()))?;
+        if !saw_header {
+            if !line.trim_start().starts_with("sl") {
+                return Err(err("missing the header line ('sl local_address ...')".into()));
+            }
+            saw_header = true;
+            continue;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(socket) = parse_line(line, family, hz, filter).map_err(err)? {
+            out.push(socket);
+        }
+    }
+    if !saw_header {
+        return Err(Error::Parse {
+            path: path.to_owned(),
+            line: 1,
+            reason: "empty file: the kernel always writes a header line".into(),
+        });
+    }
+    Ok(())
+}
+
+/// One socket line. Returns `Ok(None)` for a well-formed line the filter excludes; the state and
+/// family are checked before the rest is decoded, so excluded lines cost little.
+pub fn parse_line(line: &str, family: Family, hz: u64, filter: &Filter) -> Result<Option<Socket>, String> {
+    let mut fields = line.split_ascii_whitespace();
+    let mut next = |name: &str| fields.next().ok_or_else(|| format!("missing column '{name}'"));
+    let _sl = next("sl")?;
+    let local = next("local_address")?;
+    let remote = next("rem_address")?;
+    let st = next("st")?;
+    let queues = next("tx_queue:rx_queue")?;
+    let timer = next("tr:tm->when")?;
+    let retrnsmt = next("retrnsmt")?;
+    let uid = next("uid")?;
+    let timeout = next("timeout")?;
+    let inode = next("inode")?;
+
+    let code = hex_u8(st, "st")?;
+    let state = TcpState::from_code(code).ok_or_else(|| format!("unknown TCP state code {code:#04x}"))?;
+    if !filter.states.contains(state) {
+        return Ok(None);
+    }
+    let local = endpoint(local, family, "local_address")?;
+    let peer = endpoint(remote, family, "rem_address")?;
+    if !filter.matches_ports(local.port(), peer.port()) {
+        return Ok(None);
+    }
+    let (tx, rx) = pair(queues, "tx_queue:rx_queue")?;
+    let send_q = hex_u32(tx, "tx_queue")?;
+    let recv_q = hex_u32(rx, "rx_queue")?;
+    let (tr, when) = pair(timer, "tr:tm->when")?;
+    let tr = hex_u8(tr, "tr")?;
+    let when = u64::from_str_radix(when, 16).map_err(|_| bad("tm->when", when))?;
+    let retransmits = hex_u32(retrnsmt, "retrnsmt")?;
+    let uid = uid.parse::<u32>().map_err(|_| bad("uid", uid))?;
+    let probes = timeout.parse::<u32>().map_err(|_| bad("timeout", timeout))?;
+    let inode = inode.parse::<u64>().map_err(|_| bad("inode", inode))?;
+
+    let timer = match TimerKind::from_code(tr) {
+        None if tr == 0 => None,
+        None => return Err(format!("unknown timer code {tr} in column 'tr'")),
+        Some(kind) => {
+            let expires_ms = when
+                .checked_mul(1000)
+                .map(|ms| ms / hz)
+                .ok_or_else(|| format!("timer expiry {when:#x} ticks is out of range"))?;
+            // The kernel writes icsk_retransmits in `retrnsmt` and icsk_probes_out in `timeout`;
+            // sock_diag reports whichever belongs to the timer, and so do we.
+            let probes = match kind {
+                TimerKind::Retransmit => retransmits,
+                TimerKind::Keepalive | TimerKind::Persist => probes,
+                TimerKind::TimeWait | TimerKind::DelayedAck => 0,
+            };
+            Some(Timer { kind, expires_ms, probes })
+        }
+    };
+    Ok(Some(Socket { family, state, local, peer, recv_q, send_q, timer, uid, inode, process: None, idle: None }))
+}
+
+fn bad(column: &str, value: &str) -> String {
+    format!("bad value '{value}' in column '{column}'")
+}
+
+fn pair<'a>(field: &'a str, column: &str) -> Result<(&'a str, &'a str), String> {
+    field.split_once(':').ok_or_else(|| bad(column, field))
+}
+
+fn hex_u8(s: &str, column: &str) -> Result<u8, String> {
+    u8::from_str_radix(s, 16).map_err(|_| bad(column, s))
+}
+
+fn hex_u32(s: &str, column: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 16).map_err(|_| bad(column, s))
+}
+
+/// `0100007F:1F90` or a 32-digit IPv6 address. The kernel prints each 32-bit word of the address
+/// in host byte order, so each word's native-endian bytes are the address bytes in wire order.
+fn endpoint(field: &str, family: Family, column: &str) -> Result<Endpoint, String> {
+    let (addr, port) = pair(field, column)?;
+    if port.len() != 4 {
+        return Err(bad(column, field));
+    }
+    let port = u16::from_str_radix(port, 16).map_err(|_| bad(column, field))?;
+    let words = match (family, addr.len()) {
+        (Family::Inet, 8) | (Family::Inet6, 32) => addr.len() / 8,
+        _ => return Err(bad(column, field)),
+    };
+    let mut bytes = [0u8; 16];
+    for i in 0..words {
+        let word = addr
+            .get(i * 8..i * 8 + 8)
+            .and_then(|w| u32::from_str_radix(w, 16).ok())
+            .ok_or_else(|| bad(column, field))?;
+        bytes[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
+    }
+    let ip = match family {
+        Family::Inet => IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
+        Family::Inet6 => IpAddr::V6(Ipv6Addr::from(bytes)),
+    };
+    Ok(Endpoint(SocketAddr::new(ip, port)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str =
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+
+    fn parse(text: &str, family: Family) -> Result<Vec<Socket>> {
+        let mut out = Vec::new();
+        parse_table(text.as_bytes(), Path::new("tcp"), family, 100, &Filter::default(), &mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn decodes_a_keepalive_socket() {
+        let text = format!(
+            "{HEADER}   0: 0100007F:2253 0100007F:A1B2 01 00000010:00000002 02:000003E8 00000000  1000        2 123456 1 0000000000000000 20 4 30 10 -1\n"
+        );
+        let sockets = parse(&text, Family::Inet).unwrap();
+        let s = &sockets[0];
+        assert_eq!(s.local.to_string(), "127.0.0.1:8787");
+        assert_eq!(s.peer.to_string(), "127.0.0.1:41394");
+        assert_eq!(s.state, TcpState::Established);
+        assert_eq!((s.send_q, s.recv_q), (16, 2));
+        assert_eq!(s.timer, Some(Timer { kind: TimerKind::Keepalive, expires_ms: 10_000, probes: 2 }));
+        assert_eq!((s.uid, s.inode), (1000, 123456));
+    }
+
+    #[test]
+    fn decodes_ipv6_and_time_wait_lines() {
+        let text = format!(
+            "{HEADER}   0: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:C350 06 00000000:00000000 03:00000BB8 00000000     0        0 0 3 0000000000000000\n"
+        );
+        let s = &parse(&text, Family::Inet6).unwrap()[0];
+        assert_eq!(s.local.to_string(), "[::1]:8080");
+        assert_eq!(s.state, TcpState::TimeWait);
+        assert_eq!(s.timer, Some(Timer { kind: TimerKind::TimeWait, expires_ms: 30_000, probes: 0 }));
+        assert_eq!(s.inode, 0);
+    }
+
+    #[test]
+    fn bad_lines_are_errors_with_file_and_line() {
+        let cases = [
+            ("   0: 0100007F:2253 0100007F:A1B2 01", "missing column 'tx_queue:rx_queue'"),
+            ("   0: 0100007G:2253 0100007F:A1B2 01 0:0 00:0 0 0 0 1", "local_address"),
+            ("   0: 0100007F:2253 0100007F:A1B2 1F 0:0 00:0 0 0 0 1", "unknown TCP state code"),
+            ("   0: 0100007F:2253 0100007F:A1B2 01 1FFFFFFFF:0 00:0 0 0 0 1", "tx_queue"),
+            ("   0: 0100007F:2253 0100007F:A1B2 01 0:0 02:FFFFFFFFFFFFFFFF 0 0 0 1", "out of range"),
+            ("   0: 0100007F:2253 0100007F:A1B2 01 0:0 09:0 0 0 0 1", "unknown timer code 9"),
+            ("   0: 0100007F:2253 0100007F:A1B2 01 0:0 00:0 0 -5 0 1", "uid"),
+            ("   0: 0100007F:2253 0100007F:A1B2 01 0:0 00:0 0 0 0 99999999999999999999999", "inode"),
+        ];
+        for (line, needle) in cases {
+            let err = parse(&format!("{HEADER}{line}\n"), Family::Inet).unwrap_err().to_string();
+            assert!(err.starts_with("tcp:2: "), "{err}");
+            assert!(err.contains(needle), "{err} should mention {needle}");
+        }
+        let err = parse("", Family::Inet).unwrap_err().to_string();
+        assert!(err.contains("tcp:1: empty file"), "{err}");
+        let err = parse("garbage\n", Family::Inet).unwrap_err().to_string();
+        assert!(err.contains("header"), "{err}");
+        // An IPv4-length address in the IPv6 table is not silently read as something else.
+        let line = "   0: 0100007F:2253 0100007F:A1B2 01 0:0 00:0 0 0 0 1";
+        assert!(parse(&format!("{HEADER}{line}\n"), Family::Inet6).is_err());
+    }
+
+    #[test]
+    fn filter_skips_lines_before_decoding_them_fully() {
+        let text = format!(
+            "{HEADER}   0: 0100007F:2253 00000000:0000 0A 00000000:00000080 00:00000000 00000000     0        0 77 1\n   1: 0100007F:2253 0100007F:A1B2 08 0:0 00:0 0 0 0 78\n"
+        );
+        let filter = Filter { states: crate::model::StateSet::of(&[TcpState::CloseWait]), ..Filter::default() };
+        let mut out = Vec::new();
+        parse_table(text.as_bytes(), Path::new("tcp"), Family::Inet, 100, &filter, &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].inode, 78);
+    }
+}
