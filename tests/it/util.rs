@@ -1,0 +1,257 @@
+//! Shared helpers: the command under test with a clean environment, real sockets put into each
+//! TCP state on loopback, and `ss` as an independent oracle.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// `webui-doctor` with the environment variables it reads cleared, so the host's settings
+/// cannot change what a test sees.
+pub fn cmd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_webui-doctor"));
+    for var in ["PROC_ROOT", "PROC_NET_TCP", "PROC_NET_TCP6", "NO_COLOR"] {
+        c.env_remove(var);
+    }
+    c
+}
+
+pub fn run(args: &[&str]) -> Output {
+    cmd().args(args).output().expect("run webui-doctor")
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited with a code")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs with `--format json` and parses stdout; panics with stderr on failure.
+pub fn json(args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let out = run(&all);
+    assert_eq!(code(&out), 0, "webui-doctor {all:?} failed: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("valid JSON")
+}
+
+/// Polls `cond` every 20 ms for up to `limit`; true once it held.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+pub fn loopback(v6: bool) -> IpAddr {
+    if v6 { IpAddr::V6(Ipv6Addr::LOCALHOST) } else { IpAddr::V4(Ipv4Addr::LOCALHOST) }
+}
+
+/// A connected pair on loopback: `client` dialled, `server` is the accepted socket.
+pub struct Pair {
+    pub client: TcpStream,
+    pub server: TcpStream,
+}
+
+/// Real sockets in every state the tests inspect, all around one listening port:
+/// LISTEN; ESTABLISHED without keepalive; ESTABLISHED with keepalive on the accepted side;
+/// CLOSE-WAIT on the server with the client (still open) in FIN-WAIT-2; TIME-WAIT on a client.
+pub struct Fixture {
+    pub listener: TcpListener,
+    pub port: u16,
+    pub plain: Pair,
+    pub keepalive: Pair,
+    pub close_wait: Pair,
+    /// The server side of the pair whose client is now in TIME-WAIT (closed by us too).
+    pub time_wait_client_port: u16,
+}
+
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+
+impl Fixture {
+    pub fn new(v6: bool) -> Fixture {
+        let listener = TcpListener::bind(SocketAddr::new(loopback(v6), 0)).expect("bind loopback");
+        let port = listener.local_addr().unwrap().port();
+        let connect = || {
+            let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            Pair { client, server }
+        };
+
+        let plain = connect();
+
+        let keepalive = connect();
+        let params = socket2::TcpKeepalive::new().with_time(KEEPALIVE_IDLE).with_interval(Duration::from_secs(5));
+        socket2::SockRef::from(&keepalive.server).set_tcp_keepalive(&params).unwrap();
+
+        // The client half-closes and keeps its fd: it sits in FIN-WAIT-2 with an inode, and the
+        // server, which never closes, sits in CLOSE-WAIT.
+        let close_wait = connect();
+        close_wait.client.shutdown(Shutdown::Write).unwrap();
+
+        // The client closes first, then the server: the client ends in TIME-WAIT.
+        let tw = connect();
+        let time_wait_client_port = tw.client.local_addr().unwrap().port();
+        drop(tw.client);
+        let mut server = tw.server;
+        let mut buf = [0u8; 1];
+        assert_eq!(server.read(&mut buf).unwrap(), 0, "client FIN seen");
+        drop(server);
+
+        let f = Fixture { listener, port, plain, keepalive, close_wait, time_wait_client_port };
+        f.settle();
+        f
+    }
+
+    /// Waits until the kernel has moved every socket to its intended state.
+    fn settle(&self) {
+        let settled = wait_until(Duration::from_secs(5), || {
+            let s = ss_sockets();
+            let about = |state: &str| s.iter().filter(|x| x.state == state && x.involves(self.port)).count();
+            about("CLOSE-WAIT") == 1 && about("FIN-WAIT-2") == 1 && about("TIME-WAIT") == 1 && about("ESTAB") == 4
+        });
+        assert!(settled, "sockets did not reach their states: {:#?}", ss_sockets());
+    }
+
+    /// Writes a little data the peer never reads, so a receive queue is non-zero.
+    pub fn queue_bytes(&mut self) {
+        self.plain.client.write_all(b"hello").unwrap();
+    }
+}
+
+pub fn inode_of(fd: &impl AsRawFd) -> u64 {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on a live descriptor into a zeroed stat buffer.
+    assert_eq!(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }, 0);
+    st.st_ino
+}
+
+/// One line of `ss -tanoe`.
+#[derive(Debug, Clone)]
+pub struct SsSocket {
+    pub state: String,
+    pub recv_q: u32,
+    pub send_q: u32,
+    pub local: String,
+    pub peer: String,
+    /// (kind as ss names it, expiry in ms, retransmits/probes)
+    pub timer: Option<(String, u64, u32)>,
+    pub uid: u32,
+    pub inode: u64,
+    /// `lastsnd:` / `lastrcv:` from `-i` (ss omits zeros).
+    pub last_send_ms: u64,
+    pub last_recv_ms: u64,
+}
+
+impl SsSocket {
+    pub fn involves(&self, port: u16) -> bool {
+        let p = format!(":{port}");
+        self.local.ends_with(&p) || self.peer.ends_with(&p)
+    }
+}
+
+/// Runs the system's `ss -tanoei` and parses every socket (with its `-i` continuation line).
+pub fn ss_sockets() -> Vec<SsSocket> {
+    let out = Command::new("ss").arg("-tanoei").output().expect("ss is installed (iproute2)");
+    assert!(out.status.success(), "ss failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut joined: Vec<String> = Vec::new();
+    for line in text.lines().skip(1) {
+        match joined.last_mut() {
+            Some(prev) if line.starts_with(char::is_whitespace) => {
+                prev.push(' ');
+                prev.push_str(line);
+            }
+            _ => joined.push(line.to_owned()),
+        }
+    }
+    joined.iter().filter_map(|l| parse_ss_line(l)).collect()
+}
+
+fn parse_ss_line(line: &str) -> Option<SsSocket> {
+    let mut f = line.split_whitespace();
+    let state = f.next()?.to_owned();
+    let recv_q = f.next()?.parse().ok()?;
+    let send_q = f.next()?.parse().ok()?;
+    // ss writes a listener's peer port as `*`; webui-doctor writes 0.
+    let local = f.next()?.replace(":*", ":0").replace("%lo", "");
+    let peer = f.next()?.replace("*:*", "0.0.0.0:0").replace(":*", ":0");
+    let mut s = SsSocket {
+        state,
+        recv_q,
+        send_q,
+        local,
+        peer,
+        timer: None,
+        uid: 0,
+        inode: 0,
+        last_send_ms: 0,
+        last_recv_ms: 0,
+    };
+    for field in f {
+        if let Some(t) = field.strip_prefix("timer:(").and_then(|t| t.strip_suffix(')')) {
+            let mut parts = t.split(',');
+            let kind = parts.next()?.to_owned();
+            let ms = ss_timer_ms(parts.next()?);
+            let n = parts.next()?.parse().ok()?;
+            s.timer = Some((kind, ms, n));
+        } else if let Some(v) = field.strip_prefix("uid:") {
+            s.uid = v.parse().ok()?;
+        } else if let Some(v) = field.strip_prefix("ino:") {
+            s.inode = v.parse().ok()?;
+        } else if let Some(v) = field.strip_prefix("lastsnd:") {
+            s.last_send_ms = v.parse().ok()?;
+        } else if let Some(v) = field.strip_prefix("lastrcv:") {
+            s.last_recv_ms = v.parse().ok()?;
+        }
+    }
+    Some(s)
+}
+
+/// Reads ss's `print_ms_timer` text back into milliseconds: `1min5sec`, `59sec`, `412ms`, and
+/// `7.412ms`, which iproute2 before 6.11 prints for 7.412 s.
+pub fn ss_timer_ms(text: &str) -> u64 {
+    let mut total = 0u64;
+    let mut rest = text;
+    if let Some((min, r)) = rest.split_once("min") {
+        total += min.parse::<u64>().unwrap() * 60_000;
+        rest = r;
+    }
+    if let Some(sec) = rest.strip_suffix("sec") {
+        total += sec.parse::<u64>().unwrap() * 1000;
+    } else if let Some(ms) = rest.strip_suffix("ms") {
+        match ms.split_once('.') {
+            Some((s, m)) => total += s.parse::<u64>().unwrap() * 1000 + m.parse::<u64>().unwrap(),
+            None => total += ms.parse::<u64>().unwrap(),
+        }
+    }
+    total
+}
+
+/// Fails the test, or skips it with a printed reason outside CI, when `ok` is false.
+pub fn require(ok: bool, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI must provide {what}");
+    eprintln!("skipped: {what} is not available here");
+    false
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
