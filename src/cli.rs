@@ -120,21 +120,29 @@ pub struct CheckArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SourceArg {
+    /// netlink, or procfs when the kernel refuses netlink
     Auto,
+    /// a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)
     Netlink,
+    /// /proc/net/tcp and /proc/net/tcp6 (no idle times); honours PROC_ROOT
     Procfs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SocketsFormat {
+    /// a table like `ss`, then the summary
     Table,
+    /// one JSON object (schema in the README)
     Json,
+    /// Prometheus text, e.g. for node_exporter's textfile collector
     Prometheus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CheckFormat {
+    /// one line per rule, then the source and socket count
     Text,
+    /// one JSON object: summary, rules and the verdict
     Json,
 }
 

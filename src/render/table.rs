@@ -31,17 +31,29 @@ impl Style {
 pub fn write(out: &mut impl Write, report: &Report, style: Style, with_processes: bool) -> io::Result<()> {
     let mut table = Table::new();
     table.load_style(presets::NOTHING);
-    if style.tty {
-        table.set_content_arrangement(ContentArrangement::Dynamic);
-    } else {
-        table.force_no_tty().set_content_arrangement(ContentArrangement::Disabled);
+    if !style.tty {
+        table.force_no_tty();
+    }
+    // Fit a terminal of known, usable width; a terminal that reports no width (or a silly one)
+    // gets full-width rows rather than columns squeezed to a character.
+    let arrangement = match table.width() {
+        Some(w) if style.tty && w >= 60 => ContentArrangement::Dynamic,
+        _ => ContentArrangement::Disabled,
+    };
+    table.set_content_arrangement(arrangement);
+    // Escape sequences only when colour is wanted; with NO_COLOR or a pipe the text is plain.
+    if style.colour {
+        table.enforce_styling();
     }
     let mut header =
         vec!["State", "Recv-Q", "Send-Q", "Local", "Peer", "Timer", "Probes", "Idle-Recv", "Idle-Send", "UID", "Inode"];
     if with_processes {
         header.push("Process");
     }
-    table.set_header(header.into_iter().map(|h| Cell::new(h).add_attribute(Attribute::Bold)));
+    table.set_header(header.into_iter().map(|h| {
+        let cell = Cell::new(h);
+        if style.colour { cell.add_attribute(Attribute::Bold) } else { cell }
+    }));
     for s in &report.snapshot.sockets {
         table.add_row(row(s, style, with_processes));
     }

@@ -1,5 +1,12 @@
 //! Integration tests: one binary, helpers in `util`. They run the real `webui-doctor` against
 //! real sockets on loopback; root-only parts (namespaces, other users) skip outside CI only.
 
+mod bad_input;
+mod gate;
+mod generated;
+mod netns;
 mod oracle;
+mod processes;
+mod prometheus;
+mod render;
 mod util;

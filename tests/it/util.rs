@@ -70,7 +70,8 @@ pub struct Pair {
 /// LISTEN; ESTABLISHED without keepalive; ESTABLISHED with keepalive on the accepted side;
 /// CLOSE-WAIT on the server with the client (still open) in FIN-WAIT-2; TIME-WAIT on a client.
 pub struct Fixture {
-    pub listener: TcpListener,
+    /// Held open: the LISTEN socket every other socket connects to.
+    pub _listener: TcpListener,
     pub port: u16,
     pub plain: Pair,
     pub keepalive: Pair,
@@ -111,7 +112,7 @@ impl Fixture {
         assert_eq!(server.read(&mut buf).unwrap(), 0, "client FIN seen");
         drop(server);
 
-        let f = Fixture { listener, port, plain, keepalive, close_wait, time_wait_client_port };
+        let f = Fixture { _listener: listener, port, plain, keepalive, close_wait, time_wait_client_port };
         f.settle();
         f
     }

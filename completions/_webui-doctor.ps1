@@ -1,0 +1,95 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'webui-doctor'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'webui-doctor' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('sockets', 'sockets', [CompletionResultType]::ParameterValue, 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'webui-doctor;sockets' {
+            [CompletionResult]::new('--source', '--source', [CompletionResultType]::ParameterName, 'Where to read sockets: netlink sock_diag, /proc/net/tcp{,6}, or netlink with a fallback to procfs when the kernel refuses netlink')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only sockets in this state or state group (repeatable; names as in `ss state ...`)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Only sockets whose local port is PORT: a server''s sockets (repeatable)')
+            [CompletionResult]::new('--sport', '--sport', [CompletionResultType]::ParameterName, 'Only sockets whose local (source) port is in PORT or LOW-HIGH')
+            [CompletionResult]::new('--dport', '--dport', [CompletionResultType]::ParameterName, 'Only sockets whose remote (destination) port is in PORT or LOW-HIGH')
+            [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'Only sockets owned by process PID (implies -p)')
+            [CompletionResult]::new('--process', '--process', [CompletionResultType]::ParameterName, 'Only sockets owned by a process whose command name is NAME (implies -p)')
+            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Read the sockets of network namespace NAME (as listed by `ip netns`)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'Only IPv4 sockets')
+            [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'Only IPv4 sockets')
+            [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'Only IPv6 sockets')
+            [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'Only IPv6 sockets')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)')
+            [CompletionResult]::new('--processes', '--processes', [CompletionResultType]::ParameterName, 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)')
+            [CompletionResult]::new('--summary', '--summary', [CompletionResultType]::ParameterName, 'Print only the summary (counts per state, CLOSE-WAIT, keepalive coverage)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'webui-doctor;check' {
+            [CompletionResult]::new('--source', '--source', [CompletionResultType]::ParameterName, 'Where to read sockets: netlink sock_diag, /proc/net/tcp{,6}, or netlink with a fallback to procfs when the kernel refuses netlink')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only sockets in this state or state group (repeatable; names as in `ss state ...`)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Only sockets whose local port is PORT: a server''s sockets (repeatable)')
+            [CompletionResult]::new('--sport', '--sport', [CompletionResultType]::ParameterName, 'Only sockets whose local (source) port is in PORT or LOW-HIGH')
+            [CompletionResult]::new('--dport', '--dport', [CompletionResultType]::ParameterName, 'Only sockets whose remote (destination) port is in PORT or LOW-HIGH')
+            [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'Only sockets owned by process PID (implies -p)')
+            [CompletionResult]::new('--process', '--process', [CompletionResultType]::ParameterName, 'Only sockets owned by a process whose command name is NAME (implies -p)')
+            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Read the sockets of network namespace NAME (as listed by `ip netns`)')
+            [CompletionResult]::new('--max-close-wait', '--max-close-wait', [CompletionResultType]::ParameterName, 'The most CLOSE-WAIT sockets that still pass')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'Only IPv4 sockets')
+            [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'Only IPv4 sockets')
+            [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'Only IPv6 sockets')
+            [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'Only IPv6 sockets')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)')
+            [CompletionResult]::new('--processes', '--processes', [CompletionResultType]::ParameterName, 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)')
+            [CompletionResult]::new('--require-keepalive', '--require-keepalive', [CompletionResultType]::ParameterName, 'Fail when any established socket in the selection has no keepalive timer armed')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'webui-doctor;help' {
+            [CompletionResult]::new('sockets', 'sockets', [CompletionResultType]::ParameterValue, 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'webui-doctor;help;sockets' {
+            break
+        }
+        'webui-doctor;help;check' {
+            break
+        }
+        'webui-doctor;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

@@ -1,0 +1,100 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_webui_doctor_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_webui_doctor_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_webui_doctor_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_webui_doctor_using_subcommand
+    set -l cmd (__fish_webui_doctor_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -s V -l version -d 'Print version'
+complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "sockets" -d 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
+complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "check" -d 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
+complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l source -d 'Where to read sockets: netlink sock_diag, /proc/net/tcp{,6}, or netlink with a fallback to procfs when the kernel refuses netlink' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
+netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'
+procfs\t'/proc/net/tcp and /proc/net/tcp6 (no idle times); honours PROC_ROOT'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l state -d 'Only sockets in this state or state group (repeatable; names as in `ss state ...`)' -r -f -a "established\t''
+syn-sent\t''
+syn-recv\t''
+fin-wait-1\t''
+fin-wait-2\t''
+time-wait\t''
+closed\t''
+close-wait\t''
+last-ack\t''
+listening\t''
+closing\t''
+all\t'every state'
+connected\t'all but listening, closed, time-wait and syn-recv'
+synchronized\t'connected, less syn-sent'
+bucket\t'the minisocket states: syn-recv, time-wait'
+big\t'all but syn-recv and time-wait'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l port -d 'Only sockets whose local port is PORT: a server\'s sockets (repeatable)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l sport -d 'Only sockets whose local (source) port is in PORT or LOW-HIGH' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l dport -d 'Only sockets whose remote (destination) port is in PORT or LOW-HIGH' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l pid -d 'Only sockets owned by process PID (implies -p)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l process -d 'Only sockets owned by a process whose command name is NAME (implies -p)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l netns -d 'Read the sockets of network namespace NAME (as listed by `ip netns`)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l format -d 'Output format' -r -f -a "table\t'a table like `ss`, then the summary'
+json\t'one JSON object (schema in the README)'
+prometheus\t'Prometheus text, e.g. for node_exporter\'s textfile collector'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s 4 -l ipv4 -d 'Only IPv4 sockets'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s 6 -l ipv6 -d 'Only IPv6 sockets'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s p -l processes -d 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l summary -d 'Print only the summary (counts per state, CLOSE-WAIT, keepalive coverage)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l source -d 'Where to read sockets: netlink sock_diag, /proc/net/tcp{,6}, or netlink with a fallback to procfs when the kernel refuses netlink' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
+netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'
+procfs\t'/proc/net/tcp and /proc/net/tcp6 (no idle times); honours PROC_ROOT'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l state -d 'Only sockets in this state or state group (repeatable; names as in `ss state ...`)' -r -f -a "established\t''
+syn-sent\t''
+syn-recv\t''
+fin-wait-1\t''
+fin-wait-2\t''
+time-wait\t''
+closed\t''
+close-wait\t''
+last-ack\t''
+listening\t''
+closing\t''
+all\t'every state'
+connected\t'all but listening, closed, time-wait and syn-recv'
+synchronized\t'connected, less syn-sent'
+bucket\t'the minisocket states: syn-recv, time-wait'
+big\t'all but syn-recv and time-wait'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l port -d 'Only sockets whose local port is PORT: a server\'s sockets (repeatable)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l sport -d 'Only sockets whose local (source) port is in PORT or LOW-HIGH' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l dport -d 'Only sockets whose remote (destination) port is in PORT or LOW-HIGH' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l pid -d 'Only sockets owned by process PID (implies -p)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l process -d 'Only sockets owned by a process whose command name is NAME (implies -p)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l netns -d 'Read the sockets of network namespace NAME (as listed by `ip netns`)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l max-close-wait -d 'The most CLOSE-WAIT sockets that still pass' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l format -d 'Output format' -r -f -a "text\t'one line per rule, then the source and socket count'
+json\t'one JSON object: summary, rules and the verdict'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s 4 -l ipv4 -d 'Only IPv4 sockets'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s 6 -l ipv6 -d 'Only IPv6 sockets'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s p -l processes -d 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l require-keepalive -d 'Fail when any established socket in the selection has no keepalive timer armed'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check help" -f -a "sockets" -d 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check help" -f -a "check" -d 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

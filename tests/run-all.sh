@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole webui-doctor test suite, for real, on a fresh Debian machine: installs what the tests
+# need (ss and ip from iproute2, promtool from prometheus, setpriv and script from util-linux),
+# then runs formatting, lints and every test. Root-only tests (network namespaces, switching to
+# `nobody`) run when this is run as root, as CI does. `.ci/run` calls this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v ss >/dev/null && command -v ip >/dev/null || need+=(iproute2)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v script >/dev/null || need+=(bsdutils)
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "run-all: missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root" >&2
+        exit 2
+    fi
+    echo "run-all: installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
