@@ -145,16 +145,7 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
             }
             writeln!(out, "source: {}, {} sockets checked", report.snapshot.source.name(), report.summary.total)?;
         }
-        CheckFormat::Json => {
-            let mut value = render::json::to_value(&report)?;
-            if let Some(obj) = value.as_object_mut() {
-                obj.remove("sockets");
-                obj.insert("ok".into(), ok.into());
-                obj.insert("rules".into(), serde_json::to_value(&results)?);
-            }
-            serde_json::to_writer_pretty(&mut out, &value)?;
-            writeln!(out)?;
-        }
+        CheckFormat::Json => render::json::write_check(&mut out, &report, &results)?,
     }
     out.flush()?;
     Ok(if ok { OK } else { BREACHED })

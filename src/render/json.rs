@@ -1,4 +1,4 @@
-//! `--format json`: the documented object (README, "JSON output"). Field names are a contract.
+//! `--format json`: the documented objects (README, "JSON output"). Field names are a contract.
 
 use std::io::{self, Write};
 
@@ -6,11 +6,13 @@ use serde::Serialize;
 
 use crate::analysis::Summary;
 use crate::filter::FilterEcho;
+use crate::gate::RuleResult;
 use crate::model::{Socket, SourceKind};
 use crate::render::{Attribution, Report, timestamp};
 
+/// The fields every JSON document starts with: where, when, what was selected, what it adds up to.
 #[derive(Serialize)]
-struct JsonReport<'a> {
+struct Head<'a> {
     source: SourceKind,
     taken_at: String,
     filters: FilterEcho<'a>,
@@ -18,26 +20,46 @@ struct JsonReport<'a> {
     /// Present with `-p`: how many sockets stayed without an owner, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     attribution: Option<Attribution>,
-    sockets: &'a [Socket],
 }
 
-pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &value(report))?;
-    writeln!(out)
-}
-
-fn value<'a>(report: &'a Report) -> JsonReport<'a> {
-    JsonReport {
-        source: report.snapshot.source,
-        taken_at: timestamp(report.snapshot.taken_at),
-        filters: report.filter.echo(report.netns),
-        summary: &report.summary,
-        attribution: report.attribution,
-        sockets: &report.snapshot.sockets,
+impl<'a> Head<'a> {
+    fn of(report: &'a Report) -> Head<'a> {
+        Head {
+            source: report.snapshot.source,
+            taken_at: timestamp(report.snapshot.taken_at),
+            filters: report.filter.echo(report.netns),
+            summary: &report.summary,
+            attribution: report.attribution,
+        }
     }
 }
 
-/// The same object as a `serde_json::Value`, for callers that embed it (the gate's JSON).
-pub fn to_value(report: &Report) -> serde_json::Result<serde_json::Value> {
-    serde_json::to_value(value(report))
+#[derive(Serialize)]
+struct SocketsDoc<'a> {
+    #[serde(flatten)]
+    head: Head<'a>,
+    sockets: &'a [Socket],
+}
+
+#[derive(Serialize)]
+struct CheckDoc<'a> {
+    #[serde(flatten)]
+    head: Head<'a>,
+    ok: bool,
+    rules: &'a [RuleResult],
+}
+
+fn write_doc(out: &mut impl Write, doc: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, doc)?;
+    writeln!(out)
+}
+
+/// `sockets --format json`.
+pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
+    write_doc(out, &SocketsDoc { head: Head::of(report), sockets: &report.snapshot.sockets })
+}
+
+/// `check --format json`: the same head, the verdict and each rule's measurement.
+pub fn write_check(out: &mut impl Write, report: &Report, rules: &[RuleResult]) -> io::Result<()> {
+    write_doc(out, &CheckDoc { head: Head::of(report), ok: rules.iter().all(|r| r.ok), rules })
 }

@@ -63,7 +63,7 @@ pub fn write(out: &mut impl Write, report: &Report, style: Style, with_processes
         }
     }
     if !report.snapshot.sockets.is_empty() {
-        writeln!(out, "{table}")?;
+        writeln!(out, "{}", table.trim_fmt())?;
         writeln!(out)?;
     }
     write_summary(out, report)

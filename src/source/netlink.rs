@@ -47,7 +47,12 @@ pub fn read(filter: &Filter) -> Result<Vec<Socket>> {
         loop {
             // MSG_TRUNC makes recv return the datagram's real length, so a reply that did not
             // fit is detected instead of being decoded from a cut-off buffer.
-            let n = socket.recv(&mut &mut buf[..], libc::MSG_TRUNC).map_err(Error::NetlinkIo)?;
+            let n = loop {
+                match socket.recv(&mut &mut buf[..], libc::MSG_TRUNC) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other.map_err(Error::NetlinkIo)?,
+                }
+            };
             if n > buf.len() {
                 return Err(Error::NetlinkDecode(format!(
                     "a {n}-byte datagram did not fit the {}-byte receive buffer",
