@@ -46,7 +46,7 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'Only IPv6 sockets')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)')
             [CompletionResult]::new('--processes', '--processes', [CompletionResultType]::ParameterName, 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)')
-            [CompletionResult]::new('--summary', '--summary', [CompletionResultType]::ParameterName, 'Print only the summary (counts per state, CLOSE-WAIT, keepalive coverage)')
+            [CompletionResult]::new('--summary', '--summary', [CompletionResultType]::ParameterName, 'Print only the summary (counts per state, CLOSE-WAIT, keepalive coverage); with --format json, the JSON document without its socket list')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break

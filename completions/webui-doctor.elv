@@ -42,7 +42,7 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand --ipv6 'Only IPv6 sockets'
             cand -p 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)'
             cand --processes 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)'
-            cand --summary 'Print only the summary (counts per state, CLOSE-WAIT, keepalive coverage)'
+            cand --summary 'Print only the summary (counts per state, CLOSE-WAIT, keepalive coverage); with --format json, the JSON document without its socket list'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }

@@ -95,7 +95,8 @@ pub struct SocketsArgs {
     #[arg(long, value_enum, default_value_t = SocketsFormat::Table)]
     pub format: SocketsFormat,
 
-    /// Print only the summary (counts per state, CLOSE-WAIT, keepalive coverage)
+    /// Print only the summary (counts per state, CLOSE-WAIT, keepalive coverage); with
+    /// --format json, the JSON document without its socket list
     #[arg(long)]
     pub summary: bool,
 }

@@ -87,14 +87,8 @@ fn sockets(args: SocketsArgs) -> anyhow::Result<u8> {
         (SocketsFormat::Table, false) => {
             render::table::write(&mut out, &report, Style::detect(), q.processes || q.filter.wants_processes())?
         }
-        (SocketsFormat::Json, summary) => {
-            if summary {
-                serde_json::to_writer_pretty(&mut out, &report.summary)?;
-                writeln!(out)?;
-            } else {
-                render::json::write(&mut out, &report)?;
-            }
-        }
+        (SocketsFormat::Json, true) => render::json::write_summary(&mut out, &report)?,
+        (SocketsFormat::Json, false) => render::json::write(&mut out, &report)?,
         (SocketsFormat::Prometheus, _) => {
             let listening = listening_ports(&q, &report)?;
             let metrics = render::prometheus::SocketMetrics::new(&snapshot.sockets, snapshot.source, &listening);

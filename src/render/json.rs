@@ -59,6 +59,11 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
     write_doc(out, &SocketsDoc { head: Head::of(report), sockets: &report.snapshot.sockets })
 }
 
+/// `sockets --format json --summary`: the head alone, so the source is still named.
+pub fn write_summary(out: &mut impl Write, report: &Report) -> io::Result<()> {
+    write_doc(out, &Head::of(report))
+}
+
 /// `check --format json`: the same head, the verdict and each rule's measurement.
 pub fn write_check(out: &mut impl Write, report: &Report, rules: &[RuleResult]) -> io::Result<()> {
     write_doc(out, &CheckDoc { head: Head::of(report), ok: rules.iter().all(|r| r.ok), rules })

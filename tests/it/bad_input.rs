@@ -130,3 +130,20 @@ fn piping_into_head_ends_quietly() {
         assert!(out.stderr.is_empty(), "{format}: {}", stderr(&out));
     }
 }
+
+/// `--summary` keeps naming the source, in both formats.
+#[test]
+fn summary_outputs_name_the_source() {
+    let dir = proc_root(&format!("{HEADER}{GOOD}"), Some(HEADER));
+    let out = cmd()
+        .env("PROC_ROOT", dir.path())
+        .args(["sockets", "--source", "procfs", "--summary", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["source"], "procfs");
+    assert_eq!(v["summary"]["by_state"]["listening"], 1);
+    assert!(v.get("sockets").is_none());
+    let out = cmd().env("PROC_ROOT", dir.path()).args(["sockets", "--source", "procfs", "--summary"]).output().unwrap();
+    assert!(stdout(&out).starts_with("source: procfs, taken at "), "{}", stdout(&out));
+}
