@@ -169,11 +169,12 @@ pub fn decode_socket(payload: &[u8], filter: &Filter) -> Result<Option<Socket>> 
     let timer_code = payload[2];
     let retrans = payload[3];
     let expires = u32::from_ne_bytes([payload[52], payload[53], payload[54], payload[55]]);
-    let timer = TimerKind::from_code(timer_code).map(|kind| Timer {
-        kind,
-        expires_ms: u64::from(expires),
-        probes: u32::from(retrans),
-    });
+    let timer = match TimerKind::from_code(timer_code) {
+        Some(kind) => Some(Timer { kind, expires_ms: u64::from(expires), probes: u32::from(retrans) }),
+        None if timer_code == 0 => None,
+        // A timer we cannot name would be shown as "no timer": refuse rather than mislead.
+        None => return Err(Error::NetlinkDecode(format!("unknown timer code {timer_code}"))),
+    };
 
     // tcp_info's last_data_* are meaningless on a listening socket (it never sends data).
     let idle = if state == TcpState::Listening {
@@ -304,6 +305,9 @@ mod tests {
         // Unknown state and family codes.
         let mut bad = good.clone();
         bad[17] = 42;
+        assert!(matches!(decode_batch(&bad, &filter, &mut Vec::new()), Err(Error::NetlinkDecode(_))));
+        let mut bad = good.clone();
+        bad[18] = 9;
         assert!(matches!(decode_batch(&bad, &filter, &mut Vec::new()), Err(Error::NetlinkDecode(_))));
         let mut bad = good;
         bad[16] = 99;
