@@ -27,6 +27,7 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('sockets', 'sockets', [CompletionResultType]::ParameterValue, 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -73,9 +74,29 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'webui-doctor;serve' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on')
+            [CompletionResult]::new('--keepalive-idle', '--keepalive-idle', [CompletionResultType]::ParameterName, 'Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE)')
+            [CompletionResult]::new('--keepalive-interval', '--keepalive-interval', [CompletionResultType]::ParameterName, 'Seconds between keepalive probes (TCP_KEEPINTVL)')
+            [CompletionResult]::new('--keepalive-count', '--keepalive-count', [CompletionResultType]::ParameterName, 'Unanswered probes before the connection is dropped (TCP_KEEPCNT)')
+            [CompletionResult]::new('--user-timeout', '--user-timeout', [CompletionResultType]::ParameterName, 'TCP_USER_TIMEOUT in seconds: how long sent data may stay unacknowledged. Default: idle + interval x count; 0 leaves the kernel default')
+            [CompletionResult]::new('--heartbeat', '--heartbeat', [CompletionResultType]::ParameterName, 'Seconds without an event after which an SSE stream gets a `: keepalive` comment')
+            [CompletionResult]::new('--snapshot-period', '--snapshot-period', [CompletionResultType]::ParameterName, 'Seconds between snapshots pushed to SSE clients')
+            [CompletionResult]::new('--watch-port', '--watch-port', [CompletionResultType]::ParameterName, 'Local ports the dashboard and SSE stream follow (repeatable; default: the server''s own port)')
+            [CompletionResult]::new('--source', '--source', [CompletionResultType]::ParameterName, 'Where to read sockets')
+            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'File holding the access token (else the WEBUI_DOCTOR_TOKEN environment variable)')
+            [CompletionResult]::new('--header-timeout', '--header-timeout', [CompletionResultType]::ParameterName, 'Seconds a client may take to send its request header before it is disconnected')
+            [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Most connections open at once; past it, new ones get 503')
+            [CompletionResult]::new('--max-sse-clients', '--max-sse-clients', [CompletionResultType]::ParameterName, 'Most SSE streams open at once; past it, /api/events answers 503')
+            [CompletionResult]::new('--no-keepalive', '--no-keepalive', [CompletionResultType]::ParameterName, 'Do not enable keepalive or the user timeout (for A/B comparisons); TCP_NODELAY stays on')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'webui-doctor;help' {
             [CompletionResult]::new('sockets', 'sockets', [CompletionResultType]::ParameterValue, 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -83,6 +104,9 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             break
         }
         'webui-doctor;help;check' {
+            break
+        }
+        'webui-doctor;help;serve' {
             break
         }
         'webui-doctor;help;help' {

@@ -22,6 +22,9 @@ _webui__doctor() {
             webui__doctor,help)
                 cmd="webui__doctor__subcmd__help"
                 ;;
+            webui__doctor,serve)
+                cmd="webui__doctor__subcmd__serve"
+                ;;
             webui__doctor,sockets)
                 cmd="webui__doctor__subcmd__sockets"
                 ;;
@@ -30,6 +33,9 @@ _webui__doctor() {
                 ;;
             webui__doctor__subcmd__help,help)
                 cmd="webui__doctor__subcmd__help__subcmd__help"
+                ;;
+            webui__doctor__subcmd__help,serve)
+                cmd="webui__doctor__subcmd__help__subcmd__serve"
                 ;;
             webui__doctor__subcmd__help,sockets)
                 cmd="webui__doctor__subcmd__help__subcmd__sockets"
@@ -41,7 +47,7 @@ _webui__doctor() {
 
     case "${cmd}" in
         webui__doctor)
-            opts="-h -V --help --version sockets check help"
+            opts="-h -V --help --version sockets check serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -109,7 +115,7 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__help)
-            opts="sockets check help"
+            opts="sockets check serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -150,6 +156,20 @@ _webui__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        webui__subcmd__doctor__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         webui__subcmd__doctor__subcmd__help__subcmd__sockets)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -157,6 +177,72 @@ _webui__doctor() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        webui__subcmd__doctor__subcmd__serve)
+            opts="-h --listen --keepalive-idle --keepalive-interval --keepalive-count --user-timeout --no-keepalive --heartbeat --snapshot-period --watch-port --source --token-file --header-timeout --max-connections --max-sse-clients --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keepalive-idle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keepalive-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keepalive-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --heartbeat)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --snapshot-period)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watch-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -W "auto netlink procfs" -- "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-sse-clients)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

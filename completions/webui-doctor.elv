@@ -24,6 +24,7 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand --version 'Print version'
             cand sockets 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
             cand check 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
+            cand serve 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'webui-doctor;sockets'= {
@@ -67,14 +68,35 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'webui-doctor;serve'= {
+            cand --listen 'Address to listen on'
+            cand --keepalive-idle 'Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE)'
+            cand --keepalive-interval 'Seconds between keepalive probes (TCP_KEEPINTVL)'
+            cand --keepalive-count 'Unanswered probes before the connection is dropped (TCP_KEEPCNT)'
+            cand --user-timeout 'TCP_USER_TIMEOUT in seconds: how long sent data may stay unacknowledged. Default: idle + interval x count; 0 leaves the kernel default'
+            cand --heartbeat 'Seconds without an event after which an SSE stream gets a `: keepalive` comment'
+            cand --snapshot-period 'Seconds between snapshots pushed to SSE clients'
+            cand --watch-port 'Local ports the dashboard and SSE stream follow (repeatable; default: the server''s own port)'
+            cand --source 'Where to read sockets'
+            cand --token-file 'File holding the access token (else the WEBUI_DOCTOR_TOKEN environment variable)'
+            cand --header-timeout 'Seconds a client may take to send its request header before it is disconnected'
+            cand --max-connections 'Most connections open at once; past it, new ones get 503'
+            cand --max-sse-clients 'Most SSE streams open at once; past it, /api/events answers 503'
+            cand --no-keepalive 'Do not enable keepalive or the user timeout (for A/B comparisons); TCP_NODELAY stays on'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'webui-doctor;help'= {
             cand sockets 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
             cand check 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
+            cand serve 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'webui-doctor;help;sockets'= {
         }
         &'webui-doctor;help;check'= {
+        }
+        &'webui-doctor;help;serve'= {
         }
         &'webui-doctor;help;help'= {
         }

@@ -28,6 +28,7 @@ complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -s h -l help -d 
 complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -s V -l version -d 'Print version'
 complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "sockets" -d 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
 complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "check" -d 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
+complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "serve" -d 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
 complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l source -d 'Where to read sockets: netlink sock_diag, /proc/net/tcp{,6}, or netlink with a fallback to procfs when the kernel refuses netlink' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
 netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'
@@ -95,6 +96,24 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s 6 -l
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s p -l processes -d 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l require-keepalive -d 'Fail when any established socket in the selection has no keepalive timer armed'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check help" -f -a "sockets" -d 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check help" -f -a "check" -d 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l listen -d 'Address to listen on' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l keepalive-idle -d 'Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l keepalive-interval -d 'Seconds between keepalive probes (TCP_KEEPINTVL)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l keepalive-count -d 'Unanswered probes before the connection is dropped (TCP_KEEPCNT)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l user-timeout -d 'TCP_USER_TIMEOUT in seconds: how long sent data may stay unacknowledged. Default: idle + interval x count; 0 leaves the kernel default' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l heartbeat -d 'Seconds without an event after which an SSE stream gets a `: keepalive` comment' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l snapshot-period -d 'Seconds between snapshots pushed to SSE clients' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l watch-port -d 'Local ports the dashboard and SSE stream follow (repeatable; default: the server\'s own port)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l source -d 'Where to read sockets' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
+netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'
+procfs\t'/proc/net/tcp and /proc/net/tcp6 (no idle times); honours PROC_ROOT'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l token-file -d 'File holding the access token (else the WEBUI_DOCTOR_TOKEN environment variable)' -r -F
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l header-timeout -d 'Seconds a client may take to send its request header before it is disconnected' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l max-connections -d 'Most connections open at once; past it, new ones get 503' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l max-sse-clients -d 'Most SSE streams open at once; past it, /api/events answers 503' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l no-keepalive -d 'Do not enable keepalive or the user timeout (for A/B comparisons); TCP_NODELAY stays on'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve help" -f -a "sockets" -d 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve help" -f -a "check" -d 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve help" -f -a "serve" -d 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

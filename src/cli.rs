@@ -35,6 +35,14 @@ pub enum Command {
         errors. Rules: at most --max-close-wait sockets in CLOSE-WAIT; with --require-keepalive, \
         every established socket in the selection has its keepalive timer armed.")]
     Check(CheckArgs),
+    /// Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix
+    #[command(long_about = "Serve a live connection-health dashboard (/), a JSON API (/api/snapshot), an SSE \
+        stream of snapshots (/api/events) with a heartbeat, Prometheus metrics (/metrics) and /healthz. \
+        Every accepted connection gets SO_KEEPALIVE, TCP_NODELAY, the keepalive idle time, interval and \
+        count, and TCP_USER_TIMEOUT, each applied on its own. Binds 127.0.0.1:8787 by default; a \
+        non-loopback address needs an access token (--token-file or the WEBUI_DOCTOR_TOKEN environment \
+        variable). Stops gracefully on SIGINT or SIGTERM.")]
+    Serve(ServeArgs),
 }
 
 /// Which sockets to read; shared by every subcommand.
@@ -117,6 +125,79 @@ pub struct CheckArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8787")]
+    pub listen: std::net::SocketAddr,
+
+    /// Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE)
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keepalive_idle: u32,
+
+    /// Seconds between keepalive probes (TCP_KEEPINTVL)
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keepalive_interval: u32,
+
+    /// Unanswered probes before the connection is dropped (TCP_KEEPCNT)
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keepalive_count: u32,
+
+    /// TCP_USER_TIMEOUT in seconds: how long sent data may stay unacknowledged. Default: idle +
+    /// interval x count; 0 leaves the kernel default
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds_or_zero)]
+    pub user_timeout: Option<std::time::Duration>,
+
+    /// Do not enable keepalive or the user timeout (for A/B comparisons); TCP_NODELAY stays on
+    #[arg(long)]
+    pub no_keepalive: bool,
+
+    /// Seconds without an event after which an SSE stream gets a `: keepalive` comment
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    pub heartbeat: std::time::Duration,
+
+    /// Seconds between snapshots pushed to SSE clients
+    #[arg(long, value_name = "SECS", default_value = "2", value_parser = parse_seconds)]
+    pub snapshot_period: std::time::Duration,
+
+    /// Local ports the dashboard and SSE stream follow (repeatable; default: the server's own port)
+    #[arg(long = "watch-port", value_name = "PORT")]
+    pub watch_ports: Vec<u16>,
+
+    /// Where to read sockets
+    #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
+    pub source: SourceArg,
+
+    /// File holding the access token (else the WEBUI_DOCTOR_TOKEN environment variable)
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+
+    /// Seconds a client may take to send its request header before it is disconnected
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub header_timeout: std::time::Duration,
+
+    /// Most connections open at once; past it, new ones get 503
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Most SSE streams open at once; past it, /api/events answers 503
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_sse_clients: u32,
+}
+
+/// A positive number of seconds, fractions allowed (`0.5`).
+pub fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() && v < 1e9 => Ok(std::time::Duration::from_secs_f64(v)),
+        _ => Err(format!("'{s}' is not a positive number of seconds")),
+    }
+}
+
+/// Like `parse_seconds`, but 0 is allowed (meaning: off).
+pub fn parse_seconds_or_zero(s: &str) -> Result<std::time::Duration, String> {
+    if s.parse::<f64>() == Ok(0.0) { Ok(std::time::Duration::ZERO) } else { parse_seconds(s) }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

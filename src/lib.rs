@@ -14,11 +14,15 @@ pub mod model;
 pub mod netns;
 pub mod process;
 pub mod render;
+pub mod serve;
 pub mod source;
 
 pub use error::{Error, Result};
 
+use std::collections::BTreeSet;
+
 use crate::filter::Filter;
+use crate::model::{StateSet, TcpState};
 use crate::render::Attribution;
 use crate::source::{Snapshot, SourceChoice};
 
@@ -50,4 +54,25 @@ pub fn collect(query: &Query) -> Result<(Snapshot, Option<Attribution>)> {
         snapshot.sockets.retain(|s| s.process.as_ref().is_some_and(wanted));
     }
     Ok((snapshot, Some(Attribution { unattributed, denied_processes: map.denied })))
+}
+
+/// The ports that carry a Prometheus `port` label: those with a listening socket. Taken from
+/// `sockets` when the query read LISTEN sockets, else from a LISTEN-only read with the same
+/// address and port filters.
+pub fn listening_ports(query: &Query, sockets: &[model::Socket]) -> Result<BTreeSet<u16>> {
+    if query.filter.states.contains(TcpState::Listening) {
+        return Ok(render::prometheus::listening_ports(sockets));
+    }
+    let listen = Query {
+        source: query.source,
+        filter: Filter {
+            states: StateSet::of(&[TcpState::Listening]),
+            pid: None,
+            process: None,
+            ..query.filter.clone()
+        },
+        processes: false,
+    };
+    let (snapshot, _) = collect(&listen)?;
+    Ok(render::prometheus::listening_ports(&snapshot.sockets))
 }

@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use webui_doctor::analysis::Summary;
-use webui_doctor::cli::{CheckArgs, CheckFormat, Cli, Command, Selection, SocketsArgs, SocketsFormat, SourceArg};
+use webui_doctor::cli::{
+    CheckArgs, CheckFormat, Cli, Command, Selection, ServeArgs, SocketsArgs, SocketsFormat, SourceArg,
+};
 use webui_doctor::exit_codes::{self, BREACHED, ERROR, OK};
 use webui_doctor::filter::{Filter, parse_state_filter};
 use webui_doctor::gate::Gate;
-use webui_doctor::model::{StateSet, TcpState};
+use webui_doctor::model::StateSet;
 use webui_doctor::render::{self, Report, table::Style};
 use webui_doctor::source::SourceChoice;
 use webui_doctor::{Query, collect, netns};
@@ -38,6 +39,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Sockets(args) => sockets(args),
         Command::Check(args) => check(args),
+        Command::Serve(args) => serve(args),
     }
 }
 
@@ -59,11 +61,7 @@ fn query(sel: &Selection) -> anyhow::Result<Query> {
         pid: sel.pid,
         process: sel.process.clone(),
     };
-    let source = match sel.source {
-        SourceArg::Auto => SourceChoice::Auto,
-        SourceArg::Netlink => SourceChoice::Netlink,
-        SourceArg::Procfs => SourceChoice::Procfs,
-    };
+    let source = source_choice(sel.source);
     if let Some(name) = &sel.netns {
         netns::enter(name)?;
     }
@@ -73,13 +71,7 @@ fn query(sel: &Selection) -> anyhow::Result<Query> {
 fn sockets(args: SocketsArgs) -> anyhow::Result<u8> {
     let q = query(&args.selection)?;
     let (snapshot, attribution) = collect(&q)?;
-    let report = Report {
-        summary: Summary::of(&snapshot.sockets),
-        snapshot: &snapshot,
-        filter: &q.filter,
-        netns: args.selection.netns.as_deref(),
-        attribution,
-    };
+    let report = Report::new(&snapshot, &q.filter, args.selection.netns.as_deref(), attribution);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match (args.format, args.summary) {
@@ -90,7 +82,8 @@ fn sockets(args: SocketsArgs) -> anyhow::Result<u8> {
         (SocketsFormat::Json, true) => render::json::write_summary(&mut out, &report)?,
         (SocketsFormat::Json, false) => render::json::write(&mut out, &report)?,
         (SocketsFormat::Prometheus, _) => {
-            let listening = listening_ports(&q, &report)?;
+            let listening = webui_doctor::listening_ports(&q, &snapshot.sockets)
+                .context("reading listening sockets for the port label")?;
             let metrics = render::prometheus::SocketMetrics::new(&snapshot.sockets, snapshot.source, &listening);
             render::prometheus::write(&mut out, metrics)?;
         }
@@ -99,31 +92,10 @@ fn sockets(args: SocketsArgs) -> anyhow::Result<u8> {
     Ok(OK)
 }
 
-/// The ports that carry a `port` label: from the snapshot when it holds the listening sockets,
-/// else from a second, LISTEN-only read with the same filter.
-fn listening_ports(q: &Query, report: &Report) -> anyhow::Result<std::collections::BTreeSet<u16>> {
-    if q.filter.states.contains(TcpState::Listening) {
-        return Ok(render::prometheus::listening_ports(&report.snapshot.sockets));
-    }
-    let mut listen = q.clone();
-    listen.filter.states = StateSet::of(&[TcpState::Listening]);
-    listen.processes = false;
-    listen.filter.pid = None;
-    listen.filter.process = None;
-    let (snapshot, _) = collect(&listen).context("reading listening sockets for the port label")?;
-    Ok(render::prometheus::listening_ports(&snapshot.sockets))
-}
-
 fn check(args: CheckArgs) -> anyhow::Result<u8> {
     let q = query(&args.selection)?;
     let (snapshot, attribution) = collect(&q)?;
-    let report = Report {
-        summary: Summary::of(&snapshot.sockets),
-        snapshot: &snapshot,
-        filter: &q.filter,
-        netns: args.selection.netns.as_deref(),
-        attribution,
-    };
+    let report = Report::new(&snapshot, &q.filter, args.selection.netns.as_deref(), attribution);
     let gate = Gate { max_close_wait: args.max_close_wait, require_keepalive: args.require_keepalive };
     let results = gate.evaluate(&report.summary);
     let ok = results.iter().all(|r| r.ok);
@@ -143,4 +115,72 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
     }
     out.flush()?;
     Ok(if ok { OK } else { BREACHED })
+}
+
+fn source_choice(arg: SourceArg) -> SourceChoice {
+    match arg {
+        SourceArg::Auto => SourceChoice::Auto,
+        SourceArg::Netlink => SourceChoice::Netlink,
+        SourceArg::Procfs => SourceChoice::Procfs,
+    }
+}
+
+/// The access token: `--token-file`, else `WEBUI_DOCTOR_TOKEN`. Never a command-line argument,
+/// where `ps` would show it.
+fn token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
+    let raw = match &args.token_file {
+        Some(path) => {
+            Some(std::fs::read_to_string(path).with_context(|| format!("reading token file {}", path.display()))?)
+        }
+        None => std::env::var("WEBUI_DOCTOR_TOKEN").ok(),
+    };
+    match raw.map(|t| t.trim().to_owned()) {
+        Some(t) if t.is_empty() => anyhow::bail!("the access token is empty"),
+        other => Ok(other),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<u8> {
+    use std::time::Duration;
+    use webui_doctor::serve::Provider;
+    use webui_doctor_server::{Config, KeepaliveConfig, tuning};
+
+    let idle = Duration::from_secs(args.keepalive_idle.into());
+    let interval = Duration::from_secs(args.keepalive_interval.into());
+    let default_user_timeout = idle + interval * args.keepalive_count;
+    let keepalive = KeepaliveConfig {
+        enabled: !args.no_keepalive,
+        idle,
+        interval,
+        count: args.keepalive_count,
+        user_timeout: match args.user_timeout {
+            None => Some(default_user_timeout),
+            Some(Duration::ZERO) => None,
+            Some(t) => Some(t),
+        },
+    };
+    let config = Config {
+        listen: args.listen,
+        keepalive,
+        heartbeat: args.heartbeat,
+        snapshot_period: args.snapshot_period,
+        header_timeout: args.header_timeout,
+        max_connections: args.max_connections as usize,
+        max_sse_clients: args.max_sse_clients as usize,
+        token: token(&args)?,
+        ..Config::default()
+    };
+    let provider = std::sync::Arc::new(Provider::new(source_choice(args.source)));
+    let result = webui_doctor_server::run_blocking(config, provider.clone(), |server| {
+        let addr = server.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let port = server.local_addr().map(|a| a.port()).unwrap_or(0);
+        let watch = if args.watch_ports.is_empty() { vec![port] } else { args.watch_ports.clone() };
+        eprintln!("webui-doctor serve: listening on http://{addr} (watching ports {watch:?})");
+        provider.watch(watch);
+        let options = tuning::describe(server.keepalive_probe());
+        let prefix = if keepalive.enabled { "" } else { "keepalive off (--no-keepalive); " };
+        eprintln!("webui-doctor serve: on every accepted socket: {prefix}{options}");
+    });
+    result.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(OK)
 }

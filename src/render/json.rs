@@ -64,6 +64,11 @@ pub fn write_summary(out: &mut impl Write, report: &Report) -> io::Result<()> {
     write_doc(out, &Head::of(report))
 }
 
+/// The sockets document on one line (for an SSE `data:` field or an HTTP body).
+pub fn to_compact(report: &Report) -> serde_json::Result<String> {
+    serde_json::to_string(&SocketsDoc { head: Head::of(report), sockets: &report.snapshot.sockets })
+}
+
 /// `check --format json`: the same head, the verdict and each rule's measurement.
 pub fn write_check(out: &mut impl Write, report: &Report, rules: &[RuleResult]) -> io::Result<()> {
     write_doc(out, &CheckDoc { head: Head::of(report), ok: rules.iter().all(|r| r.ok), rules })

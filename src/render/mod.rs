@@ -47,6 +47,18 @@ pub struct Report<'a> {
     pub attribution: Option<Attribution>,
 }
 
+impl<'a> Report<'a> {
+    /// A report over `snapshot` as read with `filter`; the summary is computed here, once.
+    pub fn new(
+        snapshot: &'a Snapshot,
+        filter: &'a Filter,
+        netns: Option<&'a str>,
+        attribution: Option<Attribution>,
+    ) -> Report<'a> {
+        Report { summary: Summary::of(&snapshot.sockets), snapshot, filter, netns, attribution }
+    }
+}
+
 /// Milliseconds in the units an operator reads at a glance: `350ms`, `9.5s`, `42s`, `2m03s`,
 /// `2h03m`, `3d04h`.
 pub fn human_ms(ms: u64) -> String {

@@ -1,0 +1,337 @@
+//! webui-doctor-server: an HTTP server for connection-health dashboards that applies the TCP
+//! keepalive fix to every connection it accepts. Reusable by any tokio service: it knows nothing
+//! of how sockets are inspected; the caller hands it a [`SnapshotProvider`].
+//!
+//! The shape follows tokio's mini-redis: one accept loop ([`Server::run`]) that owns the listener,
+//! bounds connections with a semaphore and applies socket options in one place
+//! ([`tuning::apply`]); one task per connection, served by hyper's HTTP/1 and HTTP/2 builder
+//! (not `axum::serve`, which exposes no header read timeout); and one shutdown signal, a
+//! [`CancellationToken`], that stops the accept loop and ends every SSE stream, so graceful
+//! shutdown is not held open by streams that never finish on their own.
+
+mod auth;
+mod hub;
+pub mod metrics;
+mod routes;
+pub mod tuning;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use socket2::SockRef;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::Semaphore;
+pub use tokio_util::sync::CancellationToken;
+
+pub use crate::metrics::ServerMetrics;
+pub use crate::tuning::{KeepaliveConfig, OptionOutcome};
+
+/// Everything `webui-doctor serve` can set.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub keepalive: KeepaliveConfig,
+    /// SSE `: keepalive` comment after this long without an event.
+    pub heartbeat: Duration,
+    /// How often the watched selection is read and pushed to every SSE client.
+    pub snapshot_period: Duration,
+    /// A connection that has not sent a complete request header by then is closed.
+    pub header_timeout: Duration,
+    pub max_connections: usize,
+    pub max_sse_clients: usize,
+    /// Required as `Authorization: Bearer TOKEN` (or the login cookie) on every route but
+    /// `/healthz`. Mandatory when `listen` is not a loopback address.
+    pub token: Option<String>,
+    /// How long graceful shutdown waits for connections before it closes them.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            keepalive: KeepaliveConfig::default(),
+            heartbeat: Duration::from_secs(30),
+            snapshot_period: Duration::from_secs(2),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            max_sse_clients: 1024,
+            token: None,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a provider could not answer.
+#[derive(Debug)]
+pub enum ProviderError {
+    /// The request's parameters were wrong: HTTP 400 with this message.
+    BadRequest(String),
+    /// Reading the sockets failed: HTTP 500 with this message.
+    Internal(String),
+}
+
+/// Where the server's data comes from. Calls may block (they read the kernel), so the server
+/// runs them on tokio's blocking pool.
+pub trait SnapshotProvider: Send + Sync + 'static {
+    /// `/api/snapshot`: a JSON document for these query parameters.
+    fn snapshot(&self, query: &[(String, String)]) -> Result<String, ProviderError>;
+    /// The watched selection, as one line of JSON: sent to every SSE client each period.
+    fn watched(&self) -> Result<String, ProviderError>;
+    /// The socket gauges in Prometheus text format; the server appends its own counters.
+    fn metrics(&self) -> Result<String, ProviderError>;
+}
+
+#[derive(Debug)]
+pub enum StartError {
+    /// A non-loopback address without a token.
+    TokenRequired(SocketAddr),
+    Bind(SocketAddr, io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::TokenRequired(addr) => write!(
+                f,
+                "refusing to listen on {addr} without an access token: it is not a loopback address \
+                 (give --token-file FILE or set WEBUI_DOCTOR_TOKEN)"
+            ),
+            StartError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Shared by every request handler.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub provider: Arc<dyn SnapshotProvider>,
+    pub token: Option<Arc<str>>,
+    pub metrics: ServerMetrics,
+    pub hub: hub::Hub,
+    pub config: Arc<Config>,
+    /// What the keepalive options did on a probe socket at start.
+    pub probe: Arc<Vec<OptionOutcome>>,
+    pub shutdown: CancellationToken,
+    pub sse_permits: Arc<Semaphore>,
+}
+
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+/// The listen backlog: large enough for a burst of thousands of dashboard clients.
+const BACKLOG: u32 = 4096;
+
+impl Server {
+    /// Binds the listener and checks the configuration; nothing is served until [`Server::run`].
+    pub fn bind(config: Config, provider: Arc<dyn SnapshotProvider>) -> Result<Server, StartError> {
+        if !config.listen.ip().is_loopback() && config.token.is_none() {
+            return Err(StartError::TokenRequired(config.listen));
+        }
+        let listener = listen(config.listen).map_err(|e| StartError::Bind(config.listen, e))?;
+        let probe = tuning::probe(&config.keepalive).unwrap_or_default();
+        let shutdown = CancellationToken::new();
+        let state = AppState {
+            provider,
+            token: config.token.as_deref().map(Arc::from),
+            metrics: ServerMetrics::default(),
+            hub: hub::Hub::new(),
+            sse_permits: Arc::new(Semaphore::new(config.max_sse_clients)),
+            config: Arc::new(config),
+            probe: Arc::new(probe),
+            shutdown,
+        };
+        Ok(Server { listener, state })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// What the keepalive options did on a probe socket: logged once at start.
+    pub fn keepalive_probe(&self) -> &[OptionOutcome] {
+        &self.state.probe
+    }
+
+    pub fn metrics(&self) -> ServerMetrics {
+        self.state.metrics.clone()
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops accepting, ends every SSE stream and
+    /// waits up to `shutdown_grace` for open connections.
+    pub async fn run(self, shutdown: CancellationToken) -> io::Result<()> {
+        let Server { listener, state } = self;
+        // One token for everything: the caller's cancels ours.
+        let inner = state.shutdown.clone();
+        let _link = tokio::spawn({
+            let (outer, inner) = (shutdown.clone(), inner.clone());
+            async move {
+                outer.cancelled().await;
+                inner.cancel();
+            }
+        });
+        tokio::spawn(hub::run(state.hub.clone(), state.provider.clone(), state.config.snapshot_period, inner.clone()));
+
+        let router = routes::router(state.clone());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // `half_close` stays off: with it on, a client's FIN on an idle SSE stream left the server
+        // socket in CLOSE-WAIT until the next heartbeat write.
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(state.config.header_timeout).half_close(false);
+        let builder = Arc::new(builder);
+        let graceful = GracefulShutdown::new();
+        let conn_permits = Arc::new(Semaphore::new(state.config.max_connections));
+        let metrics = state.metrics.clone();
+        let keepalive = state.config.keepalive;
+
+        loop {
+            let (stream, _peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        eprintln!("webui-doctor serve: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                _ = inner.cancelled() => break,
+            };
+            metrics.accepted.inc();
+            let Ok(permit) = conn_permits.clone().try_acquire_owned() else {
+                metrics.rejected.get_or_create(&metrics::RejectLabel { reason: "max_connections" }).inc();
+                tokio::spawn(reject(stream));
+                continue;
+            };
+            for outcome in tuning::apply(SockRef::from(&stream), &keepalive) {
+                if !outcome.ok() {
+                    metrics.option_failures.get_or_create(&metrics::OptionLabel { option: outcome.option }).inc();
+                }
+            }
+            metrics.open.inc();
+            let service = TowerToHyperService::new(router.clone());
+            let watcher = graceful.watcher();
+            let builder = builder.clone();
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                if let Err(e) = watcher.watch(conn).await
+                    && is_timeout(&*e)
+                {
+                    metrics.peers_timed_out.inc();
+                }
+                metrics.open.dec();
+                drop(permit);
+            });
+        }
+        drop(listener);
+        tokio::select! {
+            _ = graceful.shutdown() => {}
+            _ = tokio::time::sleep(state.config.shutdown_grace) => {
+                eprintln!("webui-doctor serve: connections still open after {:?}; closing them", state.config.shutdown_grace);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Creates the listening socket with a backlog sized for bursts.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+/// Past `max_connections`: a 503 written straight to the socket, then close.
+async fn reject(mut stream: tokio::net::TcpStream) {
+    let _ = stream
+        .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 28\r\nconnection: close\r\nretry-after: 5\r\n\r\ntoo many connections, retry\n")
+        .await;
+    let _ = stream.shutdown().await;
+}
+
+/// True when a connection ended because the kernel gave up on the peer (ETIMEDOUT): keepalive
+/// probes or `TCP_USER_TIMEOUT` expired.
+fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<io::Error>()
+            && (io.kind() == io::ErrorKind::TimedOut || io.raw_os_error() == Some(libc::ETIMEDOUT))
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// Runs a server on its own multi-threaded runtime until SIGINT or SIGTERM; for callers that are
+/// not async themselves. `ready` is called with the bound address once the server accepts.
+pub fn run_blocking(
+    config: Config,
+    provider: Arc<dyn SnapshotProvider>,
+    ready: impl FnOnce(&Server),
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    raise_fd_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let server = Server::bind(config, provider)?;
+        ready(&server);
+        let shutdown = CancellationToken::new();
+        tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                wait_for_signal().await;
+                shutdown.cancel();
+            }
+        });
+        server.run(shutdown).await?;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Every connection is a file descriptor: lift the soft limit to the hard one.
+fn raise_fd_limit() {
+    #[cfg(unix)]
+    // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
+    unsafe {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The server's own counters, exposed on `/metrics` after the socket gauges the provider renders.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OptionLabel {
+    pub option: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectLabel {
+    pub reason: &'static str,
+}
+
+/// Cheap to clone: every field is a shared atomic.
+#[derive(Clone)]
+pub struct ServerMetrics {
+    pub accepted: Counter,
+    pub open: Gauge,
+    pub rejected: Family<RejectLabel, Counter>,
+    pub sse_clients: Gauge,
+    pub option_failures: Family<OptionLabel, Counter>,
+    pub peers_timed_out: Counter,
+}
+
+impl Default for ServerMetrics {
+    /// Every label value is created up front, so each series exists (at 0) from the first scrape.
+    fn default() -> ServerMetrics {
+        let m = ServerMetrics {
+            accepted: Counter::default(),
+            open: Gauge::default(),
+            rejected: Family::default(),
+            sse_clients: Gauge::default(),
+            option_failures: Family::default(),
+            peers_timed_out: Counter::default(),
+        };
+        for reason in ["max_connections", "max_sse_clients"] {
+            let _ = m.rejected.get_or_create(&RejectLabel { reason }).get();
+        }
+        for option in crate::tuning::OPTION_NAMES {
+            let _ = m.option_failures.get_or_create(&OptionLabel { option }).get();
+        }
+        m
+    }
+}
+
+impl ServerMetrics {
+    pub fn registry(&self) -> Registry {
+        let mut r = Registry::with_prefix("webui_doctor_server");
+        r.register("connections_accepted", "TCP connections accepted", self.accepted.clone());
+        r.register("connections_open", "TCP connections open now", self.open.clone());
+        r.register(
+            "requests_rejected",
+            "Connections or SSE streams refused with 503 because a cap was reached",
+            self.rejected.clone(),
+        );
+        r.register("sse_clients", "Open /api/events streams", self.sse_clients.clone());
+        r.register(
+            "keepalive_option_failures",
+            "Socket options that could not be set on an accepted connection",
+            self.option_failures.clone(),
+        );
+        r.register(
+            "peers_timed_out",
+            "Connections the kernel dropped because the peer stopped answering (keepalive or user timeout)",
+            self.peers_timed_out.clone(),
+        );
+        r
+    }
+}

@@ -1,0 +1,137 @@
+//! The HTTP routes: `/` dashboard, `/api/snapshot`, `/api/events` (SSE), `/metrics`, `/healthz`,
+//! and `/login` for token-protected servers.
+
+use std::convert::Infallible;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio_stream::wrappers::WatchStream;
+
+use crate::metrics::RejectLabel;
+use crate::{AppState, ProviderError, SnapshotProvider, auth};
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/api/snapshot", get(snapshot))
+        .route("/api/events", get(events))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/login", post(auth::login))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .with_state(state)
+}
+
+const DASHBOARD: &str = include_str!("../assets/dashboard.html");
+
+async fn dashboard() -> Response {
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'",
+            ),
+        ],
+        Html(DASHBOARD),
+    )
+        .into_response()
+}
+
+/// Runs a provider call on the blocking pool and turns its errors into HTTP statuses.
+async fn call<F>(state: &AppState, f: F) -> Result<String, Response>
+where
+    F: FnOnce(&dyn SnapshotProvider) -> Result<String, ProviderError> + Send + 'static,
+{
+    let provider = state.provider.clone();
+    match tokio::task::spawn_blocking(move || f(&*provider)).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(ProviderError::BadRequest(msg))) => Err((StatusCode::BAD_REQUEST, format!("{msg}\n")).into_response()),
+        Ok(Err(ProviderError::Internal(msg))) => {
+            Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{msg}\n")).into_response())
+        }
+        Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()),
+    }
+}
+
+async fn snapshot(State(state): State<AppState>, Query(query): Query<Vec<(String, String)>>) -> Response {
+    match call(&state, move |p| p.snapshot(&query)).await {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let sockets = match call(&state, |p| p.metrics()).await {
+        Ok(text) => text,
+        Err(r) => return r,
+    };
+    let mut own = String::new();
+    if prometheus_client::encoding::prometheus_text::encode(&mut own, &state.metrics.registry()).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    ([(header::CONTENT_TYPE, prometheus_client::encoding::prometheus_text::CONTENT_TYPE)], sockets + &own)
+        .into_response()
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    let k = &state.config.keepalive;
+    let failures: Vec<_> = state.probe.iter().filter(|o| !o.ok()).collect();
+    let body = json!({
+        "status": "ok",
+        "keepalive": {
+            "enabled": k.enabled,
+            "idle_s": k.idle.as_secs_f64(),
+            "interval_s": k.interval.as_secs_f64(),
+            "count": k.count,
+            "user_timeout_ms": k.user_timeout.filter(|_| k.enabled).map(|t| t.as_millis() as u64),
+            "detect_after_s": k.detect_after().as_secs_f64(),
+            "options": &*state.probe,
+            "all_applied": failures.is_empty(),
+        },
+        "heartbeat_s": state.config.heartbeat.as_secs_f64(),
+        "snapshot_period_s": state.config.snapshot_period.as_secs_f64(),
+        "connections_open": state.metrics.open.get(),
+        "sse_clients": state.metrics.sse_clients.get(),
+        "token_required": state.token.is_some(),
+    });
+    axum::Json(body).into_response()
+}
+
+/// Keeps the SSE gauge and the client permit for as long as the stream lives; dropped when the
+/// client goes (FIN, RST or a keepalive timeout) and hyper drops the response body.
+struct ClientSlot {
+    metrics: crate::ServerMetrics,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.metrics.sse_clients.dec();
+    }
+}
+
+async fn events(State(state): State<AppState>) -> Response {
+    let Ok(permit) = state.sse_permits.clone().try_acquire_owned() else {
+        state.metrics.rejected.get_or_create(&RejectLabel { reason: "max_sse_clients" }).inc();
+        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "5")], "too many SSE clients, retry\n")
+            .into_response();
+    };
+    state.metrics.sse_clients.inc();
+    let slot = ClientSlot { metrics: state.metrics.clone(), _permit: permit };
+    let rx = state.hub.subscribe(state.config.snapshot_period);
+    let stream = WatchStream::from_changes(rx)
+        .filter_map(move |frame| {
+            let _slot = &slot;
+            std::future::ready(frame.map(|f| Ok::<_, Infallible>(Event::default().event("snapshot").data(&*f.json))))
+        })
+        .take_until(state.shutdown.clone().cancelled_owned());
+    let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(state.config.heartbeat).text("keepalive"));
+    ([("x-accel-buffering", "no"), ("cache-control", "no-store")], sse).into_response()
+}

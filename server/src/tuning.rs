@@ -1,0 +1,229 @@
+//! The keepalive fix, applied to every accepted socket: `SO_KEEPALIVE`, `TCP_NODELAY`, the
+//! keepalive idle time, interval and probe count, and on Linux `TCP_USER_TIMEOUT`.
+//!
+//! Each option is set on its own and its outcome recorded, so one option the platform lacks (the
+//! reference Python fix aborted the whole block when `TCP_KEEPIDLE` was missing on macOS) never
+//! stops the others. The idle time goes through socket2's `TcpKeepalive`, which picks the
+//! platform's own option (`TCP_KEEPIDLE` on Linux, `TCP_KEEPALIVE` on macOS).
+
+use std::io;
+use std::time::Duration;
+
+use serde::Serialize;
+use socket2::{SockRef, TcpKeepalive};
+
+/// What to set on each accepted socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepaliveConfig {
+    /// `false` for `--no-keepalive`: neither keepalive nor the user timeout is set (A/B tests).
+    pub enabled: bool,
+    pub idle: Duration,
+    pub interval: Duration,
+    pub count: u32,
+    /// `TCP_USER_TIMEOUT`; `None` leaves the kernel default. Defaults to idle + interval x count,
+    /// so data that is never acknowledged (heartbeats to a vanished client) cannot keep a dead
+    /// peer alive: keepalive does not probe while data is in flight.
+    pub user_timeout: Option<Duration>,
+}
+
+impl Default for KeepaliveConfig {
+    fn default() -> KeepaliveConfig {
+        let (idle, interval, count) = (Duration::from_secs(10), Duration::from_secs(5), 3);
+        KeepaliveConfig { enabled: true, idle, interval, count, user_timeout: Some(idle + interval * count) }
+    }
+}
+
+impl KeepaliveConfig {
+    /// The worst-case time to drop a silent peer: idle + interval x count.
+    pub fn detect_after(&self) -> Duration {
+        self.idle + self.interval * self.count
+    }
+}
+
+/// The outcome of setting one option.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OptionOutcome {
+    /// The socket option's name, e.g. `TCP_KEEPIDLE`.
+    pub option: &'static str,
+    /// The value asked for, as text (`1`, `10s`, `25000ms`).
+    pub value: String,
+    /// `None` when it took effect; the error otherwise.
+    pub error: Option<String>,
+}
+
+impl OptionOutcome {
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// Applies `config` to one socket and reports every option's outcome.
+pub fn apply(sock: SockRef<'_>, config: &KeepaliveConfig) -> Vec<OptionOutcome> {
+    let mut out = Vec::with_capacity(6);
+    let mut record = |option: &'static str, value: String, result: io::Result<()>| {
+        out.push(OptionOutcome { option, value, error: result.err().map(|e| e.to_string()) });
+    };
+    record("TCP_NODELAY", "1".into(), sock.set_tcp_nodelay(true));
+    if !config.enabled {
+        return out;
+    }
+    record("SO_KEEPALIVE", "1".into(), sock.set_keepalive(true));
+    record(IDLE_OPTION, secs(config.idle), sock.set_tcp_keepalive(&TcpKeepalive::new().with_time(config.idle)));
+    record("TCP_KEEPINTVL", secs(config.interval), set_interval(&sock, config.interval));
+    record("TCP_KEEPCNT", config.count.to_string(), set_retries(&sock, config.count));
+    if let Some(timeout) = config.user_timeout {
+        record("TCP_USER_TIMEOUT", format!("{}ms", timeout.as_millis()), set_user_timeout(&sock, timeout));
+    }
+    out
+}
+
+/// Every option `apply` may set, in the order it sets them.
+pub const OPTION_NAMES: [&str; 6] =
+    ["TCP_NODELAY", "SO_KEEPALIVE", IDLE_OPTION, "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_USER_TIMEOUT"];
+
+/// The option that carries the keepalive idle time on this platform.
+#[cfg(any(target_os = "macos", target_os = "ios"))]
+const IDLE_OPTION: &str = "TCP_KEEPALIVE";
+#[cfg(not(any(target_os = "macos", target_os = "ios")))]
+const IDLE_OPTION: &str = "TCP_KEEPIDLE";
+
+fn secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+}
+
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+fn unsupported(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, format!("{what} is not supported on this platform"))
+}
+
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "dragonfly",
+    target_os = "illumos",
+    target_os = "fuchsia"
+))]
+mod per_platform {
+    use super::*;
+
+    pub fn set_interval(sock: &SockRef<'_>, interval: Duration) -> io::Result<()> {
+        sock.set_tcp_keepalive(&TcpKeepalive::new().with_interval(interval))
+    }
+
+    pub fn set_retries(sock: &SockRef<'_>, count: u32) -> io::Result<()> {
+        sock.set_tcp_keepalive(&TcpKeepalive::new().with_retries(count))
+    }
+}
+
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "dragonfly",
+    target_os = "illumos",
+    target_os = "fuchsia"
+)))]
+mod per_platform {
+    use super::*;
+
+    pub fn set_interval(_: &SockRef<'_>, _: Duration) -> io::Result<()> {
+        Err(unsupported("TCP_KEEPINTVL"))
+    }
+
+    pub fn set_retries(_: &SockRef<'_>, _: u32) -> io::Result<()> {
+        Err(unsupported("TCP_KEEPCNT"))
+    }
+}
+
+use per_platform::{set_interval, set_retries};
+
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+fn set_user_timeout(sock: &SockRef<'_>, timeout: Duration) -> io::Result<()> {
+    sock.set_tcp_user_timeout(Some(timeout))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "fuchsia")))]
+fn set_user_timeout(_: &SockRef<'_>, _: Duration) -> io::Result<()> {
+    Err(unsupported("TCP_USER_TIMEOUT"))
+}
+
+/// Applies `config` to a fresh, unconnected TCP socket: what will take effect on accepted
+/// sockets, known before the first client arrives (logged at start, shown on `/healthz`).
+pub fn probe(config: &KeepaliveConfig) -> io::Result<Vec<OptionOutcome>> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    Ok(apply(SockRef::from(&socket), config))
+}
+
+/// One line for the log: `SO_KEEPALIVE=1 TCP_KEEPIDLE=10s ... (all applied)`.
+pub fn describe(outcomes: &[OptionOutcome]) -> String {
+    let mut parts: Vec<String> = outcomes
+        .iter()
+        .map(|o| match &o.error {
+            None => format!("{}={}", o.option, o.value),
+            Some(e) => format!("{}={} FAILED ({e})", o.option, o.value),
+        })
+        .collect();
+    let failed = outcomes.iter().filter(|o| !o.ok()).count();
+    parts.push(if failed == 0 { "(all applied)".into() } else { format!("({failed} failed)") });
+    parts.join(" ")
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_option_takes_effect_and_reads_back() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let config = KeepaliveConfig {
+            enabled: true,
+            idle: Duration::from_secs(10),
+            interval: Duration::from_secs(5),
+            count: 3,
+            user_timeout: Some(Duration::from_secs(25)),
+        };
+        let outcomes = apply(SockRef::from(&server), &config);
+        assert!(outcomes.iter().all(OptionOutcome::ok), "{outcomes:?}");
+        assert_eq!(outcomes.len(), 6);
+        let s = SockRef::from(&server);
+        assert!(s.keepalive().unwrap());
+        assert!(s.tcp_nodelay().unwrap());
+        assert_eq!(s.tcp_keepalive_time().unwrap(), Duration::from_secs(10));
+        assert_eq!(s.tcp_keepalive_interval().unwrap(), Duration::from_secs(5));
+        assert_eq!(s.tcp_keepalive_retries().unwrap(), 3);
+        assert_eq!(s.tcp_user_timeout().unwrap(), Some(Duration::from_secs(25)));
+        assert!(describe(&outcomes).ends_with("(all applied)"));
+    }
+
+    #[test]
+    fn one_failing_option_does_not_stop_the_others() {
+        // A keepalive count of 0 is refused by Linux (EINVAL); everything else must still apply.
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let config = KeepaliveConfig { count: 0, ..KeepaliveConfig::default() };
+        let outcomes = apply(SockRef::from(&socket), &config);
+        let failed: Vec<_> = outcomes.iter().filter(|o| !o.ok()).map(|o| o.option).collect();
+        assert_eq!(failed, vec!["TCP_KEEPCNT"]);
+        assert_eq!(outcomes.last().unwrap().option, "TCP_USER_TIMEOUT");
+        assert!(socket.keepalive().unwrap());
+        assert_eq!(socket.tcp_user_timeout().unwrap(), Some(Duration::from_secs(25)));
+        assert!(describe(&outcomes).contains("TCP_KEEPCNT=0 FAILED"));
+    }
+
+    #[test]
+    fn no_keepalive_sets_only_nodelay() {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let config = KeepaliveConfig { enabled: false, ..KeepaliveConfig::default() };
+        let outcomes = apply(SockRef::from(&socket), &config);
+        assert_eq!(outcomes.iter().map(|o| o.option).collect::<Vec<_>>(), vec!["TCP_NODELAY"]);
+        assert!(!socket.keepalive().unwrap());
+    }
+}
