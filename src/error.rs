@@ -48,6 +48,15 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// Another process's socket options could not be read (no ptrace access, or it exited).
+    #[error("reading socket options of inode {inode} in process {pid}")]
+    SockOpt {
+        pid: u32,
+        inode: u64,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("{0} is only supported on Linux")]
     Unsupported(&'static str),
 }

@@ -15,6 +15,7 @@ pub mod netns;
 pub mod process;
 pub mod render;
 pub mod serve;
+pub mod sockopt;
 pub mod source;
 
 pub use error::{Error, Result};

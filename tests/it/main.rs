@@ -10,4 +10,6 @@ mod oracle;
 mod processes;
 mod prometheus;
 mod render;
+mod serve;
+mod server;
 mod util;

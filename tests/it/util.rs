@@ -256,3 +256,21 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+pub fn have_promtool() -> bool {
+    Command::new("promtool").arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+/// Fails the test unless Prometheus's own `promtool check metrics` accepts `text`.
+pub fn promtool_check(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "promtool: {}{}", stdout(&out), stderr(&out));
+}

@@ -1,0 +1,335 @@
+//! `webui-doctor serve` on real sockets: the options on accepted sockets, dead peers dropped (and
+//! not dropped without keepalive), a client's FIN noticed at once, SSE heartbeats, metrics that
+//! agree with the API, tokens, caps and graceful shutdown.
+
+use std::time::{Duration, Instant};
+
+use crate::server::*;
+use crate::util::*;
+
+/// The five options (and the user timeout) read back from the server's own accepted socket,
+/// through pidfd_getfd on the server process; and `sockets` shows its keepalive timer.
+#[test]
+fn accepted_socket_has_every_option() {
+    if !require(is_root(), "root (pidfd_getfd on the server process)") {
+        return;
+    }
+    let serve = Serve::start(&["--snapshot-period", "1000", "--heartbeat", "1000"]);
+    let mut events = Http::open_events(serve.addr, &[]);
+    events.next_snapshot(Duration::from_secs(5));
+    let client_port = events.stream().local_addr().unwrap().port();
+    let socket = server_socket(serve.port(), client_port).expect("server socket");
+    let inode = socket["inode"].as_u64().unwrap();
+    let opts = webui_doctor::sockopt::read(serve.pid(), inode).unwrap();
+    assert!(opts.so_keepalive && opts.tcp_nodelay, "{opts:?}");
+    assert_eq!((opts.keepidle_s, opts.keepintvl_s, opts.keepcnt), (10, 5, 3));
+    assert_eq!(opts.user_timeout_ms, 25_000);
+    assert_eq!(socket["timer"]["kind"], "keepalive", "{socket}");
+    assert!(socket["timer"]["expires_ms"].as_u64().unwrap() <= 10_000);
+    assert!(
+        serve.log().contains("TCP_KEEPIDLE=10s TCP_KEEPINTVL=5s TCP_KEEPCNT=3 TCP_USER_TIMEOUT=25000ms (all applied)")
+    );
+
+    // /healthz reports what took effect.
+    let health: serde_json::Value = serde_json::from_str(&get(serve.addr, "/healthz").body).unwrap();
+    assert_eq!(health["keepalive"]["all_applied"], true);
+    assert_eq!(health["keepalive"]["user_timeout_ms"], 25_000);
+    assert_eq!(health["keepalive"]["options"].as_array().unwrap().len(), 6);
+
+    // Custom values, and --no-keepalive for the A/B runs.
+    let custom = Serve::start(&[
+        "--keepalive-idle",
+        "7",
+        "--keepalive-interval",
+        "2",
+        "--keepalive-count",
+        "4",
+        "--user-timeout",
+        "0",
+    ]);
+    let off = Serve::start(&["--no-keepalive"]);
+    for (serve, want) in [(&custom, Some((7, 2, 4, 0))), (&off, None)] {
+        let mut c = Http::open_events(serve.addr, &[]);
+        c.next_snapshot(Duration::from_secs(5));
+        let port = c.stream().local_addr().unwrap().port();
+        let inode = server_socket(serve.port(), port).unwrap()["inode"].as_u64().unwrap();
+        let opts = webui_doctor::sockopt::read(serve.pid(), inode).unwrap();
+        assert!(opts.tcp_nodelay);
+        match want {
+            Some((idle, intvl, cnt, ut)) => {
+                assert!(opts.so_keepalive);
+                assert_eq!(
+                    (opts.keepidle_s, opts.keepintvl_s, opts.keepcnt, opts.user_timeout_ms),
+                    (idle, intvl, cnt, ut)
+                );
+            }
+            None => assert!(!opts.so_keepalive && opts.user_timeout_ms == 0, "{opts:?}"),
+        }
+    }
+}
+
+/// Holds an SSE stream, blackholes the server's packets to it, and measures how long the server
+/// keeps its socket. Returns `None` when it was still there at `limit`.
+fn time_to_drop(serve: &Serve, limit: Duration) -> (Option<Duration>, u64) {
+    let mut events = Http::open_events(serve.addr, &[]);
+    events.next_snapshot(Duration::from_secs(5));
+    let client_port = events.stream().local_addr().unwrap().port();
+    assert!(server_socket(serve.port(), client_port).is_some());
+    let _rule = Blackhole::new(serve.port(), client_port);
+    let start = Instant::now();
+    let mut max_send_q = 0;
+    while start.elapsed() < limit {
+        match server_socket(serve.port(), client_port) {
+            None => return (Some(start.elapsed()), max_send_q),
+            Some(s) => max_send_q = max_send_q.max(s["send_q"].as_u64().unwrap()),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (None, max_send_q)
+}
+
+fn scrape(serve: &Serve, series: &str) -> f64 {
+    let text = get(serve.addr, "/metrics").body;
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("{series} not in\n{text}"))
+}
+
+const FAST: [&str; 6] = ["--keepalive-idle", "2", "--keepalive-interval", "1", "--keepalive-count", "3"];
+
+/// Idle stream, client gone without a FIN: dropped within 2 + 1x3 = 5 s (+1 s slack) with
+/// keepalive; still there after the same time without it.
+#[test]
+fn dead_peer_on_an_idle_stream_is_dropped_only_with_keepalive() {
+    if !require(have_nft(), "root and nftables") {
+        return;
+    }
+    let idle = ["--snapshot-period", "1000", "--heartbeat", "1000"];
+    let with = Serve::start(&[&FAST[..], &idle[..]].concat());
+    let without = Serve::start(&[&FAST[..], &idle[..], &["--no-keepalive"]].concat());
+    let b = std::thread::spawn(move || (time_to_drop(&without, Duration::from_secs(6)), without));
+    let (dropped, _) = time_to_drop(&with, Duration::from_secs(6));
+    let dropped = dropped.expect("with keepalive the dead peer is dropped within 6 s");
+    eprintln!("idle stream: dead peer dropped after {:.2} s", dropped.as_secs_f64());
+    assert!(dropped >= Duration::from_secs(3), "dropped too early ({dropped:?}): not by keepalive");
+    assert_eq!(scrape(&with, "webui_doctor_server_peers_timed_out_total"), 1.0);
+    let ((kept, _), without) = b.join().unwrap();
+    assert!(kept.is_none(), "without keepalive the socket should still be there, but went after {kept:?}");
+    assert_eq!(scrape(&without, "webui_doctor_server_peers_timed_out_total"), 0.0);
+}
+
+/// Heartbeats every second to a vanished client sit unacknowledged, so keepalive never probes;
+/// TCP_USER_TIMEOUT (5 s here) still drops it, within 8 s. Without keepalive and user timeout it
+/// stays ESTABLISHED with a growing send queue after 15 s.
+#[test]
+fn dead_peer_with_heartbeats_in_flight_is_dropped_by_user_timeout() {
+    if !require(have_nft(), "root and nftables") {
+        return;
+    }
+    let beating = ["--snapshot-period", "1000", "--heartbeat", "1"];
+    let with = Serve::start(&[&FAST[..], &beating[..]].concat());
+    let without = Serve::start(&[&FAST[..], &beating[..], &["--no-keepalive"]].concat());
+    let b = std::thread::spawn(move || (time_to_drop(&without, Duration::from_secs(15)), without));
+    let (dropped, _) = time_to_drop(&with, Duration::from_secs(8));
+    let dropped = dropped.expect("with the user timeout the dead peer is dropped within 8 s");
+    eprintln!("heartbeat stream: dead peer dropped after {:.2} s", dropped.as_secs_f64());
+    assert_eq!(scrape(&with, "webui_doctor_server_peers_timed_out_total"), 1.0);
+    let ((kept, send_q), _without) = b.join().unwrap();
+    assert!(kept.is_none(), "without keepalive the socket went after {kept:?}");
+    assert!(send_q >= 10 * "comment: keepalive".len() as u64 / 2, "send queue did not grow: {send_q}");
+}
+
+/// After a client's FIN on an idle SSE stream the server closes at once: no CLOSE-WAIT on its
+/// port after 1 s (measured: the time until the server socket leaves CLOSE-WAIT).
+#[test]
+fn client_fin_on_an_idle_stream_leaves_no_close_wait() {
+    let serve = Serve::start(&["--snapshot-period", "1000", "--heartbeat", "1000"]);
+    let mut events = Http::open_events(serve.addr, &[]);
+    events.next_snapshot(Duration::from_secs(5));
+    let client_port = events.stream().local_addr().unwrap().port();
+    let start = Instant::now();
+    events.stream().shutdown(std::net::Shutdown::Write).unwrap();
+    let gone = wait_until(Duration::from_secs(1), || {
+        server_socket(serve.port(), client_port)
+            .is_none_or(|s| s["state"] != "close-wait" && s["state"] != "established")
+    });
+    eprintln!("CLOSE-WAIT lifetime after client FIN: {} ms", start.elapsed().as_millis());
+    assert!(gone, "server socket still {:?} after 1 s", server_socket(serve.port(), client_port));
+    let out = run(&["check", "--port", &serve.port().to_string(), "--max-close-wait", "0"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(wait_until(Duration::from_secs(2), || scrape(&serve, "webui_doctor_server_sse_clients") == 0.0));
+}
+
+/// Heartbeat comments arrive at the configured interval; snapshots at theirs; each snapshot's
+/// data is the documented JSON document for the watched port.
+#[test]
+fn sse_heartbeats_and_snapshots_arrive_on_time() {
+    let serve = Serve::start(&["--snapshot-period", "1000", "--heartbeat", "1"]);
+    let mut events = Http::open_events(serve.addr, &[]);
+    let first = events.next_snapshot(Duration::from_secs(2));
+    assert_eq!(first["filters"]["ports"][0], serve.port());
+    for key in ["source", "taken_at", "summary", "sockets"] {
+        assert!(first.get(key).is_some(), "snapshot lacks {key}: {first}");
+    }
+    assert!(first["summary"]["by_state"]["listening"].as_u64().unwrap() >= 1);
+    let lines = events.sse_lines(Instant::now() + Duration::from_millis(4500));
+    let beats: Vec<Instant> = lines.iter().filter(|(_, l)| l == ": keepalive").map(|(t, _)| *t).collect();
+    assert!((3..=5).contains(&beats.len()), "{} heartbeats in 4.5 s: {lines:?}", beats.len());
+    for pair in beats.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap >= Duration::from_millis(800) && gap <= Duration::from_millis(1500), "heartbeat gap {gap:?}");
+    }
+    assert!(!lines.iter().any(|(_, l)| l == "event: snapshot"), "no snapshot was due: {lines:?}");
+
+    let fast = Serve::start(&["--snapshot-period", "0.5", "--heartbeat", "1000"]);
+    let mut events = Http::open_events(fast.addr, &[]);
+    let lines = events.sse_lines(Instant::now() + Duration::from_millis(2200));
+    let snapshots = lines.iter().filter(|(_, l)| l == "event: snapshot").count();
+    assert!((4..=6).contains(&snapshots), "{snapshots} snapshots in 2.2 s at a 0.5 s period");
+    for (_, l) in lines.iter().filter(|(_, l)| l.starts_with("data: ")) {
+        let v: serde_json::Value = serde_json::from_str(&l[6..]).unwrap();
+        assert_eq!(v["summary"]["total"].as_u64().unwrap(), v["sockets"].as_array().unwrap().len() as u64);
+    }
+}
+
+/// `/metrics` is valid exposition (promtool) and its counts for the server's port equal
+/// `/api/snapshot?port=P`, read over the same connection so the socket set is the same.
+#[test]
+fn metrics_agree_with_the_snapshot_api() {
+    let serve = Serve::start(&[]);
+    let port = serve.port();
+    let mut http = Http::connect(serve.addr);
+    let metrics = http.get("/metrics", &[]);
+    let snapshot = http.get(&format!("/api/snapshot?port={port}"), &[]);
+    assert_eq!(metrics.status, 200);
+    assert_eq!(metrics.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
+    assert_eq!(snapshot.header("content-type"), Some("application/json"));
+    let snap: serde_json::Value = serde_json::from_str(&snapshot.body).unwrap();
+    for (label, name) in [
+        ("established", "established"),
+        ("listen", "listening"),
+        ("time_wait", "time-wait"),
+        ("close_wait", "close-wait"),
+        ("fin_wait2", "fin-wait-2"),
+    ] {
+        let series = format!("webui_doctor_tcp_sockets{{state=\"{label}\",port=\"{port}\"}}");
+        let value: f64 = metrics.body.lines().find_map(|l| l.strip_prefix(&series)?.trim().parse().ok()).unwrap();
+        assert_eq!(value as u64, snap["summary"]["by_state"][name].as_u64().unwrap(), "{label}");
+    }
+    let armed = format!("webui_doctor_tcp_keepalive_armed{{port=\"{port}\"}}");
+    let value: f64 = metrics.body.lines().find_map(|l| l.strip_prefix(&armed)?.trim().parse().ok()).unwrap();
+    assert_eq!(value as u64, snap["summary"]["keepalive"]["armed"].as_u64().unwrap());
+    assert!(metrics.body.contains("webui_doctor_server_connections_accepted_total "));
+    assert!(metrics.body.contains("webui_doctor_server_keepalive_option_failures_total{option=\"TCP_KEEPIDLE\"} 0"));
+    if require(have_promtool(), "promtool (Debian package prometheus)") {
+        promtool_check(&metrics.body);
+    }
+
+    // Bad filter parameters are a 400 with the reason, and the server keeps serving.
+    let bad = http.get("/api/snapshot?state=half-open", &[]);
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("unknown state 'half-open'"), "{}", bad.body);
+    assert_eq!(http.get("/api/snapshot?prot=1", &[]).status, 400);
+    assert_eq!(http.get("/healthz", &[]).status, 200);
+}
+
+#[test]
+fn token_is_required_off_loopback_and_checked_everywhere_but_healthz() {
+    let out = cmd().args(["serve", "--listen", "0.0.0.0:0"]).env_remove("WEBUI_DOCTOR_TOKEN").output().unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("refusing to listen on 0.0.0.0:0 without an access token"), "{}", stderr(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "s3cret-token\n").unwrap();
+    let serve = Serve::start(&["--token-file", file.to_str().unwrap()]);
+    let addr = serve.addr;
+    let status = |path: &str, headers: &[(&str, &str)]| Http::connect(addr).get(path, headers).status;
+    assert_eq!(status("/healthz", &[]), 200);
+    for path in ["/", "/api/snapshot", "/api/events", "/metrics"] {
+        assert_eq!(status(path, &[]), 401, "{path} without a token");
+        assert_eq!(status(path, &[("Authorization", "Bearer wrong")]), 401, "{path} with a wrong token");
+    }
+    assert_eq!(status("/api/snapshot", &[("Authorization", "Bearer s3cret-token")]), 200);
+    assert_eq!(status("/metrics", &[("Authorization", "Bearer s3cret-token")]), 200);
+
+    // The dashboard's login: the form sets an HttpOnly, SameSite=Strict cookie.
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let wrong = Http::connect(addr).request("POST", "/login", &form, "token=nope");
+    assert_eq!(wrong.status, 401);
+    let ok = Http::connect(addr).request("POST", "/login", &form, "token=s3cret-token");
+    assert_eq!(ok.status, 303);
+    let cookie = ok.header("set-cookie").unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap();
+    assert_eq!(status("/", &[("Cookie", pair)]), 200);
+    assert_eq!(status("/api/snapshot", &[("Cookie", "webui_doctor_token=nope")]), 401);
+
+    // A non-loopback bind starts when the token comes from the environment.
+    let open = Serve::start_with_env(&["--listen", "0.0.0.0:0"], &[("WEBUI_DOCTOR_TOKEN", "env-token")]);
+    let local = std::net::SocketAddr::from(([127, 0, 0, 1], open.port()));
+    assert_eq!(Http::connect(local).get("/metrics", &[("Authorization", "Bearer env-token")]).status, 200);
+    assert_eq!(Http::connect(local).get("/metrics", &[]).status, 401);
+}
+
+#[test]
+fn caps_answer_503_and_recover() {
+    let serve = Serve::start(&["--max-sse-clients", "2", "--max-connections", "4", "--snapshot-period", "1000"]);
+    let a = Http::open_events(serve.addr, &[]);
+    let b = Http::open_events(serve.addr, &[]);
+    let third = Http::connect(serve.addr).get("/api/events", &[]);
+    assert_eq!(third.status, 503);
+    // Two streams and one idle connection hold three of four slots; the fifth connection is refused.
+    let _idle = Http::connect(serve.addr);
+    let mut fourth = Http::connect(serve.addr);
+    assert_eq!(fourth.get("/healthz", &[]).status, 200);
+    let refused = Http::connect(serve.addr).get("/healthz", &[]);
+    assert_eq!(refused.status, 503);
+    drop((a, b, fourth));
+    assert!(wait_until(Duration::from_secs(2), || {
+        let mut c = Http::connect(serve.addr);
+        c.get("/healthz", &[("Connection", "close")]).status == 200
+    }));
+    let again = Http::open_events(serve.addr, &[]);
+    drop(again);
+    assert!(scrape_ok(&serve, "webui_doctor_server_requests_rejected_total{reason=\"max_sse_clients\"}") >= 1.0);
+}
+
+fn scrape_ok(serve: &Serve, series: &str) -> f64 {
+    let text = get(serve.addr, "/metrics").body;
+    text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(-1.0)
+}
+
+/// SIGTERM with open SSE streams: every stream ends, and the process exits 0 within 2 s.
+#[test]
+fn graceful_shutdown_ends_open_streams() {
+    let mut serve = Serve::start(&["--snapshot-period", "1000"]);
+    let mut streams: Vec<Http> = (0..5).map(|_| Http::open_events(serve.addr, &[])).collect();
+    for s in &mut streams {
+        s.next_snapshot(Duration::from_secs(3));
+    }
+    let (code, took) = serve.terminate(Duration::from_secs(2));
+    assert_eq!(code, Some(0), "exit within 2 s (took {took:?}): {}", serve.log());
+    for s in &mut streams {
+        // The stream's last chunk arrives and the connection closes: reading ends.
+        let rest = s.sse_lines(Instant::now() + Duration::from_secs(1));
+        assert!(rest.iter().all(|(_, l)| !l.starts_with("data:")), "{rest:?}");
+    }
+    eprintln!("graceful shutdown with 5 open streams: {} ms", took.as_millis());
+}
+
+/// A client that never finishes its request header is disconnected after --header-timeout.
+#[test]
+fn header_timeout_disconnects_slow_clients() {
+    use std::io::{Read, Write};
+    let serve = Serve::start(&["--header-timeout", "1"]);
+    let mut slow = std::net::TcpStream::connect(serve.addr).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let start = Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "closed after {took:?}");
+    assert_eq!(get(serve.addr, "/healthz").status, 200);
+}
