@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # The whole webui-doctor test suite, for real, on a fresh Debian machine: installs what the tests
-# need (ss and ip from iproute2, promtool from prometheus, setpriv and script from util-linux),
-# then runs formatting, lints and every test. Root-only tests (network namespaces, switching to
-# `nobody`) run when this is run as root, as CI does. `.ci/run` calls this script.
+# need (ss and ip from iproute2, nft from nftables, promtool from prometheus, chromium and
+# chromedriver for the dashboard, setpriv and script from util-linux), then runs formatting,
+# lints and every test. Root-only tests (network namespaces, nftables rules, pidfd_getfd,
+# switching to `nobody`) run when this is run as root, as CI does. `.ci/run` calls this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v ss >/dev/null && command -v ip >/dev/null || need+=(iproute2)
+command -v nft >/dev/null || need+=(nftables)
 command -v promtool >/dev/null || need+=(prometheus)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v script >/dev/null || need+=(bsdutils)
 if [ ${#need[@]} -gt 0 ]; then

@@ -2,6 +2,7 @@
 //! real sockets on loopback; root-only parts (namespaces, other users) skip outside CI only.
 
 mod bad_input;
+mod dashboard;
 mod fallback;
 mod gate;
 mod generated;

@@ -279,7 +279,12 @@ fn caps_answer_503_and_recover() {
     let b = Http::open_events(serve.addr, &[]);
     let third = Http::connect(serve.addr).get("/api/events", &[]);
     assert_eq!(third.status, 503);
-    // Two streams and one idle connection hold three of four slots; the fifth connection is refused.
+    // Wait until the server has closed its side of that refused request's connection.
+    let port = serve.port().to_string();
+    assert!(wait_until(Duration::from_secs(2), || {
+        json(&["sockets", "--sport", &port, "--state", "established"])["summary"]["total"] == 2
+    }));
+    // Two streams, one idle connection and one request fill the four slots; a fifth is refused.
     let _idle = Http::connect(serve.addr);
     let mut fourth = Http::connect(serve.addr);
     assert_eq!(fourth.get("/healthz", &[]).status, 200);
