@@ -70,22 +70,26 @@ fn accepted_socket_has_every_option() {
 
 /// Holds an SSE stream, blackholes the server's packets to it, and measures how long the server
 /// keeps its socket. Returns `None` when it was still there at `limit`.
-fn time_to_drop(serve: &Serve, limit: Duration) -> (Option<Duration>, u64) {
+/// Also returns the largest send queue seen and the socket's last state.
+fn time_to_drop(serve: &Serve, limit: Duration) -> (Option<Duration>, u64, String) {
     let mut events = Http::open_events(serve.addr, &[]);
     events.next_snapshot(Duration::from_secs(5));
     let client_port = events.stream().local_addr().unwrap().port();
     assert!(server_socket(serve.port(), client_port).is_some());
     let _rule = Blackhole::new(serve.port(), client_port);
     let start = Instant::now();
-    let mut max_send_q = 0;
+    let (mut max_send_q, mut state) = (0, String::new());
     while start.elapsed() < limit {
         match server_socket(serve.port(), client_port) {
-            None => return (Some(start.elapsed()), max_send_q),
-            Some(s) => max_send_q = max_send_q.max(s["send_q"].as_u64().unwrap()),
+            None => return (Some(start.elapsed()), max_send_q, "gone".into()),
+            Some(s) => {
+                max_send_q = max_send_q.max(s["send_q"].as_u64().unwrap());
+                state = s["state"].as_str().unwrap().to_owned();
+            }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    (None, max_send_q)
+    (None, max_send_q, state)
 }
 
 fn scrape(serve: &Serve, series: &str) -> f64 {
@@ -108,13 +112,14 @@ fn dead_peer_on_an_idle_stream_is_dropped_only_with_keepalive() {
     let with = Serve::start(&[&FAST[..], &idle[..]].concat());
     let without = Serve::start(&[&FAST[..], &idle[..], &["--no-keepalive"]].concat());
     let b = std::thread::spawn(move || (time_to_drop(&without, Duration::from_secs(6)), without));
-    let (dropped, _) = time_to_drop(&with, Duration::from_secs(6));
+    let (dropped, _, _) = time_to_drop(&with, Duration::from_secs(6));
     let dropped = dropped.expect("with keepalive the dead peer is dropped within 6 s");
     eprintln!("idle stream: dead peer dropped after {:.2} s", dropped.as_secs_f64());
     assert!(dropped >= Duration::from_secs(3), "dropped too early ({dropped:?}): not by keepalive");
     assert_eq!(scrape(&with, "webui_doctor_server_peers_timed_out_total"), 1.0);
-    let ((kept, _), without) = b.join().unwrap();
+    let ((kept, _, state), without) = b.join().unwrap();
     assert!(kept.is_none(), "without keepalive the socket should still be there, but went after {kept:?}");
+    assert_eq!(state, "established");
     assert_eq!(scrape(&without, "webui_doctor_server_peers_timed_out_total"), 0.0);
 }
 
@@ -130,13 +135,15 @@ fn dead_peer_with_heartbeats_in_flight_is_dropped_by_user_timeout() {
     let with = Serve::start(&[&FAST[..], &beating[..]].concat());
     let without = Serve::start(&[&FAST[..], &beating[..], &["--no-keepalive"]].concat());
     let b = std::thread::spawn(move || (time_to_drop(&without, Duration::from_secs(15)), without));
-    let (dropped, _) = time_to_drop(&with, Duration::from_secs(8));
+    let (dropped, _, _) = time_to_drop(&with, Duration::from_secs(8));
     let dropped = dropped.expect("with the user timeout the dead peer is dropped within 8 s");
     eprintln!("heartbeat stream: dead peer dropped after {:.2} s", dropped.as_secs_f64());
     assert_eq!(scrape(&with, "webui_doctor_server_peers_timed_out_total"), 1.0);
-    let ((kept, send_q), _without) = b.join().unwrap();
+    let ((kept, send_q, state), _without) = b.join().unwrap();
     assert!(kept.is_none(), "without keepalive the socket went after {kept:?}");
-    assert!(send_q >= 10 * "comment: keepalive".len() as u64 / 2, "send queue did not grow: {send_q}");
+    assert_eq!(state, "established");
+    // At least five unacknowledged `: keepalive\n\n` heartbeats (13 bytes each) queued up.
+    assert!(send_q >= 5 * 13, "send queue did not grow: {send_q}");
 }
 
 /// After a client's FIN on an idle SSE stream the server closes at once: no CLOSE-WAIT on its
@@ -305,9 +312,16 @@ fn scrape_ok(serve: &Serve, series: &str) -> f64 {
     text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(-1.0)
 }
 
-/// SIGTERM with open SSE streams: every stream ends, and the process exits 0 within 2 s.
+/// SIGTERM (and SIGINT) with open SSE streams: every stream ends, and the process exits 0
+/// within 2 s.
 #[test]
 fn graceful_shutdown_ends_open_streams() {
+    let mut interrupted = Serve::start(&["--snapshot-period", "1000"]);
+    let mut stream = Http::open_events(interrupted.addr, &[]);
+    stream.next_snapshot(Duration::from_secs(3));
+    let (code, _) = interrupted.signal(libc::SIGINT, Duration::from_secs(2));
+    assert_eq!(code, Some(0), "{}", interrupted.log());
+
     let mut serve = Serve::start(&["--snapshot-period", "1000"]);
     let mut streams: Vec<Http> = (0..5).map(|_| Http::open_events(serve.addr, &[])).collect();
     for s in &mut streams {

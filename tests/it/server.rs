@@ -68,9 +68,14 @@ impl Serve {
 
     /// Sends SIGTERM and waits up to `limit` for the exit; returns the exit code and the time.
     pub fn terminate(&mut self, limit: Duration) -> (Option<i32>, Duration) {
+        self.signal(libc::SIGTERM, limit)
+    }
+
+    /// Sends `signal` and waits up to `limit` for the exit; returns the exit code and the time.
+    pub fn signal(&mut self, signal: i32, limit: Duration) -> (Option<i32>, Duration) {
         let start = Instant::now();
         // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(self.child.id() as i32, signal) };
         while start.elapsed() < limit {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return (status.code(), start.elapsed());
