@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod diagnose;
 pub mod error;
 pub mod exit_codes;
 pub mod filter;
@@ -42,10 +43,7 @@ pub fn collect(query: &Query) -> Result<(Snapshot, Option<Attribution>)> {
     if !(query.processes || query.filter.wants_processes()) {
         return Ok((snapshot, None));
     }
-    #[cfg(target_os = "linux")]
-    let root = source::procfs::proc_root();
-    #[cfg(not(target_os = "linux"))]
-    let root = std::path::PathBuf::from("/proc");
+    let root = process::proc_root();
     let map = process::ProcessMap::scan(&root).map_err(|source| Error::Read { path: root.clone(), source })?;
     let f = &query.filter;
     let wanted =

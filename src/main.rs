@@ -110,6 +110,7 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
                 writeln!(out, "{} {}: {}", if r.ok { "ok  " } else { "FAIL" }, r.rule, r.message)?;
             }
             writeln!(out, "source: {}, {} sockets checked", report.snapshot.source.name(), report.summary.total)?;
+            render::table::write_findings(&mut out, &report)?;
         }
         CheckFormat::Json => render::json::write_check(&mut out, &report, &results)?,
     }

@@ -5,9 +5,14 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::model::{Process, Socket};
+
+/// The procfs root, honouring `PROC_ROOT` as `ss` does so tests can point it at fixtures.
+pub fn proc_root() -> PathBuf {
+    std::env::var_os("PROC_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/proc"))
+}
 
 #[derive(Debug, Default)]
 pub struct ProcessMap {

@@ -41,7 +41,7 @@ pub fn find_fd(root: &std::path::Path, pid: u32, inode: u64) -> Result<Option<i3
 
 #[cfg(target_os = "linux")]
 pub fn read(pid: u32, inode: u64) -> Result<SockOpts> {
-    let root = crate::source::procfs::proc_root();
+    let root = crate::process::proc_root();
     let fd = find_fd(&root, pid, inode)?.ok_or_else(|| Error::SockOpt {
         pid,
         inode,

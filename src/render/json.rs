@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::analysis::Summary;
+use crate::diagnose::Finding;
 use crate::filter::FilterEcho;
 use crate::gate::RuleResult;
 use crate::model::{Socket, SourceKind};
@@ -20,6 +21,7 @@ struct Head<'a> {
     /// Present with `-p`: how many sockets stayed without an owner, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     attribution: Option<Attribution>,
+    findings: &'a [Finding],
 }
 
 impl<'a> Head<'a> {
@@ -30,6 +32,7 @@ impl<'a> Head<'a> {
             filters: report.filter.echo(report.netns),
             summary: &report.summary,
             attribution: report.attribution,
+            findings: &report.findings,
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::analysis::Summary;
+use crate::diagnose::{Finding, KeepaliveSysctls, diagnose};
 use crate::filter::Filter;
 use crate::source::Snapshot;
 
@@ -42,20 +43,24 @@ impl Attribution {
 pub struct Report<'a> {
     pub snapshot: &'a Snapshot,
     pub summary: Summary,
+    /// What the sockets mean (`diagnose`), shown after the summary.
+    pub findings: Vec<Finding>,
     pub filter: &'a Filter,
     pub netns: Option<&'a str>,
     pub attribution: Option<Attribution>,
 }
 
 impl<'a> Report<'a> {
-    /// A report over `snapshot` as read with `filter`; the summary is computed here, once.
+    /// A report over `snapshot` as read with `filter`: the summary and the findings are computed
+    /// here, once (the findings read the namespace's keepalive sysctls).
     pub fn new(
         snapshot: &'a Snapshot,
         filter: &'a Filter,
         netns: Option<&'a str>,
         attribution: Option<Attribution>,
     ) -> Report<'a> {
-        Report { summary: Summary::of(&snapshot.sockets), snapshot, filter, netns, attribution }
+        let findings = diagnose(&snapshot.sockets, KeepaliveSysctls::read(&crate::process::proc_root()));
+        Report { summary: Summary::of(&snapshot.sockets), findings, snapshot, filter, netns, attribution }
     }
 }
 

@@ -119,5 +119,17 @@ pub fn write_summary(out: &mut impl Write, report: &Report) -> io::Result<()> {
     if let Some(warning) = report.attribution.and_then(|a| a.warning()) {
         writeln!(out, "processes: {warning}")?;
     }
+    write_findings(out, report)
+}
+
+/// One line per finding: `warning [close-wait] 5 sockets on :8787 in CLOSE-WAIT, ...`.
+pub fn write_findings(out: &mut impl Write, report: &Report) -> io::Result<()> {
+    for f in &report.findings {
+        let severity = match f.severity {
+            crate::diagnose::Severity::Warning => "warning",
+            crate::diagnose::Severity::Info => "info",
+        };
+        writeln!(out, "{severity} [{}] {}", f.code, f.message)?;
+    }
     Ok(())
 }

@@ -40,6 +40,10 @@ fn snapshot() -> Snapshot {
 fn report<'a>(snapshot: &'a Snapshot, filter: &'a Filter) -> Report<'a> {
     Report {
         summary: Summary::of(&snapshot.sockets),
+        findings: webui_doctor::diagnose::diagnose(
+            &snapshot.sockets,
+            Some(webui_doctor::diagnose::KeepaliveSysctls { time_s: 7200, intvl_s: 75, probes: 9 }),
+        ),
         snapshot,
         filter,
         netns: None,
