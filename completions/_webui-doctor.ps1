@@ -28,6 +28,7 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             [CompletionResult]::new('sockets', 'sockets', [CompletionResultType]::ParameterValue, 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Prove the keepalive fix on a live server: its accepted socket''s options, and (--drill) a real dead-peer drop')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -41,12 +42,15 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             [CompletionResult]::new('--process', '--process', [CompletionResultType]::ParameterName, 'Only sockets owned by a process whose command name is NAME (implies -p)')
             [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Read the sockets of network namespace NAME (as listed by `ip netns`)')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--watch', '--watch', [CompletionResultType]::ParameterName, 'Refresh every SECS seconds: in place on a terminal, as repeated reports when piped')
             [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'Only IPv4 sockets')
             [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'Only IPv4 sockets')
             [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'Only IPv6 sockets')
             [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'Only IPv6 sockets')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)')
             [CompletionResult]::new('--processes', '--processes', [CompletionResultType]::ParameterName, 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)')
+            [CompletionResult]::new('-O', '-O ', [CompletionResultType]::ParameterName, 'Read each socket''s keepalive options (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT, TCP_USER_TIMEOUT, TCP_NODELAY) from its owning process with pidfd_getfd; implies -p. Needs root or the owner''s user')
+            [CompletionResult]::new('--sockopts', '--sockopts', [CompletionResultType]::ParameterName, 'Read each socket''s keepalive options (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT, TCP_USER_TIMEOUT, TCP_NODELAY) from its owning process with pidfd_getfd; implies -p. Needs root or the owner''s user')
             [CompletionResult]::new('--summary', '--summary', [CompletionResultType]::ParameterName, 'Print only the summary (counts per state, CLOSE-WAIT, keepalive coverage); with --format json, the JSON document without its socket list')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -93,10 +97,26 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'webui-doctor;verify' {
+            [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'Send `GET PATH` and hold the response open (an SSE endpoint), for servers that close idle connections quickly')
+            [CompletionResult]::new('--expect-idle', '--expect-idle', [CompletionResultType]::ParameterName, 'Expected TCP_KEEPIDLE, in seconds')
+            [CompletionResult]::new('--expect-interval', '--expect-interval', [CompletionResultType]::ParameterName, 'Expected TCP_KEEPINTVL, in seconds')
+            [CompletionResult]::new('--expect-count', '--expect-count', [CompletionResultType]::ParameterName, 'Expected TCP_KEEPCNT')
+            [CompletionResult]::new('--expect-user-timeout', '--expect-user-timeout', [CompletionResultType]::ParameterName, 'Expected TCP_USER_TIMEOUT, in seconds (0: not set)')
+            [CompletionResult]::new('--max-detect', '--max-detect', [CompletionResultType]::ParameterName, 'The most the worst-case dead-peer detection (idle, or with data in flight) may take')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'With --drill: how long to wait for the server to drop the connection')
+            [CompletionResult]::new('--source', '--source', [CompletionResultType]::ParameterName, 'Where to read sockets')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--drill', '--drill', [CompletionResultType]::ParameterName, 'Really test it: blackhole the client and measure when the server drops it (root only)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'webui-doctor;help' {
             [CompletionResult]::new('sockets', 'sockets', [CompletionResultType]::ParameterValue, 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Prove the keepalive fix on a live server: its accepted socket''s options, and (--drill) a real dead-peer drop')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -107,6 +127,9 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             break
         }
         'webui-doctor;help;serve' {
+            break
+        }
+        'webui-doctor;help;verify' {
             break
         }
         'webui-doctor;help;help' {

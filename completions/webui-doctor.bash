@@ -28,6 +28,9 @@ _webui__doctor() {
             webui__doctor,sockets)
                 cmd="webui__doctor__subcmd__sockets"
                 ;;
+            webui__doctor,verify)
+                cmd="webui__doctor__subcmd__verify"
+                ;;
             webui__doctor__subcmd__help,check)
                 cmd="webui__doctor__subcmd__help__subcmd__check"
                 ;;
@@ -40,6 +43,9 @@ _webui__doctor() {
             webui__doctor__subcmd__help,sockets)
                 cmd="webui__doctor__subcmd__help__subcmd__sockets"
                 ;;
+            webui__doctor__subcmd__help,verify)
+                cmd="webui__doctor__subcmd__help__subcmd__verify"
+                ;;
             *)
                 ;;
         esac
@@ -47,7 +53,7 @@ _webui__doctor() {
 
     case "${cmd}" in
         webui__doctor)
-            opts="-h -V --help --version sockets check serve help"
+            opts="-h -V --help --version sockets check serve verify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -115,7 +121,7 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__help)
-            opts="sockets check serve help"
+            opts="sockets check serve verify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -171,6 +177,20 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__help__subcmd__sockets)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        webui__subcmd__doctor__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -251,7 +271,7 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__sockets)
-            opts="-4 -6 -p -h --source --state --port --sport --dport --ipv4 --ipv6 --processes --pid --process --netns --format --summary --help"
+            opts="-4 -6 -p -O -h --source --state --port --sport --dport --ipv4 --ipv6 --processes --pid --process --netns --format --sockopts --watch --summary --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -291,6 +311,60 @@ _webui__doctor() {
                     ;;
                 --format)
                     COMPREPLY=($(compgen -W "table json prometheus" -- "${cur}"))
+                    return 0
+                    ;;
+                --watch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        webui__subcmd__doctor__subcmd__verify)
+            opts="-h --stream --expect-idle --expect-interval --expect-count --expect-user-timeout --max-detect --drill --timeout --source --format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expect-idle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expect-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expect-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expect-user-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-detect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -W "auto netlink procfs" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -25,6 +25,7 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand sockets 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
             cand check 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
             cand serve 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
+            cand verify 'Prove the keepalive fix on a live server: its accepted socket''s options, and (--drill) a real dead-peer drop'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'webui-doctor;sockets'= {
@@ -37,12 +38,15 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand --process 'Only sockets owned by a process whose command name is NAME (implies -p)'
             cand --netns 'Read the sockets of network namespace NAME (as listed by `ip netns`)'
             cand --format 'Output format'
+            cand --watch 'Refresh every SECS seconds: in place on a terminal, as repeated reports when piped'
             cand -4 'Only IPv4 sockets'
             cand --ipv4 'Only IPv4 sockets'
             cand -6 'Only IPv6 sockets'
             cand --ipv6 'Only IPv6 sockets'
             cand -p 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)'
             cand --processes 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)'
+            cand -O 'Read each socket''s keepalive options (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT, TCP_USER_TIMEOUT, TCP_NODELAY) from its owning process with pidfd_getfd; implies -p. Needs root or the owner''s user'
+            cand --sockopts 'Read each socket''s keepalive options (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT, TCP_USER_TIMEOUT, TCP_NODELAY) from its owning process with pidfd_getfd; implies -p. Needs root or the owner''s user'
             cand --summary 'Print only the summary (counts per state, CLOSE-WAIT, keepalive coverage); with --format json, the JSON document without its socket list'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -86,10 +90,25 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'webui-doctor;verify'= {
+            cand --stream 'Send `GET PATH` and hold the response open (an SSE endpoint), for servers that close idle connections quickly'
+            cand --expect-idle 'Expected TCP_KEEPIDLE, in seconds'
+            cand --expect-interval 'Expected TCP_KEEPINTVL, in seconds'
+            cand --expect-count 'Expected TCP_KEEPCNT'
+            cand --expect-user-timeout 'Expected TCP_USER_TIMEOUT, in seconds (0: not set)'
+            cand --max-detect 'The most the worst-case dead-peer detection (idle, or with data in flight) may take'
+            cand --timeout 'With --drill: how long to wait for the server to drop the connection'
+            cand --source 'Where to read sockets'
+            cand --format 'Output format'
+            cand --drill 'Really test it: blackhole the client and measure when the server drops it (root only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'webui-doctor;help'= {
             cand sockets 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
             cand check 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
             cand serve 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
+            cand verify 'Prove the keepalive fix on a live server: its accepted socket''s options, and (--drill) a real dead-peer drop'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'webui-doctor;help;sockets'= {
@@ -97,6 +116,8 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
         &'webui-doctor;help;check'= {
         }
         &'webui-doctor;help;serve'= {
+        }
+        &'webui-doctor;help;verify'= {
         }
         &'webui-doctor;help;help'= {
         }

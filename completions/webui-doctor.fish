@@ -29,6 +29,7 @@ complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -s V -l version 
 complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "sockets" -d 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
 complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "check" -d 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
 complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "serve" -d 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
+complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "verify" -d 'Prove the keepalive fix on a live server: its accepted socket\'s options, and (--drill) a real dead-peer drop'
 complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l source -d 'Where to read sockets: netlink sock_diag, /proc/net/tcp{,6}, or netlink with a fallback to procfs when the kernel refuses netlink' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
 netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'
@@ -58,9 +59,11 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l ne
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l format -d 'Output format' -r -f -a "table\t'a table like `ss`, then the summary'
 json\t'one JSON object (schema in the README)'
 prometheus\t'Prometheus text, e.g. for node_exporter\'s textfile collector'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l watch -d 'Refresh every SECS seconds: in place on a terminal, as repeated reports when piped' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s 4 -l ipv4 -d 'Only IPv4 sockets'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s 6 -l ipv6 -d 'Only IPv6 sockets'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s p -l processes -d 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s O -l sockopts -d 'Read each socket\'s keepalive options (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT, TCP_USER_TIMEOUT, TCP_NODELAY) from its owning process with pidfd_getfd; implies -p. Needs root or the owner\'s user'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l summary -d 'Print only the summary (counts per state, CLOSE-WAIT, keepalive coverage); with --format json, the JSON document without its socket list'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l source -d 'Where to read sockets: netlink sock_diag, /proc/net/tcp{,6}, or netlink with a fallback to procfs when the kernel refuses netlink' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
@@ -113,7 +116,22 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l max-
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l max-sse-clients -d 'Most SSE streams open at once; past it, /api/events answers 503' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l no-keepalive -d 'Do not enable keepalive or the user timeout (for A/B comparisons); TCP_NODELAY stays on'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve help" -f -a "sockets" -d 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve help" -f -a "check" -d 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve help" -f -a "serve" -d 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l stream -d 'Send `GET PATH` and hold the response open (an SSE endpoint), for servers that close idle connections quickly' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l expect-idle -d 'Expected TCP_KEEPIDLE, in seconds' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l expect-interval -d 'Expected TCP_KEEPINTVL, in seconds' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l expect-count -d 'Expected TCP_KEEPCNT' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l expect-user-timeout -d 'Expected TCP_USER_TIMEOUT, in seconds (0: not set)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l max-detect -d 'The most the worst-case dead-peer detection (idle, or with data in flight) may take' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l timeout -d 'With --drill: how long to wait for the server to drop the connection' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l source -d 'Where to read sockets' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
+netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'
+procfs\t'/proc/net/tcp and /proc/net/tcp6 (no idle times); honours PROC_ROOT'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l format -d 'Output format' -r -f -a "text\t'one line per rule, then the source and socket count'
+json\t'one JSON object: summary, rules and the verdict'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l drill -d 'Really test it: blackhole the client and measure when the server drops it (root only)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify help" -f -a "sockets" -d 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify help" -f -a "check" -d 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify help" -f -a "serve" -d 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify help" -f -a "verify" -d 'Prove the keepalive fix on a live server: its accepted socket\'s options, and (--drill) a real dead-peer drop'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

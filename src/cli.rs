@@ -43,6 +43,16 @@ pub enum Command {
         non-loopback address needs an access token (--token-file or the WEBUI_DOCTOR_TOKEN environment \
         variable). Stops gracefully on SIGINT or SIGTERM.")]
     Serve(ServeArgs),
+    /// Prove the keepalive fix on a live server: its accepted socket's options, and (--drill) a real dead-peer drop
+    #[command(long_about = "Connect to a server on this host, find the server's accepted socket for that \
+        connection (sock_diag, by the 4-tuple), and report whether its keepalive timer is armed and the option \
+        values it really carries (SO_KEEPALIVE, TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, \
+        TCP_USER_TIMEOUT), read from the server process with pidfd_getfd (root or the server's user). Without \
+        that permission it falls back to what the timer shows. Exit 0 when every check passes, 1 when one fails, \
+        2 on errors. With --drill it makes the client vanish without a FIN (an nftables rule drops the server's \
+        packets to it; root only), reports each keepalive probe, and measures when the server drops the \
+        connection. The rule and the connection are removed on every exit, Ctrl-C included.")]
+    Verify(VerifyArgs),
 }
 
 /// Which sockets to read; shared by every subcommand.
@@ -102,6 +112,16 @@ pub struct SocketsArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = SocketsFormat::Table)]
     pub format: SocketsFormat,
+
+    /// Read each socket's keepalive options (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT,
+    /// TCP_USER_TIMEOUT, TCP_NODELAY) from its owning process with pidfd_getfd; implies -p.
+    /// Needs root or the owner's user
+    #[arg(short = 'O', long)]
+    pub sockopts: bool,
+
+    /// Refresh every SECS seconds: in place on a terminal, as repeated reports when piped
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub watch: Option<std::time::Duration>,
 
     /// Print only the summary (counts per state, CLOSE-WAIT, keepalive coverage); with
     /// --format json, the JSON document without its socket list
@@ -185,6 +205,54 @@ pub struct ServeArgs {
     /// Most SSE streams open at once; past it, /api/events answers 503
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sse_clients: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The server to verify, on this host: HOST:PORT (e.g. 127.0.0.1:8787, localhost:8787, [::1]:8787)
+    #[arg(value_name = "HOST:PORT")]
+    pub target: String,
+
+    /// Send `GET PATH` and hold the response open (an SSE endpoint), for servers that close idle
+    /// connections quickly
+    #[arg(long, value_name = "PATH")]
+    pub stream: Option<String>,
+
+    /// Expected TCP_KEEPIDLE, in seconds
+    #[arg(long, value_name = "SECS")]
+    pub expect_idle: Option<u32>,
+
+    /// Expected TCP_KEEPINTVL, in seconds
+    #[arg(long, value_name = "SECS")]
+    pub expect_interval: Option<u32>,
+
+    /// Expected TCP_KEEPCNT
+    #[arg(long, value_name = "N")]
+    pub expect_count: Option<u32>,
+
+    /// Expected TCP_USER_TIMEOUT, in seconds (0: not set)
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds_or_zero)]
+    pub expect_user_timeout: Option<std::time::Duration>,
+
+    /// The most the worst-case dead-peer detection (idle, or with data in flight) may take
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_seconds)]
+    pub max_detect: std::time::Duration,
+
+    /// Really test it: blackhole the client and measure when the server drops it (root only)
+    #[arg(long)]
+    pub drill: bool,
+
+    /// With --drill: how long to wait for the server to drop the connection
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_seconds, requires = "drill")]
+    pub timeout: std::time::Duration,
+
+    /// Where to read sockets
+    #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
+    pub source: SourceArg,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
 }
 
 /// A positive number of seconds, fractions allowed (`0.5`).

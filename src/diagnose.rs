@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | `close-wait` | sockets in CLOSE-WAIT on a port: the application has not closed after the peer's FIN |
 //! | `keepalive-missing` | established sockets with no keepalive timer armed |
-//! | `dead-peer-retransmitting` | established sockets retransmitting the same data again and again |
+//! | `dead-peer-retransmitting` | established sockets resending data (or window probes) that are never acknowledged |
 //! | `keepalive-sysctl-slow` | the system keepalive timings take more than 10 minutes to detect a dead peer |
 
 use std::collections::BTreeMap;
@@ -33,9 +33,9 @@ pub struct Finding {
     pub evidence: Value,
 }
 
-/// Retransmissions of the same segment after which a peer counts as gone. A healthy path
-/// retransmits now and then; three backed-off retransmissions in a row mean no ACK for at least
-/// 7 RTOs (1.4 s at the 200 ms minimum).
+/// Retransmissions (or unanswered zero-window probes) after which a peer counts as gone. A
+/// healthy path retransmits now and then; three backed-off retransmissions in a row mean no ACK
+/// for at least 7 RTOs (1.4 s at the 200 ms minimum). Any ACK resets both counts.
 pub const DEAD_PEER_RETRANSMITS: u32 = 3;
 
 /// System keepalive timings slower than this (to detect a dead peer) are worth a note.
@@ -103,6 +103,7 @@ pub fn long_duration(ms: u64) -> String {
     let s = ms / 1000;
     match s {
         0..60 => format!("{s} s"),
+        60..3600 if s.is_multiple_of(60) => format!("{} min", s / 60),
         60..3600 => format!("{} min {} s", s / 60, s % 60),
         _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
     }
@@ -114,10 +115,8 @@ fn close_wait(sockets: &[Socket], out: &mut Vec<Finding>) {
         by_port.entry(s.local.port()).or_default().push(s);
     }
     for (port, group) in by_port {
-        let mut owners: Vec<String> = group
-            .iter()
-            .filter_map(|s| s.process.as_ref().map(|p| format!("{} (pid {})", p.comm, p.pid)))
-            .collect();
+        let mut owners: Vec<String> =
+            group.iter().filter_map(|s| s.process.as_ref().map(|p| format!("{} (pid {})", p.comm, p.pid))).collect();
         owners.sort();
         owners.dedup();
         let oldest = group.iter().filter_map(|s| s.idle.map(|i| i.last_recv_ms)).max();
@@ -162,7 +161,11 @@ fn dead_peers(sockets: &[Socket], out: &mut Vec<Finding>) {
     let stuck: Vec<&Socket> = sockets
         .iter()
         .filter(|s| s.state == TcpState::Established)
-        .filter(|s| s.timer.is_some_and(|t| t.kind == TimerKind::Retransmit && t.probes >= DEAD_PEER_RETRANSMITS))
+        .filter(|s| {
+            s.timer.is_some_and(|t| {
+                matches!(t.kind, TimerKind::Retransmit | TimerKind::Persist) && t.probes >= DEAD_PEER_RETRANSMITS
+            })
+        })
         .collect();
     if stuck.is_empty() {
         return;
@@ -204,6 +207,7 @@ mod tests {
             inode: 1,
             process: Some(Process { pid: 4242, comm: "python3".into() }),
             idle: Some(Idle { last_recv_ms: 7_800_000, last_send_ms: 1 }),
+            sockopts: None,
         }
     }
 

@@ -57,6 +57,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// `verify` could not set up its connection or find the server's socket.
+    #[error("{0}")]
+    Verify(String),
+
+    /// `verify --drill` could not install or remove its nftables rule, or was not allowed to.
+    #[error("{0}")]
+    Drill(String),
+
     #[error("{0} is only supported on Linux")]
     Unsupported(&'static str),
 }

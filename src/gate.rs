@@ -70,6 +70,7 @@ mod tests {
             inode: 1,
             process: None,
             idle: None,
+            sockopts: None,
         }
     }
 

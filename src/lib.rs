@@ -7,6 +7,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod diagnose;
+pub mod drill;
 pub mod error;
 pub mod exit_codes;
 pub mod filter;
@@ -18,6 +19,7 @@ pub mod render;
 pub mod serve;
 pub mod sockopt;
 pub mod source;
+pub mod verify;
 
 pub use error::{Error, Result};
 
@@ -34,13 +36,15 @@ pub struct Query {
     pub source: SourceChoice,
     pub filter: Filter,
     pub processes: bool,
+    /// Read each owned socket's keepalive options from its process (`-O`; implies `processes`).
+    pub sockopts: bool,
 }
 
 /// Reads the sockets `query` selects. With `processes`, joins owners and applies the `--pid` /
 /// `--process` filters, reporting how attribution went.
 pub fn collect(query: &Query) -> Result<(Snapshot, Option<Attribution>)> {
     let mut snapshot = source::read(query.source, &query.filter)?;
-    if !(query.processes || query.filter.wants_processes()) {
+    if !(query.processes || query.sockopts || query.filter.wants_processes()) {
         return Ok((snapshot, None));
     }
     let root = process::proc_root();
@@ -52,7 +56,27 @@ pub fn collect(query: &Query) -> Result<(Snapshot, Option<Attribution>)> {
     if f.wants_processes() {
         snapshot.sockets.retain(|s| s.process.as_ref().is_some_and(wanted));
     }
-    Ok((snapshot, Some(Attribution { unattributed, denied_processes: map.denied })))
+    let sockopts_unread = query.sockopts.then(|| read_sockopts(&mut snapshot.sockets, &map));
+    Ok((snapshot, Some(Attribution { unattributed, denied_processes: map.denied, sockopts_unread })))
+}
+
+/// Fills `sockopts` for every socket with a known owner; returns how many could not be read.
+fn read_sockopts(sockets: &mut [model::Socket], map: &process::ProcessMap) -> usize {
+    let mut unread = 0;
+    for s in sockets.iter_mut() {
+        let Some(p) = &s.process else { continue };
+        let fd = map.fd(s.inode, p.pid);
+        #[cfg(target_os = "linux")]
+        {
+            s.sockopts = fd.and_then(|fd| sockopt::read_fd(p.pid, fd).ok());
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = fd;
+        if s.sockopts.is_none() {
+            unread += 1;
+        }
+    }
+    unread
 }
 
 /// The ports that carry a Prometheus `port` label: those with a listening socket. Taken from
@@ -71,6 +95,7 @@ pub fn listening_ports(query: &Query, sockets: &[model::Socket]) -> Result<BTree
             ..query.filter.clone()
         },
         processes: false,
+        sockopts: false,
     };
     let (snapshot, _) = collect(&listen)?;
     Ok(render::prometheus::listening_ports(&snapshot.sockets))

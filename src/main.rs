@@ -8,13 +8,14 @@ use anyhow::Context;
 use clap::Parser;
 
 use webui_doctor::cli::{
-    CheckArgs, CheckFormat, Cli, Command, Selection, ServeArgs, SocketsArgs, SocketsFormat, SourceArg,
+    CheckArgs, CheckFormat, Cli, Command, Selection, ServeArgs, SocketsArgs, SocketsFormat, SourceArg, VerifyArgs,
 };
 use webui_doctor::exit_codes::{self, BREACHED, ERROR, OK};
 use webui_doctor::filter::{Filter, parse_state_filter};
 use webui_doctor::gate::Gate;
 use webui_doctor::model::StateSet;
-use webui_doctor::render::{self, Report, table::Style};
+use webui_doctor::render::table::{Columns, Style};
+use webui_doctor::render::{self, Report};
 use webui_doctor::source::SourceChoice;
 use webui_doctor::{Query, collect, netns};
 
@@ -32,7 +33,12 @@ fn main() -> ExitCode {
 
 /// `webui-doctor sockets | head` closes our stdout early; that is the reader's choice, not an error.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().filter_map(|e| e.downcast_ref::<io::Error>()).any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    err.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .map(io::Error::kind)
+            .or_else(|| e.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind))
+            == Some(io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -40,6 +46,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Sockets(args) => sockets(args),
         Command::Check(args) => check(args),
         Command::Serve(args) => serve(args),
+        Command::Verify(args) => verify(args),
     }
 }
 
@@ -65,31 +72,57 @@ fn query(sel: &Selection) -> anyhow::Result<Query> {
     if let Some(name) = &sel.netns {
         netns::enter(name)?;
     }
-    Ok(Query { source, filter, processes: sel.processes })
+    Ok(Query { source, filter, processes: sel.processes, sockopts: false })
 }
 
 fn sockets(args: SocketsArgs) -> anyhow::Result<u8> {
-    let q = query(&args.selection)?;
-    let (snapshot, attribution) = collect(&q)?;
-    let report = Report::new(&snapshot, &q.filter, args.selection.netns.as_deref(), attribution);
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    match (args.format, args.summary) {
-        (SocketsFormat::Table, true) => render::table::write_summary(&mut out, &report)?,
-        (SocketsFormat::Table, false) => {
-            render::table::write(&mut out, &report, Style::detect(), q.processes || q.filter.wants_processes())?
+    let mut q = query(&args.selection)?;
+    q.sockopts = args.sockopts;
+    let style = Style::detect();
+    let Some(period) = args.watch else {
+        let stdout = io::stdout();
+        let mut out = BufWriter::new(stdout.lock());
+        sockets_once(&args, &q, style, &mut out)?;
+        out.flush()?;
+        return Ok(OK);
+    };
+    // --watch: redraw in place on a terminal; piped, one report after another, separated by a
+    // blank line, so a log keeps the history. Ends with Ctrl-C or when the reader goes away.
+    loop {
+        let mut frame = Vec::new();
+        sockets_once(&args, &q, style, &mut frame)?;
+        let stdout = io::stdout();
+        let mut out = stdout.lock();
+        if style.tty {
+            out.write_all(b"\x1b[H\x1b[2J")?;
         }
-        (SocketsFormat::Json, true) => render::json::write_summary(&mut out, &report)?,
-        (SocketsFormat::Json, false) => render::json::write(&mut out, &report)?,
+        out.write_all(&frame)?;
+        if !style.tty {
+            writeln!(out)?;
+        }
+        out.flush()?;
+        drop(out);
+        std::thread::sleep(period);
+    }
+}
+
+fn sockets_once(args: &SocketsArgs, q: &Query, style: Style, out: &mut impl Write) -> anyhow::Result<()> {
+    let (snapshot, attribution) = collect(q)?;
+    let report = Report::new(&snapshot, &q.filter, args.selection.netns.as_deref(), attribution);
+    let columns = Columns { processes: q.processes || q.sockopts || q.filter.wants_processes(), sockopts: q.sockopts };
+    match (args.format, args.summary) {
+        (SocketsFormat::Table, true) => render::table::write_summary(out, &report)?,
+        (SocketsFormat::Table, false) => render::table::write(out, &report, style, columns)?,
+        (SocketsFormat::Json, true) => render::json::write_summary(out, &report)?,
+        (SocketsFormat::Json, false) => render::json::write(out, &report)?,
         (SocketsFormat::Prometheus, _) => {
-            let listening = webui_doctor::listening_ports(&q, &snapshot.sockets)
+            let listening = webui_doctor::listening_ports(q, &snapshot.sockets)
                 .context("reading listening sockets for the port label")?;
             let metrics = render::prometheus::SocketMetrics::new(&snapshot.sockets, snapshot.source, &listening);
-            render::prometheus::write(&mut out, metrics)?;
+            render::prometheus::write(out, metrics)?;
         }
     }
-    out.flush()?;
-    Ok(OK)
+    Ok(())
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<u8> {
@@ -184,4 +217,126 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     });
     result.map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(OK)
+}
+
+fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
+    use std::net::ToSocketAddrs;
+    use webui_doctor::verify::{self, Expectations};
+    use webui_doctor::{diagnose::long_duration, drill};
+
+    let target = args
+        .target
+        .to_socket_addrs()
+        .with_context(|| format!("'{}' is not HOST:PORT", args.target))?
+        .next()
+        .with_context(|| format!("'{}' resolves to no address", args.target))?;
+    let source = source_choice(args.source);
+    let expect = Expectations {
+        idle_s: args.expect_idle,
+        interval_s: args.expect_interval,
+        count: args.expect_count,
+        user_timeout_ms: args.expect_user_timeout.map(|d| d.as_millis() as u32),
+        max_detect: args.max_detect,
+    };
+    let probe = verify::connect(target, args.stream.as_deref(), source)?;
+    let report = verify::verify(&probe, &expect);
+    let text = args.format == CheckFormat::Text;
+    if text {
+        print_verify(&report);
+    }
+    let drilled = if args.drill {
+        if text {
+            println!(
+                "drill: dropping the server's packets to {}; watching {} for up to {}",
+                report.client,
+                report.server,
+                long_duration(args.timeout.as_millis() as u64)
+            );
+        }
+        let d = drill::run(probe, args.timeout, source, |e| {
+            if text {
+                println!("  +{:.2}s {} {} unanswered", e.at_ms as f64 / 1000.0, e.timer, e.count);
+            }
+        })?;
+        if text {
+            match (d.interrupted, d.dropped_after_ms) {
+                (true, _) => println!("drill: interrupted; the rule and the connection were removed"),
+                (false, Some(ms)) => {
+                    println!("drill: the server dropped the connection after {:.2} s", ms as f64 / 1000.0)
+                }
+                (false, None) => println!("drill: NOT dropped within {}", long_duration(d.timeout_ms)),
+            }
+        }
+        Some(d)
+    } else {
+        drop(probe);
+        None
+    };
+    let ok = report.ok && drilled.as_ref().is_none_or(|d| d.dropped_after_ms.is_some());
+    if args.format == CheckFormat::Json {
+        #[derive(serde::Serialize)]
+        struct Doc<'a> {
+            #[serde(flatten)]
+            verify: &'a verify::VerifyReport,
+            drill: Option<&'a drill::DrillReport>,
+            ok: bool,
+        }
+        let stdout = io::stdout();
+        let mut out = stdout.lock();
+        serde_json::to_writer_pretty(&mut out, &Doc { verify: &report, drill: drilled.as_ref(), ok })?;
+        writeln!(out)?;
+    } else {
+        println!("{}", if ok { "PASS" } else { "FAIL" });
+    }
+    if drilled.as_ref().is_some_and(|d| d.interrupted) {
+        return Ok(ERROR);
+    }
+    for c in report.checks.iter().filter(|c| c.ok == Some(false)) {
+        eprintln!("webui-doctor: verify failed: {}", c.message);
+    }
+    if let Some(d) = &drilled
+        && d.dropped_after_ms.is_none()
+    {
+        eprintln!(
+            "webui-doctor: verify failed: the server did not drop the vanished client within {}",
+            long_duration(d.timeout_ms)
+        );
+    }
+    Ok(if ok { OK } else { BREACHED })
+}
+
+fn print_verify(r: &webui_doctor::verify::VerifyReport) {
+    let owner = r.process.as_ref().map(|p| format!(", {} pid {}", p.comm, p.pid)).unwrap_or_default();
+    println!("server {} (accepted socket inode {}{owner}), client {}", r.server, r.inode, r.client);
+    match r.timer {
+        Some(t) => println!("timer: {} in {}", t.kind.name(), render::human_ms(t.expires_ms)),
+        None => println!("timer: none"),
+    }
+    match (&r.options, &r.options_error) {
+        (Some(o), _) => println!(
+            "options (read from the server's socket): SO_KEEPALIVE={} TCP_NODELAY={} TCP_KEEPIDLE={}s TCP_KEEPINTVL={}s \
+             TCP_KEEPCNT={} TCP_USER_TIMEOUT={}ms",
+            u8::from(o.so_keepalive),
+            u8::from(o.tcp_nodelay),
+            o.keepidle_s,
+            o.keepintvl_s,
+            o.keepcnt,
+            o.user_timeout_ms
+        ),
+        (None, Some(e)) => {
+            println!("options: not readable ({e}); judging from the timer");
+            if let Some(idle) = r.inferred_idle_s {
+                println!("keepalive idle time inferred from the timer: about {idle} s");
+            }
+        }
+        (None, None) => {}
+    }
+    for c in &r.checks {
+        let mark = match c.ok {
+            Some(true) => "ok  ",
+            Some(false) => "FAIL",
+            None => "??  ",
+        };
+        println!("{mark} {}: {}", c.check, c.message);
+    }
 }

@@ -260,6 +260,8 @@ pub struct Socket {
     pub inode: u64,
     pub process: Option<Process>,
     pub idle: Option<Idle>,
+    /// With `-O`: the keepalive options read from the owner's socket.
+    pub sockopts: Option<crate::sockopt::SockOpts>,
 }
 
 impl Socket {

@@ -14,9 +14,16 @@ pub fn proc_root() -> PathBuf {
     std::env::var_os("PROC_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/proc"))
 }
 
+/// One process holding a socket, and the descriptor it holds it under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub process: Process,
+    pub fd: i32,
+}
+
 #[derive(Debug, Default)]
 pub struct ProcessMap {
-    owners: HashMap<u64, Vec<Process>>,
+    owners: HashMap<u64, Vec<Owner>>,
     /// Processes whose fd table we were not allowed to read.
     pub denied: usize,
 }
@@ -41,25 +48,31 @@ impl ProcessMap {
                 Err(_) => continue, // exited, or a kernel thread without an fd table
             };
             let mut comm: Option<String> = None;
-            for fd in fds.flatten() {
-                let Ok(target) = fs::read_link(fd.path()) else { continue };
+            for entry in fds.flatten() {
+                let Ok(target) = fs::read_link(entry.path()) else { continue };
                 let Some(inode) = socket_inode(target.as_os_str().as_encoded_bytes()) else { continue };
+                let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else { continue };
                 let comm = comm.get_or_insert_with(|| read_comm(&dir)).clone();
                 let owners = map.owners.entry(inode).or_default();
-                if !owners.iter().any(|p| p.pid == pid) {
-                    owners.push(Process { pid, comm });
+                if !owners.iter().any(|o| o.process.pid == pid) {
+                    owners.push(Owner { process: Process { pid, comm }, fd });
                 }
             }
         }
         // Lowest pid first: the parent of a forked server usually holds the listening socket.
         for owners in map.owners.values_mut() {
-            owners.sort_by_key(|p| p.pid);
+            owners.sort_by_key(|o| o.process.pid);
         }
         Ok(map)
     }
 
-    pub fn owners(&self, inode: u64) -> &[Process] {
+    pub fn owners(&self, inode: u64) -> &[Owner] {
         self.owners.get(&inode).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The descriptor under which `pid` holds the socket `inode`.
+    pub fn fd(&self, inode: u64, pid: u32) -> Option<i32> {
+        self.owners(inode).iter().find(|o| o.process.pid == pid).map(|o| o.fd)
     }
 
     /// Sets `process` on each socket: the owner that matches `want` (a `--pid`/`--process` filter),
@@ -68,7 +81,7 @@ impl ProcessMap {
         let mut unattributed = 0;
         for s in sockets.iter_mut() {
             let owners = self.owners(s.inode);
-            s.process = owners.iter().find(|p| want(p)).or(owners.first()).cloned();
+            s.process = owners.iter().find(|o| want(&o.process)).or(owners.first()).map(|o| o.process.clone());
             // TIME-WAIT and orphaned sockets have inode 0: nobody owns them, nothing is missing.
             if s.process.is_none() && s.inode != 0 {
                 unattributed += 1;
@@ -115,8 +128,9 @@ mod tests {
         }
         fs::create_dir_all(dir.path().join("self")).unwrap();
         let map = ProcessMap::scan(dir.path()).unwrap();
-        assert_eq!(map.owners(7).iter().map(|p| p.pid).collect::<Vec<_>>(), vec![10, 11]);
-        assert_eq!(map.owners(8)[0].comm, "worker");
+        assert_eq!(map.owners(7).iter().map(|o| o.process.pid).collect::<Vec<_>>(), vec![10, 11]);
+        assert_eq!(map.owners(8)[0].process.comm, "worker");
+        assert_eq!(map.fd(8, 11), Some(1));
         assert!(map.owners(9).is_empty());
     }
 }

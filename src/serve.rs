@@ -40,16 +40,16 @@ fn json(query: &Query) -> Result<String, ProviderError> {
 impl SnapshotProvider for Provider {
     fn snapshot(&self, params: &[(String, String)]) -> Result<String, ProviderError> {
         let (filter, processes) = filter::from_query(params).map_err(ProviderError::BadRequest)?;
-        json(&Query { source: self.source, filter, processes })
+        json(&Query { source: self.source, filter, processes, sockopts: false })
     }
 
     fn watched(&self) -> Result<String, ProviderError> {
         let filter = Filter { ports: self.watch_ports.get().cloned().unwrap_or_default(), ..Filter::default() };
-        json(&Query { source: self.source, filter, processes: false })
+        json(&Query { source: self.source, filter, processes: false, sockopts: false })
     }
 
     fn metrics(&self) -> Result<String, ProviderError> {
-        let query = Query { source: self.source, filter: Filter::default(), processes: false };
+        let query = Query { source: self.source, filter: Filter::default(), processes: false, sockopts: false };
         let (snapshot, _) = collect(&query).map_err(internal)?;
         let listening: BTreeSet<u16> = crate::listening_ports(&query, &snapshot.sockets).map_err(internal)?;
         let metrics = render::prometheus::SocketMetrics::new(&snapshot.sockets, snapshot.source, &listening);

@@ -26,6 +26,25 @@ pub struct SockOpts {
     pub user_timeout_ms: u32,
 }
 
+impl SockOpts {
+    /// Compact text for the table: `keepalive 10s/5s/3 user-timeout 25s nodelay`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.so_keepalive {
+            parts.push(format!("keepalive {}s/{}s/{}", self.keepidle_s, self.keepintvl_s, self.keepcnt));
+        } else {
+            parts.push("no-keepalive".to_owned());
+        }
+        if self.user_timeout_ms > 0 {
+            parts.push(format!("user-timeout {}", crate::render::human_ms(u64::from(self.user_timeout_ms))));
+        }
+        if self.tcp_nodelay {
+            parts.push("nodelay".to_owned());
+        }
+        parts.join(" ")
+    }
+}
+
 /// The fd number under which `pid` holds the socket with `inode`.
 pub fn find_fd(root: &std::path::Path, pid: u32, inode: u64) -> Result<Option<i32>> {
     let dir = root.join(pid.to_string()).join("fd");
@@ -47,8 +66,13 @@ pub fn read(pid: u32, inode: u64) -> Result<SockOpts> {
         inode,
         source: io::Error::new(io::ErrorKind::NotFound, "the process no longer holds the socket"),
     })?;
-    let copy = duplicate(pid, fd).map_err(|source| Error::SockOpt { pid, inode, source })?;
-    get_all(&copy).map_err(|source| Error::SockOpt { pid, inode, source })
+    read_fd(pid, fd).map_err(|source| Error::SockOpt { pid, inode, source })
+}
+
+/// The options of descriptor `fd` in process `pid`.
+#[cfg(target_os = "linux")]
+pub fn read_fd(pid: u32, fd: i32) -> io::Result<SockOpts> {
+    get_all(&duplicate(pid, fd)?)
 }
 
 /// `pidfd_open` + `pidfd_getfd`: our own descriptor for the target's socket.

@@ -20,9 +20,22 @@ use crate::source::Snapshot;
 pub struct Attribution {
     pub unattributed: usize,
     pub denied_processes: usize,
+    /// With `-O`: owned sockets whose options could not be read (no ptrace access to the owner).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sockopts_unread: Option<usize>,
 }
 
 impl Attribution {
+    /// With `-O`, one sentence when some options could not be read.
+    pub fn sockopts_warning(&self) -> Option<String> {
+        match self.sockopts_unread {
+            Some(n) if n > 0 => Some(format!(
+                "{n} sockets' options could not be read (needs root or the owner's user, through pidfd_getfd)"
+            )),
+            _ => None,
+        }
+    }
+
     /// One sentence for humans, or `None` when every socket was attributed.
     pub fn warning(&self) -> Option<String> {
         if self.unattributed == 0 {

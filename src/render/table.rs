@@ -28,7 +28,16 @@ impl Style {
     pub const PLAIN: Style = Style { tty: false, colour: false };
 }
 
-pub fn write(out: &mut impl Write, report: &Report, style: Style, with_processes: bool) -> io::Result<()> {
+/// Optional columns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Columns {
+    /// The owning process (`-p`).
+    pub processes: bool,
+    /// The socket options read from the owner (`-O`).
+    pub sockopts: bool,
+}
+
+pub fn write(out: &mut impl Write, report: &Report, style: Style, columns: Columns) -> io::Result<()> {
     let mut table = Table::new();
     table.load_style(presets::NOTHING);
     if !style.tty {
@@ -47,15 +56,18 @@ pub fn write(out: &mut impl Write, report: &Report, style: Style, with_processes
     }
     let mut header =
         vec!["State", "Recv-Q", "Send-Q", "Local", "Peer", "Timer", "Probes", "Idle-Recv", "Idle-Send", "UID", "Inode"];
-    if with_processes {
+    if columns.processes {
         header.push("Process");
+    }
+    if columns.sockopts {
+        header.push("Options");
     }
     table.set_header(header.into_iter().map(|h| {
         let cell = Cell::new(h);
         if style.colour { cell.add_attribute(Attribute::Bold) } else { cell }
     }));
     for s in &report.snapshot.sockets {
-        table.add_row(row(s, style, with_processes));
+        table.add_row(row(s, style, columns));
     }
     for i in [1, 2, 6, 9, 10] {
         if let Some(col) = table.column_mut(i) {
@@ -69,7 +81,7 @@ pub fn write(out: &mut impl Write, report: &Report, style: Style, with_processes
     write_summary(out, report)
 }
 
-fn row(s: &Socket, style: Style, with_processes: bool) -> Vec<Cell> {
+fn row(s: &Socket, style: Style, columns: Columns) -> Vec<Cell> {
     let mut state = Cell::new(s.state.ss_label());
     if style.colour && s.state == TcpState::CloseWait {
         state = state.fg(Color::Red).add_attribute(Attribute::Bold);
@@ -92,8 +104,11 @@ fn row(s: &Socket, style: Style, with_processes: bool) -> Vec<Cell> {
         Cell::new(s.uid),
         Cell::new(s.inode),
     ];
-    if with_processes {
+    if columns.processes {
         cells.push(Cell::new(s.process.as_ref().map_or("-".to_owned(), |p| format!("{}({})", p.comm, p.pid))));
+    }
+    if columns.sockopts {
+        cells.push(Cell::new(s.sockopts.map_or("-".to_owned(), |o| o.describe())));
     }
     cells
 }
@@ -118,6 +133,9 @@ pub fn write_summary(out: &mut impl Write, report: &Report) -> io::Result<()> {
     )?;
     if let Some(warning) = report.attribution.and_then(|a| a.warning()) {
         writeln!(out, "processes: {warning}")?;
+    }
+    if let Some(warning) = report.attribution.and_then(|a| a.sockopts_warning()) {
+        writeln!(out, "options: {warning}")?;
     }
     write_findings(out, report)
 }

@@ -201,6 +201,7 @@ pub fn decode_socket(payload: &[u8], filter: &Filter) -> Result<Option<Socket>> 
         inode: u64::from(response.header.inode),
         process: None,
         idle,
+        sockopts: None,
     }))
 }
 

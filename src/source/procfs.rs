@@ -148,7 +148,20 @@ pub fn parse_line(line: &str, family: Family, hz: u64, filter: &Filter) -> Resul
             Some(Timer { kind, expires_ms, probes })
         }
     };
-    Ok(Some(Socket { family, state, local, peer, recv_q, send_q, timer, uid, inode, process: None, idle: None }))
+    Ok(Some(Socket {
+        family,
+        state,
+        local,
+        peer,
+        recv_q,
+        send_q,
+        timer,
+        uid,
+        inode,
+        process: None,
+        idle: None,
+        sockopts: None,
+    }))
 }
 
 fn bad(column: &str, value: &str) -> String {

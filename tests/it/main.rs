@@ -14,3 +14,4 @@ mod render;
 mod serve;
 mod server;
 mod util;
+mod verify;

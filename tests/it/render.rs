@@ -8,7 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use webui_doctor::analysis::Summary;
 use webui_doctor::filter::Filter;
 use webui_doctor::model::{Family, Idle, Process, SourceKind};
-use webui_doctor::render::{self, Attribution, Report, table::Style};
+use webui_doctor::render::table::{Columns, Style};
+use webui_doctor::render::{self, Attribution, Report};
 use webui_doctor::source::{Snapshot, procfs};
 
 use crate::util::*;
@@ -47,7 +48,7 @@ fn report<'a>(snapshot: &'a Snapshot, filter: &'a Filter) -> Report<'a> {
         snapshot,
         filter,
         netns: None,
-        attribution: Some(Attribution { unattributed: 1, denied_processes: 2 }),
+        attribution: Some(Attribution { unattributed: 1, denied_processes: 2, sockopts_unread: None }),
     }
 }
 
@@ -61,7 +62,10 @@ fn text(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
 fn table_shape() {
     let (snap, filter) = (snapshot(), Filter::default());
     let r = report(&snap, &filter);
-    insta::assert_snapshot!("table", text(|o| render::table::write(o, &r, Style::PLAIN, true)));
+    insta::assert_snapshot!(
+        "table",
+        text(|o| render::table::write(o, &r, Style::PLAIN, Columns { processes: true, sockopts: false }))
+    );
 }
 
 #[test]
@@ -95,9 +99,9 @@ fn summary_equals_a_brute_force_count() {
 fn colour_only_on_a_terminal_without_no_color() {
     let (snap, filter) = (snapshot(), Filter::default());
     let r = report(&snap, &filter);
-    let coloured = text(|o| render::table::write(o, &r, Style { tty: true, colour: true }, false));
+    let coloured = text(|o| render::table::write(o, &r, Style { tty: true, colour: true }, Columns::default()));
     assert!(coloured.contains("\x1b["), "{coloured}");
-    let plain = text(|o| render::table::write(o, &r, Style { tty: true, colour: false }, false));
+    let plain = text(|o| render::table::write(o, &r, Style { tty: true, colour: false }, Columns::default()));
     assert!(!plain.contains('\x1b'), "{plain}");
 }
 

@@ -274,7 +274,10 @@ pub fn get(addr: SocketAddr, path: &str) -> Response {
 }
 
 /// An nftables table whose one rule drops what the server sends to one client port on
-/// loopback: to the server, the client has vanished without a FIN. Deleted on drop.
+/// loopback: to the server, the client has vanished without a FIN. The rule sits on the input
+/// hook, so the server's packets leave it normally and are lost on the way, as on a real
+/// network (a drop on the output hook fails the send locally, and TCP reacts differently: it
+/// arms the zero-window probe timer instead of retransmitting). Deleted on drop.
 pub struct Blackhole {
     table: String,
 }
@@ -283,8 +286,8 @@ impl Blackhole {
     pub fn new(server_port: u16, client_port: u16) -> Blackhole {
         let table = format!("wd_test_{}_{client_port}", std::process::id());
         let script = format!(
-            "table inet {table} {{\n chain out {{\n  type filter hook output priority 0; policy accept;\n  \
-             oif \"lo\" tcp sport {server_port} tcp dport {client_port} drop\n }}\n}}\n"
+            "table inet {table} {{\n chain in {{\n  type filter hook input priority 0; policy accept;\n  \
+             iif \"lo\" tcp sport {server_port} tcp dport {client_port} drop\n }}\n}}\n"
         );
         let mut child = Command::new("nft").args(["-f", "-"]).stdin(Stdio::piped()).spawn().expect("nft (nftables)");
         child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();

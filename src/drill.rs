@@ -1,0 +1,225 @@
+//! `verify --drill`: make a client vanish without a FIN and measure how long the server takes to
+//! notice. An nftables rule drops the server's packets to that one client (the 4-tuple, in a
+//! set whose element expires by itself), so the server's keepalive probes and retransmissions go
+//! unanswered exactly as they would for a crashed or unplugged client. The rule is on the input
+//! hook: the server's packets leave it and are lost on the way, as on a real network. (Dropped
+//! on the output hook, the send fails locally and TCP arms its zero-window probe timer instead
+//! of retransmitting, which is not what a vanished client looks like.)
+//!
+//! Cleanup is the point of this module: the rule and the connection are removed on every exit
+//! path — normal end, error, SIGINT, SIGTERM (a handler turns them into a flag the watch loop
+//! polls). After SIGKILL nothing runs, so the set element carries a timeout and expires on its
+//! own, and the next drill deletes tables left by processes that no longer exist.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::model::{TcpState, TimerKind};
+use crate::source::SourceChoice;
+use crate::verify::{Probe, find_server_socket};
+
+/// Every drill's table starts with this, followed by the drilling process's pid.
+pub const TABLE_PREFIX: &str = "webui_doctor_drill_";
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Routes SIGINT and SIGTERM to the flag the watch loop polls, so cleanup always runs.
+fn catch_signals() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+fn nft(script: &str) -> Result<()> {
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Drill(format!("cannot run nft (install nftables): {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(script.as_bytes()).map_err(|e| Error::Drill(format!("nft: {e}")))?;
+    }
+    let out = child.wait_with_output().map_err(|e| Error::Drill(format!("nft: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::Drill(format!("nft refused the rule: {}", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    Ok(())
+}
+
+/// Deletes drill tables whose process is gone (left behind by a SIGKILL).
+pub fn remove_stale_tables() {
+    let Ok(out) = Command::new("nft").args(["list", "tables", "inet"]).output() else { return };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.trim().strip_prefix("table inet ") else { continue };
+        let Some(pid) = name.strip_prefix(TABLE_PREFIX).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = Command::new("nft").args(["delete", "table", "inet", name]).status();
+        }
+    }
+}
+
+/// The blackhole for one 4-tuple; removed on drop.
+pub struct Blackhole {
+    table: String,
+}
+
+impl Blackhole {
+    /// Drops packets from `server` to `client` for at most `lifetime` (the set element expires).
+    pub fn install(server: SocketAddr, client: SocketAddr, lifetime: Duration) -> Result<Blackhole> {
+        let table = format!("{TABLE_PREFIX}{}", std::process::id());
+        let (set, element) = match (server, client) {
+            (SocketAddr::V4(s), SocketAddr::V4(c)) => {
+                ("blocked4", format!("{} . {} . {} . {}", s.ip(), s.port(), c.ip(), c.port()))
+            }
+            (SocketAddr::V6(s), SocketAddr::V6(c)) => {
+                ("blocked6", format!("{} . {} . {} . {}", s.ip(), s.port(), c.ip(), c.port()))
+            }
+            _ => return Err(Error::Drill("server and client are of different address families".into())),
+        };
+        let secs = lifetime.as_secs().max(1);
+        nft(&format!(
+            "table inet {table} {{\n\
+               set blocked4 {{ type ipv4_addr . inet_service . ipv4_addr . inet_service; flags timeout; }}\n\
+               set blocked6 {{ type ipv6_addr . inet_service . ipv6_addr . inet_service; flags timeout; }}\n\
+               chain input {{\n\
+                 type filter hook input priority 0; policy accept;\n\
+                 ip saddr . tcp sport . ip daddr . tcp dport @blocked4 drop\n\
+                 ip6 saddr . tcp sport . ip6 daddr . tcp dport @blocked6 drop\n\
+               }}\n\
+             }}\n\
+             add element inet {table} {set} {{ {element} timeout {secs}s }}\n"
+        ))?;
+        Ok(Blackhole { table })
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.table])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Something seen while watching the server's socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeEvent {
+    /// Milliseconds since the client vanished.
+    pub at_ms: u64,
+    /// `keepalive` (unanswered keepalive probes) or `retransmit` (unacknowledged data resent).
+    pub timer: &'static str,
+    /// The probe or retransmission count the kernel reports.
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillReport {
+    pub server: String,
+    pub client: String,
+    /// When the server dropped the connection, in milliseconds after the client vanished.
+    pub dropped_after_ms: Option<u64>,
+    pub timeout_ms: u64,
+    pub probes: Vec<ProbeEvent>,
+    /// Set when SIGINT or SIGTERM ended the drill early.
+    pub interrupted: bool,
+}
+
+/// Runs the drill on `probe`'s connection for at most `timeout`, calling `on_event` for each
+/// probe as it is seen. The rule and the connection are gone when this returns.
+pub fn run(
+    probe: Probe,
+    timeout: Duration,
+    source: SourceChoice,
+    mut on_event: impl FnMut(&ProbeEvent),
+) -> Result<DrillReport> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(Error::Drill("--drill needs root: it installs an nftables rule".into()));
+    }
+    catch_signals();
+    remove_stale_tables();
+    let server = probe.server.local.0;
+    let client = probe.client_addr();
+    let mut report = DrillReport {
+        server: server.to_string(),
+        client: client.to_string(),
+        dropped_after_ms: None,
+        timeout_ms: timeout.as_millis() as u64,
+        probes: Vec::new(),
+        interrupted: false,
+    };
+    let result = (|| -> Result<()> {
+        let _rule = Blackhole::install(server, client, timeout + Duration::from_secs(30))?;
+        let start = Instant::now();
+        let mut last: Option<(TimerKind, u32)> = None;
+        while start.elapsed() < timeout {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                report.interrupted = true;
+                return Ok(());
+            }
+            let at_ms = start.elapsed().as_millis() as u64;
+            match find_server_socket(server, client, source)? {
+                Some(s) if matches!(s.state, TcpState::Established | TcpState::CloseWait) => {
+                    if let Some(t) = s.timer
+                        && matches!(t.kind, TimerKind::Keepalive | TimerKind::Retransmit)
+                        && t.probes > 0
+                        && last != Some((t.kind, t.probes))
+                    {
+                        let event = ProbeEvent { at_ms, timer: t.kind.name(), count: t.probes };
+                        on_event(&event);
+                        report.probes.push(event);
+                    }
+                    last = s.timer.map(|t| (t.kind, t.probes));
+                }
+                _ => {
+                    report.dropped_after_ms = Some(at_ms);
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    })();
+    // The rule is gone (dropped above); now end our side with a RST, so neither side keeps a
+    // connection or a TIME-WAIT entry.
+    let _ = socket_linger_zero(&probe.client);
+    drop(probe);
+    result.map(|()| report)
+}
+
+fn socket_linger_zero(stream: &std::net::TcpStream) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: setsockopt with a valid linger struct on a live descriptor.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}

@@ -1,0 +1,388 @@
+//! `verify`, `verify --drill`, `sockets -O`, `--watch` and the diagnosis, against real servers
+//! and real sockets put into each situation.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::server::*;
+use crate::util::*;
+
+fn verify_json(args: &[&str]) -> (i32, Value, String) {
+    let mut all = vec!["verify"];
+    all.extend_from_slice(args);
+    all.extend(["--format", "json"]);
+    let out = run(&all);
+    let v =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("no JSON: {} {}", stdout(&out), stderr(&out)));
+    (code(&out), v, stderr(&out))
+}
+
+/// The system keepalive defaults, as `SO_KEEPALIVE` alone uses them.
+fn sysctl(name: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}")).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn verify_reports_the_real_option_values() {
+    if !require(is_root(), "root (pidfd_getfd on the server)") {
+        return;
+    }
+    // 10/5/3 with a 25 s user timeout: every value exact, exit 0.
+    let good = Serve::start(&["--snapshot-period", "1000"]);
+    let addr = good.addr.to_string();
+    let (code, v, err) = verify_json(&[
+        &addr,
+        "--stream",
+        "/api/events",
+        "--expect-idle",
+        "10",
+        "--expect-interval",
+        "5",
+        "--expect-count",
+        "3",
+        "--expect-user-timeout",
+        "25",
+    ]);
+    assert_eq!(code, 0, "{v:#}\n{err}");
+    assert_eq!(
+        v["options"],
+        serde_json::json!({"so_keepalive": true, "tcp_nodelay": true, "keepidle_s": 10, "keepintvl_s": 5,
+                           "keepcnt": 3, "user_timeout_ms": 25000})
+    );
+    assert_eq!(v["keepalive_armed"], true);
+    assert_eq!(v["process"]["pid"], good.pid());
+    assert_eq!(v["detect"], serde_json::json!({"idle_ms": 25000, "busy_ms": 25000}));
+    assert!(v["checks"].as_array().unwrap().iter().all(|c| c["ok"] == true), "{v:#}");
+    // A wrong expectation fails with the measured value in the message.
+    let (code, _, err) = verify_json(&[&addr, "--stream", "/api/events", "--expect-idle", "30"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("idle is 10 s (expected 30 s)"), "{err}");
+
+    // No keepalive: exit 1, and it says why.
+    let off = Serve::start(&["--no-keepalive", "--snapshot-period", "1000"]);
+    let out = run(&["verify", &off.addr.to_string(), "--stream", "/api/events"]);
+    assert_eq!(code_of(&out), 1, "{}", stdout(&out));
+    assert!(stderr(&out).contains("SO_KEEPALIVE is off: a client that vanishes without a FIN is never dropped"));
+    assert!(stdout(&out).contains("timer: none"), "{}", stdout(&out));
+    assert!(stdout(&out).ends_with("FAIL\n"));
+}
+
+fn code_of(out: &std::process::Output) -> i32 {
+    code(out)
+}
+
+/// A server that sets SO_KEEPALIVE and nothing else inherits the system timings: verify flags
+/// the detection time they give (2 h 11 min with the kernel defaults).
+#[test]
+fn verify_flags_keepalive_with_system_default_timings() {
+    if !require(is_root(), "root (pidfd_getfd)") {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        socket2::SockRef::from(&s).set_keepalive(true).unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    let out = run(&["verify", &addr.to_string()]);
+    let detect_ms =
+        (sysctl("tcp_keepalive_time") + sysctl("tcp_keepalive_intvl") * sysctl("tcp_keepalive_probes")) * 1000;
+    let text = stdout(&out);
+    assert!(text.contains(&format!("TCP_KEEPIDLE={}s", sysctl("tcp_keepalive_time"))), "{text}");
+    let expected = webui_doctor::diagnose::long_duration(detect_ms);
+    assert!(text.contains(&format!("dropped after {expected} on an idle connection")), "{text}");
+    assert_eq!(code(&out), if detect_ms > 300_000 { 1 } else { 0 }, "{text}");
+    server.join().unwrap();
+}
+
+/// As `nobody`, the server's socket options cannot be read: verify says so and judges from the
+/// keepalive timer — a fallback, not an error.
+#[test]
+fn verify_falls_back_to_the_timer_without_permission() {
+    if !require(is_root(), "root (to switch to nobody)") {
+        return;
+    }
+    let serve = Serve::start(&["--snapshot-period", "1000"]);
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_webui-doctor")])
+        .args(["verify", &serve.addr.to_string(), "--stream", "/api/events", "--expect-idle", "10"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(code(&out), 0, "{text}\n{}", stderr(&out));
+    assert!(text.contains("options: not readable"), "{text}");
+    assert!(text.contains("judging from the timer"), "{text}");
+    assert!(text.contains("keepalive idle time inferred from the timer: about 10 s"), "{text}");
+    assert!(text.contains("ok   keepalive: the keepalive timer is armed"), "{text}");
+    assert!(text.contains("??   max-detect"), "{text}");
+}
+
+fn drill_tables() -> Vec<String> {
+    let out = Command::new("nft").args(["list", "tables", "inet"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("table inet ").map(str::to_owned))
+        .filter(|t| t.starts_with(webui_doctor::drill::TABLE_PREFIX))
+        .collect()
+}
+
+/// Sockets on `port` connected to `client`: after a drill, none may be left.
+fn connections_left(client: &str) -> Vec<Value> {
+    let port = client.rsplit(':').next().unwrap();
+    let v = json(&["sockets", "--sport", port]);
+    let w = json(&["sockets", "--dport", port]);
+    v["sockets"].as_array().unwrap().iter().chain(w["sockets"].as_array().unwrap()).cloned().collect()
+}
+
+#[test]
+fn drill_measures_the_drop_and_cleans_up() {
+    if !require(have_nft(), "root and nftables") {
+        return;
+    }
+    let fast = Serve::start(&[
+        "--keepalive-idle",
+        "2",
+        "--keepalive-interval",
+        "1",
+        "--keepalive-count",
+        "3",
+        "--snapshot-period",
+        "1000",
+    ]);
+    let off = Serve::start(&["--no-keepalive", "--snapshot-period", "1000"]);
+    let off_addr = off.addr.to_string();
+    let other =
+        std::thread::spawn(move || verify_json(&[&off_addr, "--stream", "/api/events", "--drill", "--timeout", "4"]));
+    let (code, v, err) =
+        verify_json(&[&fast.addr.to_string(), "--stream", "/api/events", "--drill", "--timeout", "10"]);
+    assert_eq!(code, 0, "{v:#}\n{err}");
+    let dropped = v["drill"]["dropped_after_ms"].as_u64().expect("dropped");
+    eprintln!("drill at 2/1/3: dropped after {dropped} ms, probes {}", v["drill"]["probes"]);
+    assert!((3500..=6500).contains(&dropped), "dropped after {dropped} ms, expected 5 ± 1.5 s");
+    let probes: Vec<u64> =
+        v["drill"]["probes"].as_array().unwrap().iter().map(|p| p["count"].as_u64().unwrap()).collect();
+    assert_eq!(probes.iter().max(), Some(&3), "{probes:?}");
+    assert!(connections_left(v["client"].as_str().unwrap()).is_empty());
+
+    let (code, v, err) = other.join().unwrap();
+    assert_eq!(code, 1, "{err}");
+    assert!(v["drill"]["dropped_after_ms"].is_null(), "{v:#}");
+    assert!(err.contains("did not drop the vanished client within 4 s"), "{err}");
+    assert!(connections_left(v["client"].as_str().unwrap()).is_empty(), "a connection was left");
+    assert!(!drill_tables().iter().any(|t| t.ends_with(&format!("_{}", std::process::id()))));
+}
+
+/// SIGINT in the middle of a drill: the rule and the connection go, the exit code is 2.
+#[test]
+fn interrupted_drill_leaves_nothing_behind() {
+    if !require(have_nft(), "root and nftables") {
+        return;
+    }
+    let serve = Serve::start(&["--no-keepalive", "--snapshot-period", "1000"]);
+    let mut child = cmd()
+        .args(["verify", &serve.addr.to_string(), "--stream", "/api/events", "--drill", "--timeout", "30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let table = format!("{}{}", webui_doctor::drill::TABLE_PREFIX, child.id());
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut client = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("drill: dropping the server's packets to ") {
+            client = rest.split(';').next().unwrap().to_owned();
+            break;
+        }
+    }
+    assert!(!client.is_empty());
+    assert!(wait_until(Duration::from_secs(2), || drill_tables().contains(&table)), "rule installed");
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let start = Instant::now();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2));
+    assert!(start.elapsed() < Duration::from_secs(2));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("interrupted; the rule and the connection were removed")), "{rest:?}");
+    assert!(!drill_tables().contains(&table), "table {table} left behind");
+    assert!(
+        wait_until(Duration::from_secs(2), || connections_left(&client).is_empty()),
+        "{:?}",
+        connections_left(&client)
+    );
+}
+
+#[test]
+fn drill_needs_root() {
+    if !require(is_root(), "root (to switch to nobody)") {
+        return;
+    }
+    let serve = Serve::start(&["--snapshot-period", "1000"]);
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_webui-doctor")])
+        .args(["verify", &serve.addr.to_string(), "--stream", "/api/events", "--drill", "--timeout", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("--drill needs root"), "{}", stderr(&out));
+}
+
+/// `sockets -O` reads the same values from the server's socket as `verify`.
+#[test]
+fn sockopts_column_shows_the_servers_options() {
+    if !require(is_root(), "root (pidfd_getfd)") {
+        return;
+    }
+    let serve = Serve::start(&["--keepalive-idle", "7", "--snapshot-period", "1000"]);
+    let mut events = Http::open_events(serve.addr, &[]);
+    events.next_snapshot(Duration::from_secs(3));
+    let client = events.stream().local_addr().unwrap().port().to_string();
+    let port = serve.port().to_string();
+    let v = json(&["sockets", "-O", "--sport", &port, "--dport", &client]);
+    let s = &v["sockets"][0];
+    assert_eq!(s["sockopts"]["keepidle_s"], 7, "{s}");
+    assert_eq!(s["sockopts"]["keepintvl_s"], 5);
+    assert_eq!(s["sockopts"]["user_timeout_ms"], 22_000);
+    assert_eq!(s["process"]["pid"], serve.pid());
+    assert_eq!(v["attribution"]["sockopts_unread"], 0);
+    let table = stdout(&run(&["sockets", "-O", "--sport", &port, "--dport", &client]));
+    assert!(table.contains("keepalive 7s/5s/3 user-timeout 22s nodelay"), "{table}");
+    // The listener is not verified by anybody's client; without -O there is no sockopts.
+    assert!(json(&["sockets", "--sport", &port])["sockets"][0]["sockopts"].is_null());
+}
+
+fn codes(v: &Value) -> Vec<String> {
+    v["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn close_wait_and_missing_keepalive_findings_follow_the_sockets() {
+    let f = Fixture::new(false);
+    let port = f.port.to_string();
+    let v = json(&["sockets", "--port", &port, "-p"]);
+    let finding = v["findings"].as_array().unwrap().iter().find(|f| f["code"] == "close-wait").expect("close-wait");
+    let msg = finding["message"].as_str().unwrap();
+    assert!(msg.starts_with(&format!("1 socket on :{port} in CLOSE-WAIT, owned by ")), "{msg}");
+    assert!(msg.contains(&format!("(pid {})", std::process::id())), "{msg}");
+    assert!(msg.ends_with("keepalive will not clear these"), "{msg}");
+    assert_eq!(finding["evidence"]["port"], f.port);
+    let missing = v["findings"].as_array().unwrap().iter().find(|f| f["code"] == "keepalive-missing").unwrap();
+    assert!(missing["message"].as_str().unwrap().starts_with("1 of 2 established sockets have no keepalive timer"));
+
+    // Only the keepalive connection, only established: neither finding.
+    let peer = f.keepalive.server.peer_addr().unwrap().port().to_string();
+    let v = json(&["sockets", "--port", &port, "--dport", &peer]);
+    let c = codes(&v);
+    assert!(!c.contains(&"close-wait".to_owned()) && !c.contains(&"keepalive-missing".to_owned()), "{c:?}");
+    // check prints the findings too.
+    let out = run(&["check", "--port", &port]);
+    assert!(stdout(&out).contains("warning [close-wait]"), "{}", stdout(&out));
+}
+
+/// A server that keeps sending heartbeats to a vanished client, without a user timeout:
+/// `dead-peer-retransmitting` appears once the retransmissions pile up, and not before.
+#[test]
+fn dead_peer_retransmitting_finding() {
+    if !require(have_nft(), "root and nftables") {
+        return;
+    }
+    let serve = Serve::start(&["--no-keepalive", "--heartbeat", "0.2", "--snapshot-period", "1000"]);
+    let port = serve.port().to_string();
+    let mut events = Http::open_events(serve.addr, &[]);
+    events.next_snapshot(Duration::from_secs(3));
+    assert!(!codes(&json(&["sockets", "--port", &port])).contains(&"dead-peer-retransmitting".to_owned()));
+    let client = events.stream().local_addr().unwrap().port();
+    let _rule = Blackhole::new(serve.port(), client);
+    let found = wait_until(Duration::from_secs(8), || {
+        codes(&json(&["sockets", "--port", &port])).contains(&"dead-peer-retransmitting".to_owned())
+    });
+    assert!(found, "{:#}", json(&["sockets", "--port", &port]));
+    let v = json(&["sockets", "--port", &port]);
+    let f = v["findings"].as_array().unwrap().iter().find(|f| f["code"] == "dead-peer-retransmitting").unwrap();
+    assert!(f["message"].as_str().unwrap().contains("set TCP_USER_TIMEOUT"));
+    assert!(f["evidence"]["unacked_bytes"].as_u64().unwrap() > 0);
+    assert!(f["evidence"]["max_retransmits"].as_u64().unwrap() >= 3);
+}
+
+/// `keepalive-sysctl-slow` reads the namespace's own sysctls: present where they are the kernel
+/// defaults, absent where they were lowered.
+#[test]
+fn slow_keepalive_sysctl_finding_follows_the_namespace() {
+    if !require(is_root(), "root (ip netns add)") {
+        return;
+    }
+    let slow = TestNetns::create("slow", 7200);
+    let fast = TestNetns::create("fast", 60);
+    let v = json(&["sockets", "--netns", &slow.0]);
+    let f = v["findings"].as_array().unwrap().iter().find(|f| f["code"] == "keepalive-sysctl-slow").cloned();
+    let f = f.unwrap_or_else(|| panic!("{v:#}"));
+    assert!(f["message"].as_str().unwrap().starts_with("net.ipv4.tcp_keepalive_time is 7200 s"), "{f}");
+    assert!(!codes(&json(&["sockets", "--netns", &fast.0])).contains(&"keepalive-sysctl-slow".to_owned()));
+}
+
+/// A namespace with its own `net.ipv4.tcp_keepalive_time`; deleted on drop.
+struct TestNetns(String);
+
+impl TestNetns {
+    fn create(tag: &str, keepalive_time: u32) -> TestNetns {
+        let name = format!("wd-test-{}-{tag}", std::process::id());
+        assert!(Command::new("ip").args(["netns", "add", &name]).status().unwrap().success());
+        let ns = TestNetns(name);
+        // The interval and probe count follow the idle time, so "fast" is fast in all three.
+        let (intvl, probes) = if keepalive_time > 600 { (75, 9) } else { (10, 3) };
+        for set in [
+            format!("net.ipv4.tcp_keepalive_time={keepalive_time}"),
+            format!("net.ipv4.tcp_keepalive_intvl={intvl}"),
+            format!("net.ipv4.tcp_keepalive_probes={probes}"),
+        ] {
+            let ok = Command::new("ip").args(["netns", "exec", &ns.0, "sysctl", "-qw", &set]).status();
+            assert!(ok.is_ok_and(|s| s.success()), "sysctl {set} in {}", ns.0);
+        }
+        ns
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// `--watch`: repeated reports when piped; redrawn in place on a terminal.
+#[test]
+fn watch_repeats_the_report() {
+    let f = Fixture::new(false);
+    let port = f.port.to_string();
+    let mut child =
+        cmd().args(["sockets", "--port", &port, "--summary", "--watch", "0.3"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut reports = 0;
+    let mut line = String::new();
+    while reports < 3 && reader.read_line(&mut line).unwrap() > 0 {
+        if line.starts_with("sockets: 4 ") {
+            reports += 1;
+        }
+        assert!(!line.contains('\x1b'), "no escape codes when piped: {line:?}");
+        line.clear();
+    }
+    assert_eq!(reports, 3);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    if require(std::path::Path::new("/usr/bin/script").exists(), "script (util-linux)") {
+        let cmdline = format!(
+            "timeout -s INT 1 {} sockets --port {port} --summary --watch 0.3",
+            env!("CARGO_BIN_EXE_webui-doctor")
+        );
+        let out = Command::new("script").args(["-qec", &cmdline, "/dev/null"]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.matches("\x1b[H\x1b[2J").count() >= 2, "{text:?}");
+    }
+}
