@@ -1,8 +1,6 @@
 //! `-p`, `--pid`, `--process`: the test's own sockets are attributed to the test process, and a
 //! user without permission is told how many sockets stayed unattributed.
 
-use std::process::Command;
-
 use crate::util::*;
 
 fn own_comm() -> String {
@@ -63,12 +61,7 @@ fn unprivileged_user_is_told_what_stayed_unattributed() {
     }
     let f = Fixture::new(false);
     let port = f.port.to_string();
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_webui-doctor")])
-        .args(["sockets", "-p", "--port", &port, "--summary"])
-        .env_remove("PROC_ROOT")
-        .output()
-        .expect("setpriv (util-linux)");
+    let out = run_as_nobody(&["sockets", "-p", "--port", &port, "--summary"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("sockets: 4"), "{text}");

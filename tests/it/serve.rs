@@ -15,9 +15,7 @@ fn accepted_socket_has_every_option() {
         return;
     }
     let serve = Serve::start(&["--snapshot-period", "1000", "--heartbeat", "1000"]);
-    let mut events = Http::open_events(serve.addr, &[]);
-    events.next_snapshot(Duration::from_secs(5));
-    let client_port = events.stream().local_addr().unwrap().port();
+    let (_events, client_port) = Http::open_stream(serve.addr);
     let socket = server_socket(serve.port(), client_port).expect("server socket");
     let inode = socket["inode"].as_u64().unwrap();
     let opts = webui_doctor::sockopt::read(serve.pid(), inode).unwrap();
@@ -49,9 +47,7 @@ fn accepted_socket_has_every_option() {
     ]);
     let off = Serve::start(&["--no-keepalive"]);
     for (serve, want) in [(&custom, Some((7, 2, 4, 0))), (&off, None)] {
-        let mut c = Http::open_events(serve.addr, &[]);
-        c.next_snapshot(Duration::from_secs(5));
-        let port = c.stream().local_addr().unwrap().port();
+        let (_c, port) = Http::open_stream(serve.addr);
         let inode = server_socket(serve.port(), port).unwrap()["inode"].as_u64().unwrap();
         let opts = webui_doctor::sockopt::read(serve.pid(), inode).unwrap();
         assert!(opts.tcp_nodelay);
@@ -72,9 +68,7 @@ fn accepted_socket_has_every_option() {
 /// keeps its socket. Returns `None` when it was still there at `limit`.
 /// Also returns the largest send queue seen and the socket's last state.
 fn time_to_drop(serve: &Serve, limit: Duration) -> (Option<Duration>, u64, String) {
-    let mut events = Http::open_events(serve.addr, &[]);
-    events.next_snapshot(Duration::from_secs(5));
-    let client_port = events.stream().local_addr().unwrap().port();
+    let (_events, client_port) = Http::open_stream(serve.addr);
     assert!(server_socket(serve.port(), client_port).is_some());
     let _rule = Blackhole::new(serve.port(), client_port);
     let start = Instant::now();
@@ -151,9 +145,7 @@ fn dead_peer_with_heartbeats_in_flight_is_dropped_by_user_timeout() {
 #[test]
 fn client_fin_on_an_idle_stream_leaves_no_close_wait() {
     let serve = Serve::start(&["--snapshot-period", "1000", "--heartbeat", "1000"]);
-    let mut events = Http::open_events(serve.addr, &[]);
-    events.next_snapshot(Duration::from_secs(5));
-    let client_port = events.stream().local_addr().unwrap().port();
+    let (events, client_port) = Http::open_stream(serve.addr);
     let start = Instant::now();
     events.stream().shutdown(std::net::Shutdown::Write).unwrap();
     let gone = wait_until(Duration::from_secs(1), || {

@@ -250,6 +250,15 @@ impl Http {
         self.sse_lines(step)
     }
 
+    /// Opens `/api/events`, waits for the first snapshot, and returns the stream with its
+    /// client port (the server socket's peer).
+    pub fn open_stream(addr: SocketAddr) -> (Http, u16) {
+        let mut events = Http::open_events(addr, &[]);
+        events.next_snapshot(Duration::from_secs(5));
+        let port = events.stream().local_addr().unwrap().port();
+        (events, port)
+    }
+
     /// Opens `/api/events` and checks the response head.
     pub fn open_events(addr: SocketAddr, headers: &[(&str, &str)]) -> Http {
         let mut h = Http::connect(addr);

@@ -19,6 +19,17 @@ pub fn cmd() -> Command {
     c
 }
 
+/// Runs `webui-doctor ARGS` as the `nobody` user (through util-linux's `setpriv`), with the
+/// same clean environment as `cmd()`.
+pub fn run_as_nobody(args: &[&str]) -> Output {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_webui-doctor")]).args(args);
+    for var in ["PROC_ROOT", "PROC_NET_TCP", "PROC_NET_TCP6", "NO_COLOR"] {
+        c.env_remove(var);
+    }
+    c.output().expect("setpriv (util-linux)")
+}
+
 pub fn run(args: &[&str]) -> Output {
     cmd().args(args).output().expect("run webui-doctor")
 }

@@ -34,7 +34,7 @@ fn verify_reports_the_real_option_values() {
     // 10/5/3 with a 25 s user timeout: every value exact, exit 0.
     let good = Serve::start(&["--snapshot-period", "1000"]);
     let addr = good.addr.to_string();
-    let (code, v, err) = verify_json(&[
+    let (status, v, err) = verify_json(&[
         &addr,
         "--stream",
         "/api/events",
@@ -47,7 +47,7 @@ fn verify_reports_the_real_option_values() {
         "--expect-user-timeout",
         "25",
     ]);
-    assert_eq!(code, 0, "{v:#}\n{err}");
+    assert_eq!(status, 0, "{v:#}\n{err}");
     assert_eq!(
         v["options"],
         serde_json::json!({"so_keepalive": true, "tcp_nodelay": true, "keepidle_s": 10, "keepintvl_s": 5,
@@ -58,21 +58,17 @@ fn verify_reports_the_real_option_values() {
     assert_eq!(v["detect"], serde_json::json!({"idle_ms": 25000, "busy_ms": 25000}));
     assert!(v["checks"].as_array().unwrap().iter().all(|c| c["ok"] == true), "{v:#}");
     // A wrong expectation fails with the measured value in the message.
-    let (code, _, err) = verify_json(&[&addr, "--stream", "/api/events", "--expect-idle", "30"]);
-    assert_eq!(code, 1);
+    let (status, _, err) = verify_json(&[&addr, "--stream", "/api/events", "--expect-idle", "30"]);
+    assert_eq!(status, 1);
     assert!(err.contains("idle is 10 s (expected 30 s)"), "{err}");
 
     // No keepalive: exit 1, and it says why.
     let off = Serve::start(&["--no-keepalive", "--snapshot-period", "1000"]);
     let out = run(&["verify", &off.addr.to_string(), "--stream", "/api/events"]);
-    assert_eq!(code_of(&out), 1, "{}", stdout(&out));
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
     assert!(stderr(&out).contains("SO_KEEPALIVE is off: a client that vanishes without a FIN is never dropped"));
     assert!(stdout(&out).contains("timer: none"), "{}", stdout(&out));
     assert!(stdout(&out).ends_with("FAIL\n"));
-}
-
-fn code_of(out: &std::process::Output) -> i32 {
-    code(out)
 }
 
 /// A server that sets SO_KEEPALIVE and nothing else inherits the system timings: verify flags
@@ -108,11 +104,7 @@ fn verify_falls_back_to_the_timer_without_permission() {
         return;
     }
     let serve = Serve::start(&["--snapshot-period", "1000"]);
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_webui-doctor")])
-        .args(["verify", &serve.addr.to_string(), "--stream", "/api/events", "--expect-idle", "10"])
-        .output()
-        .unwrap();
+    let out = run_as_nobody(&["verify", &serve.addr.to_string(), "--stream", "/api/events", "--expect-idle", "10"]);
     let text = stdout(&out);
     assert_eq!(code(&out), 0, "{text}\n{}", stderr(&out));
     assert!(text.contains("options: not readable"), "{text}");
@@ -225,11 +217,8 @@ fn drill_needs_root() {
         return;
     }
     let serve = Serve::start(&["--snapshot-period", "1000"]);
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_webui-doctor")])
-        .args(["verify", &serve.addr.to_string(), "--stream", "/api/events", "--drill", "--timeout", "2"])
-        .output()
-        .unwrap();
+    let out =
+        run_as_nobody(&["verify", &serve.addr.to_string(), "--stream", "/api/events", "--drill", "--timeout", "2"]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("--drill needs root"), "{}", stderr(&out));
 }
@@ -241,9 +230,8 @@ fn sockopts_column_shows_the_servers_options() {
         return;
     }
     let serve = Serve::start(&["--keepalive-idle", "7", "--snapshot-period", "1000"]);
-    let mut events = Http::open_events(serve.addr, &[]);
-    events.next_snapshot(Duration::from_secs(3));
-    let client = events.stream().local_addr().unwrap().port().to_string();
+    let (_events, client) = Http::open_stream(serve.addr);
+    let client = client.to_string();
     let port = serve.port().to_string();
     let v = json(&["sockets", "-O", "--sport", &port, "--dport", &client]);
     let s = &v["sockets"][0];
@@ -295,10 +283,8 @@ fn dead_peer_retransmitting_finding() {
     }
     let serve = Serve::start(&["--no-keepalive", "--heartbeat", "0.2", "--snapshot-period", "1000"]);
     let port = serve.port().to_string();
-    let mut events = Http::open_events(serve.addr, &[]);
-    events.next_snapshot(Duration::from_secs(3));
+    let (_events, client) = Http::open_stream(serve.addr);
     assert!(!codes(&json(&["sockets", "--port", &port])).contains(&"dead-peer-retransmitting".to_owned()));
-    let client = events.stream().local_addr().unwrap().port();
     let _rule = Blackhole::new(serve.port(), client);
     let found = wait_until(Duration::from_secs(8), || {
         codes(&json(&["sockets", "--port", &port])).contains(&"dead-peer-retransmitting".to_owned())
