@@ -1,0 +1,519 @@
+//! webui-doctor against `ss`, side by side, on a host with N loopback TCP sockets.
+//!
+//!     cargo bench --bench compare                       # N = 10k, 50k, 100k; 7 runs each
+//!     cargo bench --bench compare -- --sizes 20000 --runs 5
+//!     cargo bench --bench compare -- --smoke            # CI: N = 2000, checks counts, no timing verdicts
+//!     cargo bench --bench compare -- --serve-clients 10000
+//!
+//! For each N it starts the scale fixture (worker processes of this same binary, each holding at
+//! most 16,000 descriptors, since one process may hold 20,000 here), checks that webui-doctor
+//! and `ss` count the same sockets per state, then times each pair A/B in the same run,
+//! alternating which goes first, and prints the median wall time, the A/B ratio and each
+//! command's peak RSS (from `wait4`). Every socket lives on loopback; workers end when the
+//! benchmark closes their stdin, and the kernel reaps TIME-WAIT entries within 60 s.
+//!
+//! `--serve-clients N` starts `webui-doctor serve` and holds N SSE streams open from this
+//! process (tokio), then reports the server's RSS and CPU, whether every client got every
+//! heartbeat on time, and `/api/snapshot` latency under that load.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_webui-doctor");
+/// Descriptors one fixture worker may hold (the per-process limit here is 20,000).
+const FDS_PER_WORKER: usize = 16_000;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("fixture-worker") {
+        return worker(&args[1..]);
+    }
+    let mut sizes = vec![10_000, 50_000, 100_000];
+    let mut runs = 7;
+    let mut smoke = false;
+    let mut serve_clients = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--sizes" => sizes = it.next().expect("--sizes LIST").split(',').map(|s| s.parse().unwrap()).collect(),
+            "--runs" => runs = it.next().expect("--runs N").parse().unwrap(),
+            "--smoke" => {
+                smoke = true;
+                sizes = vec![2000];
+                runs = 1;
+            }
+            "--serve-clients" => serve_clients = Some(it.next().expect("--serve-clients N").parse().unwrap()),
+            "--bench" => {} // passed by `cargo bench`
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    if let Some(n) = serve_clients {
+        return serve_load(n);
+    }
+    println!("machine: {} cores, {}", cores(), kernel());
+    println!("ss: {}", String::from_utf8_lossy(&Command::new("ss").arg("-V").output().unwrap().stdout).trim());
+    let mut results: Vec<(usize, Vec<Row>)> = Vec::new();
+    for &n in &sizes {
+        let fixture = Fixture::start(n);
+        let counted = check_counts(fixture.port, smoke);
+        println!("\nN = {n}: {counted} sockets on the host (webui-doctor and ss agree per state)");
+        if smoke {
+            continue;
+        }
+        let rows = compare_all(fixture.port, runs);
+        print_rows(&rows);
+        results.push((n, rows));
+        drop(fixture);
+    }
+    if results.len() > 1 {
+        scaling(&results);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fixture
+
+/// Worker processes holding the sockets; stopped (stdin closed) on drop.
+struct Fixture {
+    workers: Vec<Child>,
+    /// A listening port of the first worker, for the one-port gate comparison.
+    port: u16,
+}
+
+impl Fixture {
+    /// About `n` sockets: 80 % ESTABLISHED (both ends; keepalive on a third of the server
+    /// sides), 10 % in a CLOSE-WAIT / FIN-WAIT-2 pair, 10 % TIME-WAIT; a quarter over IPv6.
+    fn start(n: usize) -> Fixture {
+        let tw = n / 10;
+        let cw_pairs = n / 20;
+        let est_pairs = (n - tw - 2 * cw_pairs) / 2;
+        let fds = 2 * est_pairs + 2 * cw_pairs;
+        let k = fds.div_ceil(FDS_PER_WORKER).max(1);
+        let start = Instant::now();
+        let mut workers = Vec::new();
+        let mut port = 0;
+        for i in 0..k {
+            let share = |total: usize| total / k + usize::from(i < total % k);
+            let mut child = Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "fixture-worker",
+                    &share(est_pairs).to_string(),
+                    &share(cw_pairs).to_string(),
+                    &share(tw).to_string(),
+                ])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("start a fixture worker");
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+            let p: u16 = line.strip_prefix("ready ").and_then(|p| p.trim().parse().ok()).expect("worker ready");
+            if i == 0 {
+                port = p;
+            }
+            workers.push(child);
+        }
+        eprintln!(
+            "fixture: {k} workers, {est_pairs} established pairs, {cw_pairs} close-wait pairs, {tw} time-wait, in {:.1} s",
+            start.elapsed().as_secs_f64()
+        );
+        Fixture { workers, port }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            drop(w.stdin.take());
+        }
+        for w in &mut self.workers {
+            let _ = w.wait();
+        }
+    }
+}
+
+/// `fixture-worker EST CW TW`: makes the sockets, prints `ready PORT`, holds them until stdin closes.
+fn worker(args: &[String]) {
+    let n = |i: usize| args[i].parse::<usize>().unwrap();
+    let (est, cw, tw) = (n(0), n(1), n(2));
+    let v4 = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let v6 = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
+    let mut held: Vec<TcpStream> = Vec::with_capacity(2 * (est + cw));
+    let pair = |i: usize| {
+        let l = if i % 4 == 3 { &v6 } else { &v4 };
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        (c, s)
+    };
+    for i in 0..est {
+        let (c, s) = pair(i);
+        if i % 3 == 0 {
+            let ka = socket2::TcpKeepalive::new().with_time(Duration::from_secs(600));
+            socket2::SockRef::from(&s).set_tcp_keepalive(&ka).unwrap();
+        }
+        held.extend([c, s]);
+    }
+    for i in 0..cw {
+        // The client half-closes and keeps its fd: FIN-WAIT-2 (no timer) and CLOSE-WAIT stay.
+        let (c, s) = pair(i);
+        c.shutdown(Shutdown::Write).unwrap();
+        held.extend([c, s]);
+    }
+    for i in 0..tw {
+        let (c, mut s) = pair(i);
+        drop(c);
+        let _ = s.read(&mut [0u8; 1]);
+        drop(s);
+    }
+    println!("ready {}", v4.local_addr().unwrap().port());
+    std::io::stdout().flush().unwrap();
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    drop(held);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Correctness: the same counts per state
+
+fn ss_counts() -> std::collections::BTreeMap<String, usize> {
+    let out = Command::new("ss").arg("-tan").output().unwrap();
+    let mut counts = std::collections::BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
+        if let Some(state) = line.split_whitespace().next() {
+            *counts.entry(state.to_owned()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn our_counts() -> std::collections::BTreeMap<String, usize> {
+    let out = Command::new(BIN).args(["sockets", "--summary", "--format", "json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let label = |state: &str| match state {
+        "established" => "ESTAB",
+        "syn-sent" => "SYN-SENT",
+        "syn-recv" => "SYN-RECV",
+        "fin-wait-1" => "FIN-WAIT-1",
+        "fin-wait-2" => "FIN-WAIT-2",
+        "time-wait" => "TIME-WAIT",
+        "closed" => "UNCONN",
+        "close-wait" => "CLOSE-WAIT",
+        "last-ack" => "LAST-ACK",
+        "listening" => "LISTEN",
+        "closing" => "CLOSING",
+        _ => "?",
+    };
+    v["summary"]["by_state"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, n)| n.as_u64() != Some(0))
+        .map(|(k, n)| (label(k).to_owned(), n.as_u64().unwrap() as usize))
+        .collect()
+}
+
+/// Both tools count the same sockets per state (retried: the host may change between the two
+/// reads, e.g. a TIME-WAIT expiring). Returns the total.
+fn check_counts(_port: u16, strict: bool) -> usize {
+    for attempt in 0..5 {
+        let (ours, theirs) = (our_counts(), ss_counts());
+        if ours == theirs {
+            return ours.values().sum();
+        }
+        if attempt == 4 {
+            let msg = format!("webui-doctor and ss disagree:\n  webui-doctor {ours:?}\n  ss           {theirs:?}");
+            if strict {
+                panic!("{msg}");
+            }
+            eprintln!("{msg}");
+            return theirs.values().sum();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    unreachable!()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timing
+
+struct Run {
+    wall: Duration,
+    max_rss_kib: u64,
+}
+
+/// Runs `cmd` with stdout to /dev/null; wall time and peak RSS from wait4.
+fn measure(program: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut c = Command::new(program);
+    c.args(args).stdout(Stdio::null()).stderr(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let start = Instant::now();
+    let child = c.spawn().unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child with valid out-pointers.
+    let rc = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let wall = start.elapsed();
+    assert!(rc > 0, "wait4 failed");
+    assert!(libc::WIFEXITED(status), "{program} {args:?} did not exit normally");
+    Run { wall, max_rss_kib: usage.ru_maxrss as u64 }
+}
+
+struct Pair {
+    name: &'static str,
+    a: (String, Vec<String>, Vec<(String, String)>),
+    b: (String, Vec<String>, Vec<(String, String)>),
+    target: f64,
+}
+
+struct Row {
+    name: &'static str,
+    a_ms: f64,
+    b_ms: f64,
+    a_rss: u64,
+    b_rss: u64,
+    target: f64,
+}
+
+fn pairs(port: u16) -> Vec<Pair> {
+    let own = |args: &[&str]| (BIN.to_owned(), args.iter().map(|s| s.to_string()).collect(), vec![]);
+    let ss = |args: &[&str], env: &[(&str, &str)]| {
+        (
+            "ss".to_owned(),
+            args.iter().map(|s| s.to_string()).collect(),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        )
+    };
+    let p = port.to_string();
+    vec![
+        Pair {
+            name: "sockets --format json vs ss -tanoei",
+            a: own(&["sockets", "--format", "json"]),
+            b: ss(&["-tanoei"], &[]),
+            target: 0.6,
+        },
+        Pair { name: "sockets (table) vs ss -tanoe", a: own(&["sockets"]), b: ss(&["-tanoe"], &[]), target: 1.0 },
+        Pair {
+            name: "check --port P vs ss -tanoe sport = :P",
+            a: own(&["check", "--port", &p, "--max-close-wait", "1000000"]),
+            b: ss(&["-tanoe", &format!("sport = :{p}")], &[]),
+            target: 1.0,
+        },
+        Pair {
+            name: "sockets -p --format json vs ss -tanp",
+            a: own(&["sockets", "-p", "--format", "json"]),
+            b: ss(&["-tanp"], &[]),
+            target: 0.5,
+        },
+        Pair {
+            name: "sockets --source procfs --format json vs ss -tanoe on /proc",
+            a: own(&["sockets", "--source", "procfs", "--format", "json"]),
+            b: ss(&["-tanoe"], &[("PROC_ROOT", "/proc")]),
+            target: 0.8,
+        },
+    ]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn compare_all(port: u16, runs: usize) -> Vec<Row> {
+    pairs(port)
+        .into_iter()
+        .map(|p| {
+            let run = |(prog, args, env): &(String, Vec<String>, Vec<(String, String)>)| {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                measure(prog, &args, &env)
+            };
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for i in 0..runs {
+                if i % 2 == 0 {
+                    a.push(run(&p.a));
+                    b.push(run(&p.b));
+                } else {
+                    b.push(run(&p.b));
+                    a.push(run(&p.a));
+                }
+            }
+            Row {
+                name: p.name,
+                a_ms: median(a.iter().map(|r| r.wall.as_secs_f64() * 1000.0).collect()),
+                b_ms: median(b.iter().map(|r| r.wall.as_secs_f64() * 1000.0).collect()),
+                a_rss: a.iter().map(|r| r.max_rss_kib).max().unwrap_or(0),
+                b_rss: b.iter().map(|r| r.max_rss_kib).max().unwrap_or(0),
+                target: p.target,
+            }
+        })
+        .collect()
+}
+
+fn print_rows(rows: &[Row]) {
+    println!("| A (webui-doctor) vs B | A median | B median | A/B | target | A peak RSS | B peak RSS | verdict |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    for r in rows {
+        let ratio = r.a_ms / r.b_ms;
+        let rss_ok = r.a_rss <= 64 * 1024;
+        let verdict = if ratio <= r.target && rss_ok { "pass" } else { "FAIL" };
+        println!(
+            "| {} | {:.1} ms | {:.1} ms | {:.2} | ≤ {:.1} | {:.1} MiB | {:.1} MiB | {verdict} |",
+            r.name,
+            r.a_ms,
+            r.b_ms,
+            ratio,
+            r.target,
+            r.a_rss as f64 / 1024.0,
+            r.b_rss as f64 / 1024.0
+        );
+    }
+}
+
+fn scaling(results: &[(usize, Vec<Row>)]) {
+    let (n0, first) = &results[0];
+    let (n1, last) = &results[results.len() - 1];
+    let factor = *n1 as f64 / *n0 as f64;
+    println!("\nscaling {n0} -> {n1} sockets (target: time grows at most {:.0}x):", factor * 1.1);
+    for (a, b) in first.iter().zip(last) {
+        let growth = b.a_ms / a.a_ms;
+        println!("  {}: {:.1}x {}", a.name, growth, if growth <= factor * 1.1 { "pass" } else { "FAIL" });
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| format!("Linux {}", s.trim())).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+// serve under SSE load
+
+fn proc_field(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse().ok()).unwrap_or(0)
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn serve_load(clients: usize) {
+    let heartbeat = 5.0;
+    let watch = TcpListener::bind("127.0.0.1:0").unwrap(); // a small watched port: the stream stays light
+    let watch_port = watch.local_addr().unwrap().port().to_string();
+    let mut server = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--heartbeat", "5", "--snapshot-period", "60"])
+        .args(["--watch-port", &watch_port, "--max-connections", "20000", "--max-sse-clients", "20000"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut err = BufReader::new(server.stderr.take().unwrap());
+    err.read_line(&mut line).unwrap();
+    let addr: SocketAddr = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    std::thread::spawn(move || for _ in err.lines() {});
+    let pid = server.id();
+    let baseline = proc_field(pid, "VmRSS:");
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let report = rt.block_on(async move {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let start = Instant::now();
+        let mut tasks = Vec::with_capacity(clients);
+        let connected = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+        for _ in 0..clients {
+            let connected = connected.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut s = loop {
+                    match tokio::net::TcpStream::connect(addr).await {
+                        Ok(s) => break s,
+                        Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                };
+                s.write_all(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+                let mut lines = tokio::io::BufReader::new(s).lines();
+                let mut events: Vec<Instant> = Vec::new();
+                let mut first = true;
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+                while let Ok(Ok(Some(l))) = tokio::time::timeout_at(deadline, lines.next_line()).await {
+                    if l == ": keepalive" || l.starts_with("event: snapshot") {
+                        events.push(Instant::now());
+                        if first {
+                            first = false;
+                            connected.add_permits(1);
+                        }
+                    }
+                }
+                events
+            }));
+        }
+        let all = connected.acquire_many(clients as u32).await.unwrap();
+        all.forget();
+        let ramp = start.elapsed();
+        // Latency of /api/snapshot while every stream is open.
+        let mut lat = Vec::new();
+        for _ in 0..200 {
+            let t = Instant::now();
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let req = format!("GET /api/snapshot?port={watch_port} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut body = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut s, &mut body).await.unwrap();
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let rss = proc_field(pid, "VmRSS:");
+        let ticks0 = cpu_ticks(pid);
+        let t0 = Instant::now();
+        let mut gaps_ok = 0;
+        let mut worst_gap = 0.0f64;
+        for t in tasks {
+            let events = t.await.unwrap();
+            let worst = events.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).fold(0.0, f64::max);
+            worst_gap = worst_gap.max(worst);
+            if events.len() >= 4 && worst <= heartbeat + 1.0 {
+                gaps_ok += 1;
+            }
+        }
+        let cpu = (cpu_ticks(pid) - ticks0) as f64 / 100.0 / t0.elapsed().as_secs_f64() * 100.0;
+        lat.sort_by(f64::total_cmp);
+        (ramp, rss, cpu, gaps_ok, worst_gap, lat[lat.len() / 2], lat[lat.len() * 99 / 100])
+    });
+    let (ramp, rss, cpu, ok, worst_gap, p50, p99) = report;
+    let hwm = proc_field(pid, "VmHWM:");
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let _ = server.wait();
+    drop(watch);
+    println!(
+        "serve with {clients} SSE clients (heartbeat {heartbeat} s, snapshot period 60 s so heartbeats carry the stream):"
+    );
+    println!("  connected in {:.1} s", ramp.as_secs_f64());
+    println!(
+        "  server RSS {:.1} MiB (baseline {:.1} MiB, peak {:.1} MiB; target <= 150 MiB): {}",
+        rss as f64 / 1024.0,
+        baseline as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+        if hwm <= 150 * 1024 { "pass" } else { "FAIL" }
+    );
+    println!("  server CPU while streaming: {cpu:.1} % of one core");
+    println!(
+        "  clients with every heartbeat on time (gap <= {} s): {ok} of {clients}, worst gap {worst_gap:.2} s: {}",
+        heartbeat + 1.0,
+        if ok == clients { "pass" } else { "FAIL" }
+    );
+    println!(
+        "  /api/snapshot latency under load: p50 {p50:.1} ms, p99 {p99:.1} ms (target p99 <= 100 ms): {}",
+        if p99 <= 100.0 { "pass" } else { "FAIL" }
+    );
+}
