@@ -99,7 +99,74 @@ pub fn encode_request(family: Family, filter: &Filter) -> Vec<u8> {
     packet.finalize();
     let mut buf = vec![0u8; packet.buffer_len()];
     packet.serialize(&mut buf);
+    // The crate has no INET_DIAG_REQ_BYTECODE: append the attribute and fix the message length.
+    if let Some(code) = bytecode(filter) {
+        buf.extend_from_slice(&((4 + code.len()) as u16).to_ne_bytes());
+        buf.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+        buf.extend_from_slice(&code);
+        buf.resize(buf.len().next_multiple_of(4), 0);
+        let len = buf.len() as u32;
+        buf[..4].copy_from_slice(&len.to_ne_bytes());
+    }
     buf
+}
+
+/// `inet_diag_req_v2` attribute carrying a filter program for the kernel.
+const INET_DIAG_REQ_BYTECODE: u16 = 1;
+/// `inet_diag_bc_op` codes (include/uapi/linux/inet_diag.h).
+const BC_JMP: u8 = 1;
+const BC_S_GE: u8 = 2;
+const BC_S_LE: u8 = 3;
+const BC_D_GE: u8 = 4;
+const BC_D_LE: u8 = 5;
+/// Bytes of one port range in the program: `GE lo`, `LE hi` (each an op plus a port op) and a
+/// `JMP` to the end of its clause.
+const RANGE_LEN: usize = 20;
+
+/// Compiles the port filters into `inet_diag` bytecode, so the kernel skips other sockets
+/// instead of sending them all (as `ss` does with its filter expressions). The program is a
+/// conjunction of clauses — `--port` (any of the listed local ports), `--sport`, `--dport` —
+/// each a disjunction of port ranges. Each op jumps `yes` bytes when its test holds and `no`
+/// bytes when it fails; running off the end exactly accepts, jumping 4 bytes past it rejects.
+/// `None` when there is no port filter (or too many ports for one attribute: then the filter
+/// is applied here, after the dump).
+pub fn bytecode(filter: &Filter) -> Option<Vec<u8>> {
+    let mut clauses: Vec<(bool, Vec<(u16, u16)>)> = Vec::new();
+    if !filter.ports.is_empty() {
+        clauses.push((true, filter.ports.iter().map(|&p| (p, p)).collect()));
+    }
+    if let Some(r) = filter.sport {
+        clauses.push((true, vec![(r.low, r.high)]));
+    }
+    if let Some(r) = filter.dport {
+        clauses.push((false, vec![(r.low, r.high)]));
+    }
+    let total: usize = clauses.iter().map(|(_, r)| r.len() * RANGE_LEN).sum();
+    if clauses.is_empty() || total > 60_000 {
+        return None;
+    }
+    let reject = total + 4;
+    let mut out = Vec::with_capacity(total);
+    let mut op = |code: u8, yes: usize, no: usize| {
+        out.push(code);
+        out.push(yes as u8);
+        out.extend_from_slice(&(no as u16).to_ne_bytes());
+    };
+    let mut pos = 0;
+    for (source, ranges) in &clauses {
+        let (ge, le) = if *source { (BC_S_GE, BC_S_LE) } else { (BC_D_GE, BC_D_LE) };
+        let clause_end = pos + ranges.len() * RANGE_LEN;
+        for (i, &(low, high)) in ranges.iter().enumerate() {
+            let next = if i + 1 < ranges.len() { pos + RANGE_LEN } else { reject };
+            op(ge, 8, next - pos);
+            op(0, 0, usize::from(low));
+            op(le, 8, next - (pos + 8));
+            op(0, 0, usize::from(high));
+            op(BC_JMP, 4, clause_end - (pos + 16));
+            pos += RANGE_LEN;
+        }
+    }
+    Some(out)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -321,6 +388,62 @@ mod tests {
         match err {
             Err(Error::NetlinkKernel(e)) => assert_eq!(e.raw_os_error(), Some(libc::EPERM)),
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// The kernel's `inet_diag_bc_run`, for the port ops we emit.
+    fn run(code: &[u8], sport: u16, dport: u16) -> bool {
+        let mut pc = 0usize;
+        let mut len = code.len() as isize;
+        while len > 0 {
+            let op = &code[pc..];
+            let (yes, no) = (op[1] as usize, u16::from_ne_bytes([op[2], op[3]]) as usize);
+            let port = || u16::from_ne_bytes([op[6], op[7]]);
+            let ok = match op[0] {
+                BC_JMP => false,
+                BC_S_GE => sport >= port(),
+                BC_S_LE => sport <= port(),
+                BC_D_GE => dport >= port(),
+                BC_D_LE => dport <= port(),
+                other => panic!("unexpected op {other}"),
+            };
+            let step = if ok { yes } else { no };
+            assert!(step >= 4 && step % 4 == 0, "bad jump {step}");
+            pc += step;
+            len -= step as isize;
+        }
+        len == 0
+    }
+
+    #[test]
+    fn bytecode_selects_exactly_the_filtered_ports() {
+        assert!(bytecode(&Filter::default()).is_none());
+        let many: Vec<u16> = (1000..1040).collect(); // jumps longer than a u8 `yes` could hold
+        let filter = Filter {
+            ports: many.clone(),
+            sport: Some(PortRangeLit(1010, 1030).into()),
+            dport: Some(PortRangeLit(40000, 50000).into()),
+            ..Filter::default()
+        };
+        let code = bytecode(&filter).unwrap();
+        for sport in 990..1050 {
+            for dport in [39_999, 40_000, 45_000, 50_000, 50_001] {
+                let want = filter.matches_ports(sport, dport);
+                assert_eq!(run(&code, sport, dport), want, "sport {sport} dport {dport}");
+            }
+        }
+        let one = bytecode(&Filter { ports: vec![8787], ..Filter::default() }).unwrap();
+        assert!(run(&one, 8787, 1) && !run(&one, 8786, 1) && !run(&one, 8788, 1));
+        let req = encode_request(Family::Inet, &Filter { ports: vec![8787], ..Filter::default() });
+        assert_eq!(req.len(), 16 + 56 + 4 + RANGE_LEN);
+        assert_eq!(u32::from_ne_bytes([req[0], req[1], req[2], req[3]]) as usize, req.len());
+    }
+
+    struct PortRangeLit(u16, u16);
+
+    impl From<PortRangeLit> for crate::filter::PortRange {
+        fn from(r: PortRangeLit) -> Self {
+            crate::filter::PortRange { low: r.0, high: r.1 }
         }
     }
 

@@ -49,12 +49,16 @@ fn compare_with_ss(v6: bool, source: &str) {
     f.keepalive.server.write_all(b"ping").unwrap();
     let mut buf = [0u8; 4];
     f.keepalive.client.read_exact(&mut buf).unwrap();
-    assert!(wait_until(std::time::Duration::from_secs(2), || ss_sockets()
+    assert!(wait_until(std::time::Duration::from_secs(2), || ss_sockets(f.port)
         .iter()
         .any(|s| s.involves(f.port) && s.recv_q == 5)));
 
+    // Idle times and timer expiries move while the two reads run: the tolerance grows with the
+    // time between them (a busy host makes both tools slower).
+    let started = std::time::Instant::now();
     let ours = json(&["sockets", "--source", source]);
-    let theirs = ss_sockets();
+    let theirs = ss_sockets(f.port);
+    let slack = 300 + started.elapsed().as_millis() as u64;
     assert_eq!(ours["source"], source);
     let ours: Vec<&Value> = ours["sockets"].as_array().unwrap().iter().filter(|s| involves(s, f.port)).collect();
     let theirs: Vec<&SsSocket> = theirs.iter().filter(|s| s.involves(f.port)).collect();
@@ -88,15 +92,15 @@ fn compare_with_ss(v6: bool, source: &str) {
                 assert_eq!(ss_timer(t["kind"].as_str().unwrap()), kind, "{what}");
                 assert_eq!(t["probes"].as_u64().unwrap(), u64::from(*probes), "{what}");
                 let diff = t["expires_ms"].as_u64().unwrap().abs_diff(*ms);
-                assert!(diff <= 1500, "{what}: expiry {} vs ss {ms}", t["expires_ms"]);
+                assert!(diff <= 1200 + slack, "{what}: expiry {} vs ss {ms}", t["expires_ms"]);
             }
             (t, ss) => panic!("{what}: timer {t} vs ss {ss:?}"),
         }
         let idle = &s["idle"];
         if source == "netlink" && state == "established" {
             let (recv, send) = (idle["last_recv_ms"].as_u64().unwrap(), idle["last_send_ms"].as_u64().unwrap());
-            assert!(recv.abs_diff(ss.last_recv_ms) <= 500, "{what}: {idle} vs ss lastrcv {}", ss.last_recv_ms);
-            assert!(send.abs_diff(ss.last_send_ms) <= 500, "{what}: {idle} vs ss lastsnd {}", ss.last_send_ms);
+            assert!(recv.abs_diff(ss.last_recv_ms) <= slack, "{what}: {idle} vs ss lastrcv {}", ss.last_recv_ms);
+            assert!(send.abs_diff(ss.last_send_ms) <= slack, "{what}: {idle} vs ss lastsnd {}", ss.last_send_ms);
             if local == keepalive_local.to_string() && peer == keepalive_peer.to_string() {
                 assert!(recv >= 1000 && send < 1000, "{what}: {idle}");
             }

@@ -131,11 +131,11 @@ impl Fixture {
     /// Waits until the kernel has moved every socket to its intended state.
     fn settle(&self) {
         let settled = wait_until(Duration::from_secs(5), || {
-            let s = ss_sockets();
+            let s = ss_sockets(self.port);
             let about = |state: &str| s.iter().filter(|x| x.state == state && x.involves(self.port)).count();
             about("CLOSE-WAIT") == 1 && about("FIN-WAIT-2") == 1 && about("TIME-WAIT") == 1 && about("ESTAB") == 4
         });
-        assert!(settled, "sockets did not reach their states: {:#?}", ss_sockets());
+        assert!(settled, "sockets did not reach their states: {:#?}", ss_sockets(self.port));
     }
 
     /// Writes a little data the peer never reads, so a receive queue is non-zero.
@@ -175,9 +175,11 @@ impl SsSocket {
     }
 }
 
-/// Runs the system's `ss -tanoei` and parses every socket (with its `-i` continuation line).
-pub fn ss_sockets() -> Vec<SsSocket> {
-    let out = Command::new("ss").arg("-tanoei").output().expect("ss is installed (iproute2)");
+/// Runs the system's `ss -tanoei` on the sockets with `port` at either end, and parses each
+/// socket (with its `-i` continuation line). The filter keeps ss fast on a busy host.
+pub fn ss_sockets(port: u16) -> Vec<SsSocket> {
+    let filter = format!("( sport = :{port} or dport = :{port} )");
+    let out = Command::new("ss").arg("-tanoei").arg(filter).output().expect("ss is installed (iproute2)");
     assert!(out.status.success(), "ss failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     let mut joined: Vec<String> = Vec::new();
