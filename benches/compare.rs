@@ -243,6 +243,7 @@ struct Run {
 }
 
 /// Runs `cmd` with stdout to /dev/null; wall time and peak RSS from wait4.
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives the peak RSS
 fn measure(program: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut c = Command::new(program);
     c.args(args).stdout(Stdio::null()).stderr(Stdio::null());
