@@ -80,17 +80,28 @@ impl<'a> Report<'a> {
 /// Milliseconds in the units an operator reads at a glance: `350ms`, `9.5s`, `42s`, `2m03s`,
 /// `2h03m`, `3d04h`.
 pub fn human_ms(ms: u64) -> String {
-    const S: u64 = 1000;
-    const M: u64 = 60 * S;
-    const H: u64 = 60 * M;
-    const D: u64 = 24 * H;
-    match ms {
-        0..S => format!("{ms}ms"),
-        S..10_000 => format!("{}.{}s", ms / S, ms % S / 100),
-        10_000..M => format!("{}s", ms / S),
-        M..H => format!("{}m{:02}s", ms / M, ms % M / S),
-        H..D => format!("{}h{:02}m", ms / H, ms % H / M),
-        _ => format!("{}d{:02}h", ms / D, ms % D / H),
+    HumanMs(ms).to_string()
+}
+
+/// [`human_ms`] as a `Display`, to write into a buffer without allocating.
+#[derive(Debug, Clone, Copy)]
+pub struct HumanMs(pub u64);
+
+impl std::fmt::Display for HumanMs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const S: u64 = 1000;
+        const M: u64 = 60 * S;
+        const H: u64 = 60 * M;
+        const D: u64 = 24 * H;
+        let ms = self.0;
+        match ms {
+            0..S => write!(f, "{ms}ms"),
+            S..10_000 => write!(f, "{}.{}s", ms / S, ms % S / 100),
+            10_000..M => write!(f, "{}s", ms / S),
+            M..H => write!(f, "{}m{:02}s", ms / M, ms % M / S),
+            H..D => write!(f, "{}h{:02}m", ms / H, ms % H / M),
+            _ => write!(f, "{}d{:02}h", ms / D, ms % D / H),
+        }
     }
 }
 

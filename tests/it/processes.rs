@@ -28,7 +28,7 @@ fn own_sockets_belong_to_this_process() {
 
     // The TIME-WAIT socket has no owner and is not counted as missing one.
     let tw = f.time_wait_client_port.to_string();
-    let v = json(&["sockets", "-p", "--sport", &tw]);
+    let v = json(&["sockets", "-p", "--sport", &tw, "--dport", &port, "--state", "time-wait"]);
     assert_eq!(v["sockets"][0]["state"], "time-wait");
     assert!(v["sockets"][0]["process"].is_null());
     assert_eq!(v["attribution"]["unattributed"], 0);
