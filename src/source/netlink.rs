@@ -31,50 +31,62 @@ const INET_DIAG_MSG_LEN: usize = 72;
 const TCPI_LAST_DATA_SENT: usize = 44;
 const TCPI_LAST_DATA_RECV: usize = 52;
 
+/// Dumps both families, each on its own socket and thread: the kernel's share of a dump (walking
+/// the hash table, filling tcp_info) is most of its cost, and this uses both cores for it. A
+/// thread started after `--netns` entered a namespace is in that namespace too.
 pub fn read(filter: &Filter) -> Result<Vec<Socket>> {
+    if filter.states.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (v4, v6) = std::thread::scope(|scope| {
+        let v6 = scope.spawn(|| dump(Family::Inet6, filter));
+        (dump(Family::Inet, filter), v6.join())
+    });
+    let mut out = v4?;
+    out.extend(v6.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
+    Ok(out)
+}
+
+fn dump(family: Family, filter: &Filter) -> Result<Vec<Socket>> {
+    let mut out = Vec::new();
+    if !filter.wants_family(family) {
+        return Ok(out);
+    }
     let mut socket = NlSocket::new(NETLINK_SOCK_DIAG).map_err(Error::NetlinkRefused)?;
     socket.bind_auto().map_err(Error::NetlinkRefused)?;
     socket.connect(&NlAddr::new(0, 0)).map_err(Error::NetlinkRefused)?;
-
-    let mut out = Vec::new();
     let mut buf = vec![0u8; RECV_BUFFER];
-    for family in [Family::Inet, Family::Inet6] {
-        if !filter.wants_family(family) || filter.states.is_empty() {
-            continue;
+    let request = encode_request(family, filter);
+    socket.send(&request, 0).map_err(Error::NetlinkRefused)?;
+    loop {
+        // MSG_TRUNC makes recv return the datagram's real length, so a reply that did not fit
+        // is detected instead of being decoded from a cut-off buffer.
+        let n = loop {
+            match socket.recv(&mut &mut buf[..], libc::MSG_TRUNC) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other.map_err(Error::NetlinkIo)?,
+            }
+        };
+        if n > buf.len() {
+            return Err(Error::NetlinkDecode(format!(
+                "a {n}-byte datagram did not fit the {}-byte receive buffer",
+                buf.len()
+            )));
         }
-        let request = encode_request(family, filter);
-        socket.send(&request, 0).map_err(Error::NetlinkRefused)?;
-        loop {
-            // MSG_TRUNC makes recv return the datagram's real length, so a reply that did not
-            // fit is detected instead of being decoded from a cut-off buffer.
-            let n = loop {
-                match socket.recv(&mut &mut buf[..], libc::MSG_TRUNC) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    other => break other.map_err(Error::NetlinkIo)?,
-                }
-            };
-            if n > buf.len() {
-                return Err(Error::NetlinkDecode(format!(
-                    "a {n}-byte datagram did not fit the {}-byte receive buffer",
-                    buf.len()
-                )));
+        match decode_batch(&buf[..n], filter, &mut out) {
+            Ok(Batch::More) => {}
+            Ok(Batch::Done) => return Ok(out),
+            // A kernel without IPv6 answers the AF_INET6 dump with ENOENT: no IPv6 sockets.
+            Err(Error::NetlinkKernel(e)) if family == Family::Inet6 && e.raw_os_error() == Some(libc::ENOENT) => {
+                return Ok(Vec::new());
             }
-            match decode_batch(&buf[..n], filter, &mut out) {
-                Ok(Batch::More) => {}
-                Ok(Batch::Done) => break,
-                // A kernel without IPv6 answers the AF_INET6 dump with ENOENT: no IPv6 sockets.
-                Err(Error::NetlinkKernel(e)) if family == Family::Inet6 && e.raw_os_error() == Some(libc::ENOENT) => {
-                    break;
-                }
-                // A security module or seccomp policy that denies the dump is a refusal too.
-                Err(Error::NetlinkKernel(e)) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) => {
-                    return Err(Error::NetlinkRefused(e));
-                }
-                Err(e) => return Err(e),
+            // A security module or seccomp policy that denies the dump is a refusal too.
+            Err(Error::NetlinkKernel(e)) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) => {
+                return Err(Error::NetlinkRefused(e));
             }
+            Err(e) => return Err(e),
         }
     }
-    Ok(out)
 }
 
 /// The dump request: `NLM_F_REQUEST | NLM_F_DUMP`, all states in the filter, tcp_info wanted.

@@ -35,22 +35,32 @@ pub fn clock_ticks_per_second() -> u64 {
     if hz > 0 { hz as u64 } else { 100 }
 }
 
+/// Reads both tables. Most of the cost is the kernel printing them (`/proc/net/tcp` is text
+/// made on every read), so the IPv6 table is read on a second thread while this one reads IPv4.
 pub fn read(filter: &Filter) -> Result<Vec<Socket>> {
     let hz = clock_ticks_per_second();
+    let (v4, v6) = std::thread::scope(|scope| {
+        let v6 = scope.spawn(|| read_family(Family::Inet6, hz, filter));
+        (read_family(Family::Inet, hz, filter), v6.join())
+    });
+    let mut out = v4?;
+    out.extend(v6.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
+    Ok(out)
+}
+
+fn read_family(family: Family, hz: u64, filter: &Filter) -> Result<Vec<Socket>> {
     let mut out = Vec::new();
-    for family in [Family::Inet, Family::Inet6] {
-        if !filter.wants_family(family) {
-            continue;
-        }
-        let path = table_path(family);
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            // A kernel without IPv6 has no tcp6 table: no IPv6 sockets, as `ss` concludes.
-            Err(e) if e.kind() == io::ErrorKind::NotFound && family == Family::Inet6 => continue,
-            Err(source) => return Err(Error::Read { path, source }),
-        };
-        parse_table(BufReader::new(file), &path, family, hz, filter, &mut out)?;
+    if !filter.wants_family(family) {
+        return Ok(out);
     }
+    let path = table_path(family);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        // A kernel without IPv6 has no tcp6 table: no IPv6 sockets, as `ss` concludes.
+        Err(e) if e.kind() == io::ErrorKind::NotFound && family == Family::Inet6 => return Ok(out),
+        Err(source) => return Err(Error::Read { path, source }),
+    };
+    parse_table(BufReader::with_capacity(256 * 1024, file), &path, family, hz, filter, &mut out)?;
     Ok(out)
 }
 

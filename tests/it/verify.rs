@@ -123,12 +123,20 @@ fn drill_tables() -> Vec<String> {
         .collect()
 }
 
-/// Sockets on `port` connected to `client`: after a drill, none may be left.
-fn connections_left(client: &str) -> Vec<Value> {
+/// Sockets of the connection between `client` and `server` (either side): after a drill,
+/// none may be left.
+fn connections_left(client: &str, server: &str) -> Vec<Value> {
     let port = client.rsplit(':').next().unwrap();
     let v = json(&["sockets", "--sport", port]);
     let w = json(&["sockets", "--dport", port]);
-    v["sockets"].as_array().unwrap().iter().chain(w["sockets"].as_array().unwrap()).cloned().collect()
+    v["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(w["sockets"].as_array().unwrap())
+        .filter(|s| (s["local"] == client && s["peer"] == server) || (s["local"] == server && s["peer"] == client))
+        .cloned()
+        .collect()
 }
 
 #[test]
@@ -159,13 +167,16 @@ fn drill_measures_the_drop_and_cleans_up() {
     let probes: Vec<u64> =
         v["drill"]["probes"].as_array().unwrap().iter().map(|p| p["count"].as_u64().unwrap()).collect();
     assert_eq!(probes.iter().max(), Some(&3), "{probes:?}");
-    assert!(connections_left(v["client"].as_str().unwrap()).is_empty());
+    assert!(connections_left(v["client"].as_str().unwrap(), v["server"].as_str().unwrap()).is_empty());
 
     let (code, v, err) = other.join().unwrap();
     assert_eq!(code, 1, "{err}");
     assert!(v["drill"]["dropped_after_ms"].is_null(), "{v:#}");
     assert!(err.contains("did not drop the vanished client within 4 s"), "{err}");
-    assert!(connections_left(v["client"].as_str().unwrap()).is_empty(), "a connection was left");
+    assert!(
+        connections_left(v["client"].as_str().unwrap(), v["server"].as_str().unwrap()).is_empty(),
+        "a connection was left"
+    );
     assert!(!drill_tables().iter().any(|t| t.ends_with(&format!("_{}", std::process::id()))));
 }
 
@@ -204,10 +215,11 @@ fn interrupted_drill_leaves_nothing_behind() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("interrupted; the rule and the connection were removed")), "{rest:?}");
     assert!(!drill_tables().contains(&table), "table {table} left behind");
+    let server = serve.addr.to_string();
     assert!(
-        wait_until(Duration::from_secs(2), || connections_left(&client).is_empty()),
+        wait_until(Duration::from_secs(2), || connections_left(&client, &server).is_empty()),
         "{:?}",
-        connections_left(&client)
+        connections_left(&client, &server)
     );
 }
 
