@@ -27,4 +27,7 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The benchmark's fixture and comparison at a small N: checks that both run and that
+# webui-doctor and ss count the same sockets per state (correctness, not timing).
+cargo bench --locked --bench compare -- --smoke
 cargo test --workspace --locked
