@@ -74,3 +74,44 @@ impl Summary {
         self.by_state.get(TcpState::CloseWait)
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::model::*;
+    use proptest::prelude::*;
+
+    fn socket(state: u8, timer: u8) -> Socket {
+        let addr = Endpoint("127.0.0.1:1".parse().unwrap());
+        Socket {
+            family: Family::Inet,
+            state: TcpState::from_code(state).unwrap(),
+            local: addr,
+            peer: addr,
+            recv_q: 0,
+            send_q: 0,
+            timer: TimerKind::from_code(timer).map(|kind| Timer { kind, expires_ms: 1, probes: 0 }),
+            uid: 0,
+            inode: 0,
+            process: None,
+            idle: None,
+            sockopts: None,
+        }
+    }
+
+    proptest! {
+        /// The summary always equals a brute-force count over the socket list.
+        #[test]
+        fn summary_is_a_plain_count(list in proptest::collection::vec((1u8..=11, 0u8..=5), 0..300)) {
+            let sockets: Vec<Socket> = list.iter().map(|&(s, t)| socket(s, t)).collect();
+            let summary = Summary::of(&sockets);
+            prop_assert_eq!(summary.total, sockets.len());
+            for state in TcpState::ALL {
+                prop_assert_eq!(summary.by_state.get(state), sockets.iter().filter(|s| s.state == state).count());
+            }
+            let est = sockets.iter().filter(|s| s.state == TcpState::Established);
+            prop_assert_eq!(summary.keepalive.established, est.clone().count());
+            prop_assert_eq!(summary.keepalive.armed, est.filter(|s| s.timer.is_some_and(|t| t.kind == TimerKind::Keepalive)).count());
+        }
+    }
+}

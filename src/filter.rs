@@ -269,3 +269,20 @@ mod tests {
         assert!(!f.matches_ports(8787, 39999));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any query parameters: a filter or a message, never a panic.
+        #[test]
+        fn any_query_parses_or_fails_cleanly(pairs in proptest::collection::vec((".{0,12}", ".{0,24}"), 0..8)) {
+            let pairs: Vec<(String, String)> = pairs;
+            if let Err(msg) = from_query(&pairs) {
+                prop_assert!(!msg.is_empty());
+            }
+        }
+    }
+}

@@ -471,3 +471,32 @@ mod tests {
         assert_eq!(u32::from_ne_bytes([req[20], req[21], req[22], req[23]]), 1 << 8);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any datagram: sockets, the end of the dump, or a typed error, never a panic.
+        #[test]
+        fn any_datagram_decodes_or_fails_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let _ = decode_batch(&bytes, &Filter::default(), &mut Vec::new());
+        }
+
+        /// A well-framed message around an arbitrary payload (header, attributes, tcp_info of
+        /// any length).
+        #[test]
+        fn any_payload_in_a_valid_frame(payload in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let mut m = Vec::new();
+            m.extend_from_slice(&((16 + payload.len()) as u32).to_ne_bytes());
+            m.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+            m.extend_from_slice(&[0u8; 10]);
+            m.extend_from_slice(&payload);
+            match decode_batch(&m, &Filter::default(), &mut Vec::new()) {
+                Ok(_) | Err(Error::NetlinkDecode(_)) | Err(Error::NetlinkKernel(_)) => {}
+                Err(other) => prop_assert!(false, "unexpected error kind: {other}"),
+            }
+        }
+    }
+}

@@ -295,3 +295,29 @@ mod tests {
         assert_eq!(out[0].inode, 78);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes at all: a list of sockets or an error naming the file, never a panic.
+        #[test]
+        fn any_bytes_parse_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let mut out = Vec::new();
+            let r = parse_table(&bytes[..], Path::new("tcp"), Family::Inet, 100, &Filter::default(), &mut out);
+            if let Err(e) = r {
+                prop_assert!(e.to_string().starts_with("tcp:"), "{}", e);
+            }
+        }
+
+        /// Lines shaped like the kernel's, with any column replaced by noise.
+        #[test]
+        fn near_miss_lines_fail_cleanly(cols in proptest::collection::vec("[0-9A-Fa-f:x -]{0,40}", 0..14)) {
+            let line = cols.join(" ");
+            let _ = parse_line(&line, Family::Inet6, 100, &Filter::default());
+            let _ = parse_line(&line, Family::Inet, 250, &Filter::default());
+        }
+    }
+}
