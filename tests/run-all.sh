@@ -30,4 +30,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The benchmark's fixture and comparison at a small N: checks that both run and that
 # webui-doctor and ss count the same sockets per state (correctness, not timing).
 cargo bench --locked --bench compare -- --smoke
+# Each fuzz target for 60 s from the committed seeds; fails on any crash.
+tests/fuzz.sh
 cargo test --workspace --locked

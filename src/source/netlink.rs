@@ -202,8 +202,12 @@ pub fn decode_batch(mut buf: &[u8], filter: &Filter, out: &mut Vec<Socket>) -> R
                     .get(..4)
                     .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
                     .ok_or_else(|| Error::NetlinkDecode("truncated error message".into()))?;
-                if code != 0 {
-                    return Err(Error::NetlinkKernel(io::Error::from_raw_os_error(-code)));
+                // The kernel sends a negative errno (0 is an acknowledgement); anything else, such
+                // as i32::MIN, which has no positive counterpart, is a malformed reply.
+                match code {
+                    0 => {}
+                    -4095..=-1 => return Err(Error::NetlinkKernel(io::Error::from_raw_os_error(-code))),
+                    _ => return Err(Error::NetlinkDecode(format!("invalid error code {code} in an error message"))),
                 }
             }
             SOCK_DIAG_BY_FAMILY => {
@@ -392,6 +396,15 @@ mod tests {
         let mut bad = good;
         bad[16] = 99;
         assert!(matches!(decode_batch(&bad, &filter, &mut Vec::new()), Err(Error::NetlinkDecode(_))));
+    }
+
+    #[test]
+    fn error_codes_outside_errno_range_are_decode_errors() {
+        // Found by the sock_diag fuzz target: negating i32::MIN overflowed.
+        for code in [i32::MIN, 1, 5000, -5000] {
+            let err = decode_batch(&frame(NLMSG_ERROR, &code.to_ne_bytes()), &Filter::default(), &mut Vec::new());
+            assert!(matches!(err, Err(Error::NetlinkDecode(_))), "{code}: {err:?}");
+        }
     }
 
     #[test]
