@@ -15,6 +15,11 @@
 //! `--serve-clients N` starts `webui-doctor serve` and holds N SSE streams open from this
 //! process (tokio), then reports the server's RSS and CPU, whether every client got every
 //! heartbeat on time, and `/api/snapshot` latency under that load.
+//!
+//! `--soak SECS` (not run in CI) keeps about 1,000 SSE streams open against `serve` while every
+//! second 100 of them end (half with FIN, half with RST) and 100 new ones start, next to 200
+//! plain requests; every 5 s it samples the server's RSS, open descriptors and open-connection
+//! gauge into `target/soak.csv`. `python3 benches/soak_chart.py` draws them.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -45,6 +50,7 @@ fn main() {
                 runs = 1;
             }
             "--serve-clients" => serve_clients = Some(it.next().expect("--serve-clients N").parse().unwrap()),
+            "--soak" => return soak(it.next().expect("--soak SECS").parse().unwrap()),
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown argument {other}"),
         }
@@ -522,4 +528,114 @@ fn serve_load(clients: usize) {
         "  /api/snapshot latency under load: p50 {p50:.1} ms, p99 {p99:.1} ms (target p99 <= 100 ms): {}",
         if p99 <= 100.0 { "pass" } else { "FAIL" }
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Soak: churn against serve, sampled over time
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Starts `serve` on loopback; returns the child and its address.
+fn start_serve(args: &[&str]) -> (Child, SocketAddr) {
+    let mut server =
+        Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0"]).args(args).stderr(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    let mut err = BufReader::new(server.stderr.take().unwrap());
+    err.read_line(&mut line).unwrap();
+    let addr = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    std::thread::spawn(move || for _ in err.lines() {});
+    (server, addr)
+}
+
+fn soak(seconds: u64) {
+    let quiet = TcpListener::bind("127.0.0.1:0").unwrap();
+    let watch = quiet.local_addr().unwrap().port().to_string();
+    let (mut server, addr) = start_serve(&["--heartbeat", "5", "--snapshot-period", "2", "--watch-port", &watch]);
+    let pid = server.id();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let samples = rt.block_on(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        async fn stream(addr: SocketAddr) -> Option<tokio::net::TcpStream> {
+            let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+            s.write_all(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n").await.ok()?;
+            let mut buf = [0u8; 512];
+            // The response head and the first event: the stream is live.
+            let n = s.read(&mut buf).await.ok()?;
+            (n > 0).then_some(s)
+        }
+        async fn request(addr: SocketAddr, path: &'static str) -> Option<String> {
+            let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+                .await
+                .ok()?;
+            let mut body = String::new();
+            s.read_to_string(&mut body).await.ok()?;
+            Some(body)
+        }
+        let mut streams: Vec<tokio::net::TcpStream> = Vec::new();
+        for _ in 0..1000 {
+            if let Some(s) = stream(addr).await {
+                streams.push(s);
+            }
+        }
+        let start = Instant::now();
+        let mut samples = Vec::new();
+        let mut tick = 0u64;
+        while start.elapsed() < Duration::from_secs(seconds) {
+            // End 100 streams, half with FIN and half with RST, and open 100 new ones.
+            for i in 0..100.min(streams.len()) {
+                let s = streams.swap_remove((tick as usize * 7 + i * 13) % streams.len());
+                if i % 2 == 0 {
+                    let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+                }
+                drop(s);
+            }
+            let opened = futures_util::future::join_all((0..100).map(|_| stream(addr))).await;
+            streams.extend(opened.into_iter().flatten());
+            let _ = futures_util::future::join_all(
+                (0..200).map(|i| request(addr, if i % 2 == 0 { "/healthz" } else { "/api/snapshot?state=listening" })),
+            )
+            .await;
+            if tick.is_multiple_of(5) {
+                let open = request(addr, "/metrics").await.and_then(|m| {
+                    m.lines().find_map(|l| {
+                        l.strip_prefix("webui_doctor_server_connections_open ")?.trim().parse::<u64>().ok()
+                    })
+                });
+                let sample = (
+                    start.elapsed().as_secs(),
+                    proc_field(pid, "VmRSS:"),
+                    open_fds(pid),
+                    open.unwrap_or(0),
+                    streams.len(),
+                );
+                eprintln!(
+                    "t={}s rss={} KiB fds={} open={} streams={}",
+                    sample.0, sample.1, sample.2, sample.3, sample.4
+                );
+                samples.push(sample);
+            }
+            tick += 1;
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+        }
+        samples
+    });
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let _ = server.wait();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/soak.csv");
+    let mut csv = String::from("seconds,rss_kib,fds,open_connections,client_streams\n");
+    for (t, rss, fds, open, streams) in &samples {
+        csv.push_str(&format!("{t},{rss},{fds},{open},{streams}\n"));
+    }
+    std::fs::write(&path, csv).unwrap();
+    let first = samples.first().unwrap();
+    let last = samples.last().unwrap();
+    println!("soak {seconds} s against serve: {} samples in {}", samples.len(), path.display());
+    println!("  RSS {} -> {} KiB (max {} KiB)", first.1, last.1, samples.iter().map(|s| s.1).max().unwrap());
+    println!("  fds {} -> {} (max {})", first.2, last.2, samples.iter().map(|s| s.2).max().unwrap());
+    println!("  open connections {} -> {} (max {})", first.3, last.3, samples.iter().map(|s| s.3).max().unwrap());
+    drop(quiet);
 }

@@ -124,12 +124,19 @@ pub(crate) struct AppState {
     pub probe: Arc<Vec<OptionOutcome>>,
     pub shutdown: CancellationToken,
     pub sse_permits: Arc<Semaphore>,
+    /// Provider calls running at once. Each one reads the kernel's socket tables; a burst of
+    /// concurrent `/metrics` or `/api/snapshot` requests would otherwise multiply that work and
+    /// its memory (100 concurrent host-wide reads peaked at 96 MiB). The rest wait their turn.
+    pub readers: Arc<Semaphore>,
 }
 
 pub struct Server {
     listener: TcpListener,
     state: AppState,
 }
+
+/// The most a request head may take; larger heads get `431 Request Header Fields Too Large`.
+const MAX_REQUEST_HEAD: usize = 64 * 1024;
 
 /// The listen backlog: large enough for a burst of thousands of dashboard clients.
 const BACKLOG: u32 = 4096;
@@ -149,6 +156,7 @@ impl Server {
             metrics: ServerMetrics::default(),
             hub: hub::Hub::new(),
             sse_permits: Arc::new(Semaphore::new(config.max_sse_clients)),
+            readers: Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))),
             config: Arc::new(config),
             probe: Arc::new(probe),
             shutdown,
@@ -188,7 +196,13 @@ impl Server {
         let mut builder = hyper::server::conn::http1::Builder::new();
         // `half_close` stays off: with it on, a client's FIN on an idle SSE stream left the server
         // socket in CLOSE-WAIT until the next heartbeat write.
-        builder.timer(TokioTimer::new()).header_read_timeout(state.config.header_timeout).half_close(false);
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(state.config.header_timeout)
+            .half_close(false)
+            // A request head over 64 KiB is refused (431) rather than buffered: every route is a
+            // GET with a short query.
+            .max_buf_size(MAX_REQUEST_HEAD);
         let builder = Arc::new(builder);
         let graceful = GracefulShutdown::new();
         let conn_permits = Arc::new(Semaphore::new(state.config.max_connections));

@@ -50,6 +50,9 @@ where
     F: FnOnce(&dyn SnapshotProvider) -> Result<String, ProviderError> + Send + 'static,
 {
     let provider = state.provider.clone();
+    let Ok(_turn) = state.readers.clone().acquire_owned().await else {
+        return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
+    };
     match tokio::task::spawn_blocking(move || f(&*provider)).await {
         Ok(Ok(body)) => Ok(body),
         Ok(Err(ProviderError::BadRequest(msg))) => Err((StatusCode::BAD_REQUEST, format!("{msg}\n")).into_response()),
