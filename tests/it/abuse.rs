@@ -137,7 +137,7 @@ fn churn_leaves_no_trace() {
                         s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.ok()?;
                         let mut buf = [0u8; 1024];
                         let n = s.read(&mut buf).await.ok()?;
-                        if (i + round) % 2 == 0 {
+                        if (i + round).is_multiple_of(2) {
                             socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).ok()?;
                         }
                         drop(s);
