@@ -11,6 +11,14 @@ use serde_json::Value;
 use crate::server::*;
 use crate::util::*;
 
+/// Drills clean up after each other (a drill deletes tables whose process is gone), so the tests
+/// that drill take turns.
+static DRILLS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn drill_turn() -> std::sync::MutexGuard<'static, ()> {
+    DRILLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn verify_json(args: &[&str]) -> (i32, Value, String) {
     let mut all = vec!["verify"];
     all.extend_from_slice(args);
@@ -144,6 +152,7 @@ fn drill_measures_the_drop_and_cleans_up() {
     if !require(have_nft(), "root and nftables") {
         return;
     }
+    let _turn = drill_turn();
     let fast = Serve::start(&[
         "--keepalive-idle",
         "2",
@@ -180,15 +189,11 @@ fn drill_measures_the_drop_and_cleans_up() {
     assert!(!drill_tables().iter().any(|t| t.ends_with(&format!("_{}", std::process::id()))));
 }
 
-/// SIGINT in the middle of a drill: the rule and the connection go, the exit code is 2.
-#[test]
-fn interrupted_drill_leaves_nothing_behind() {
-    if !require(have_nft(), "root and nftables") {
-        return;
-    }
-    let serve = Serve::start(&["--no-keepalive", "--snapshot-period", "1000"]);
+/// Starts a drill (text output) against a server without keepalive and returns the child, its
+/// table name and the client address once the rule is in place.
+fn start_drill(serve: &Serve, timeout: &str) -> (std::process::Child, String, String, Vec<String>) {
     let mut child = cmd()
-        .args(["verify", &serve.addr.to_string(), "--stream", "/api/events", "--drill", "--timeout", "30"])
+        .args(["verify", &serve.addr.to_string(), "--stream", "/api/events", "--drill", "--timeout", timeout])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -196,31 +201,76 @@ fn interrupted_drill_leaves_nothing_behind() {
     let table = format!("{}{}", webui_doctor::drill::TABLE_PREFIX, child.id());
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut client = String::new();
+    let mut seen = Vec::new();
     for line in lines.by_ref() {
         let line = line.unwrap();
+        seen.push(line.clone());
         if let Some(rest) = line.strip_prefix("drill: dropping the server's packets to ") {
             client = rest.split(';').next().unwrap().to_owned();
             break;
         }
     }
-    assert!(!client.is_empty());
+    assert!(!client.is_empty(), "{seen:?}");
     assert!(wait_until(Duration::from_secs(2), || drill_tables().contains(&table)), "rule installed");
-    std::thread::sleep(Duration::from_millis(500));
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // Keep reading in the background so the child never blocks on a full pipe.
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<String>>());
+    let _ = rest;
+    (child, table, client, seen)
+}
+
+/// SIGINT or SIGTERM in the middle of a drill: the rule and the connection go, exit code 2.
+#[test]
+fn interrupted_drill_leaves_nothing_behind() {
+    if !require(have_nft(), "root and nftables") {
+        return;
+    }
+    let _turn = drill_turn();
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let serve = Serve::start(&["--no-keepalive", "--snapshot-period", "1000"]);
+        let (mut child, table, client, _) = start_drill(&serve, "30");
+        std::thread::sleep(Duration::from_millis(500));
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let start = Instant::now();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(2), "signal {signal}");
+        assert!(start.elapsed() < Duration::from_secs(2));
+        assert!(!drill_tables().contains(&table), "table {table} left behind after signal {signal}");
+        let server = serve.addr.to_string();
+        assert!(
+            wait_until(Duration::from_secs(2), || connections_left(&client, &server).is_empty()),
+            "signal {signal}: {:?}",
+            connections_left(&client, &server)
+        );
+    }
+}
+
+/// SIGKILL runs no cleanup: the set element expires on its own shortly after the drill's
+/// timeout, and the next drill deletes the dead process's table.
+#[test]
+fn killed_drill_expires_and_is_cleaned_up_by_the_next() {
+    if !require(have_nft(), "root and nftables") {
+        return;
+    }
+    let _turn = drill_turn();
+    let serve = Serve::start(&["--no-keepalive", "--snapshot-period", "1000"]);
+    let (mut child, table, _client, _) = start_drill(&serve, "2");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(drill_tables().contains(&table), "the table outlives a SIGKILL");
+    let elements = || {
+        let out = Command::new("nft").args(["list", "set", "inet", &table, "blocked4"]).output().unwrap();
+        assert!(out.status.success(), "the table {table} is gone before its element expired");
+        String::from_utf8_lossy(&out.stdout).contains("elements =")
+    };
+    assert!(elements(), "the block is in place right after the kill");
     let start = Instant::now();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(2));
-    assert!(start.elapsed() < Duration::from_secs(2));
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(rest.iter().any(|l| l.contains("interrupted; the rule and the connection were removed")), "{rest:?}");
-    assert!(!drill_tables().contains(&table), "table {table} left behind");
-    let server = serve.addr.to_string();
-    assert!(
-        wait_until(Duration::from_secs(2), || connections_left(&client, &server).is_empty()),
-        "{:?}",
-        connections_left(&client, &server)
-    );
+    assert!(wait_until(Duration::from_secs(12), || !elements()), "the element did not expire");
+    eprintln!("killed drill: block expired {:.1} s after the kill", start.elapsed().as_secs_f64());
+    // The next drill removes the dead process's table.
+    let (code, _, _) = verify_json(&[&serve.addr.to_string(), "--stream", "/api/events", "--drill", "--timeout", "1"]);
+    assert_eq!(code, 1);
+    assert!(!drill_tables().contains(&table), "stale table {table} survived the next run");
 }
 
 #[test]
