@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole webui-doctor test suite, for real, on a fresh Debian machine: installs what the tests
-# need (ss and ip from iproute2, nft from nftables, promtool from prometheus, chromium and
-# chromedriver for the dashboard, setpriv and script from util-linux), then runs formatting,
-# lints and every test. Root-only tests (network namespaces, nftables rules, pidfd_getfd,
+# need (ss and ip from iproute2, nft from nftables, Prometheus and promtool from prometheus,
+# node_exporter, chromium and chromedriver for the dashboard, setpriv and script from
+# util-linux), then runs formatting, lints, the benchmark's smoke run, the fuzzers (60 s each)
+# and every test. Root-only tests (network namespaces, nftables rules, pidfd_getfd,
 # switching to `nobody`) run when this is run as root, as CI does. `.ci/run` calls this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ need=()
 command -v ss >/dev/null && command -v ip >/dev/null || need+=(iproute2)
 command -v nft >/dev/null || need+=(nftables)
 command -v promtool >/dev/null || need+=(prometheus)
+command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 command -v setpriv >/dev/null || need+=(util-linux)

@@ -9,6 +9,7 @@ mod gate;
 mod generated;
 mod netns;
 mod oracle;
+mod peers;
 mod processes;
 mod prometheus;
 mod render;

@@ -1,0 +1,164 @@
+//! The monitoring people already run, as real peers on loopback: the Prometheus server scraping
+//! `serve`, and node_exporter's tcpstat collector counting the same sockets.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::server::*;
+use crate::util::*;
+
+/// A child process killed on drop.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn have(program: &str) -> bool {
+    Command::new(program).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+}
+
+/// Prometheus scrapes `serve`; its query API returns the socket gauges with the values
+/// `/api/snapshot` reports for the same port.
+#[test]
+fn prometheus_scrapes_serve() {
+    if !require(have("prometheus"), "prometheus (Debian package prometheus)") {
+        return;
+    }
+    let f = Fixture::new(false);
+    let serve = Serve::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: webui-doctor\n    static_configs:\n      - targets: ['{}']\n",
+            serve.addr
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _prometheus = Daemon(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    );
+    let api = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let query = |q: &str| -> Option<BTreeMap<String, f64>> {
+        let path = format!(
+            "/api/v1/query?query={}",
+            q.replace('{', "%7B").replace('}', "%7D").replace('"', "%22").replace('=', "%3D")
+        );
+        let r = std::net::TcpStream::connect(api).ok().map(|_| get(api, &path))?;
+        let v: Value = serde_json::from_str(&r.body).ok()?;
+        let results = v["data"]["result"].as_array()?;
+        (!results.is_empty()).then(|| {
+            results
+                .iter()
+                .map(|r| {
+                    (
+                        r["metric"]["state"].as_str().unwrap_or("").to_owned(),
+                        r["value"][1].as_str().unwrap().parse().unwrap(),
+                    )
+                })
+                .collect()
+        })
+    };
+    let selector = format!("webui_doctor_tcp_sockets{{port=\"{}\"}}", f.port);
+    assert!(
+        wait_until(Duration::from_secs(30), || query(&selector).is_some()),
+        "Prometheus never stored webui_doctor_tcp_sockets for port {}",
+        f.port
+    );
+    let stored = query(&selector).unwrap();
+    let snap: Value = serde_json::from_str(&get(serve.addr, &format!("/api/snapshot?port={}", f.port)).body).unwrap();
+    for (label, name) in [
+        ("listen", "listening"),
+        ("established", "established"),
+        ("close_wait", "close-wait"),
+        ("time_wait", "time-wait"),
+    ] {
+        assert_eq!(stored[label] as u64, snap["summary"]["by_state"][name].as_u64().unwrap(), "{label}: {stored:?}");
+    }
+    let armed = query(&format!("webui_doctor_tcp_keepalive_armed{{port=\"{}\"}}", f.port)).unwrap();
+    assert_eq!(armed[""] as u64, snap["summary"]["keepalive"]["armed"].as_u64().unwrap());
+    assert_eq!((stored["listen"], stored["established"], stored["close_wait"]), (1.0, 2.0, 1.0));
+    let up = query("up{job=\"webui-doctor\"}").unwrap();
+    assert_eq!(up[""], 1.0, "the scrape itself succeeds");
+}
+
+/// node_exporter's `node_tcp_connection_states` on the same host equals `webui-doctor sockets
+/// --format prometheus` summed over `port`, state by state.
+#[test]
+fn node_exporter_counts_the_same_sockets() {
+    if !require(have("prometheus-node-exporter"), "prometheus-node-exporter") {
+        return;
+    }
+    let _f = Fixture::new(true);
+    let port = free_port();
+    let _exporter = Daemon(
+        Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(["--collector.disable-defaults", "--collector.tcpstat"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start node_exporter"),
+    );
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    assert!(wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(addr).is_ok()));
+    // node_exporter counts the connection its scrape arrives on; open that connection first, so
+    // our read sees it too.
+    let theirs = |http: &mut Http| -> BTreeMap<String, u64> {
+        http.get("/metrics", &[])
+            .body
+            .lines()
+            .filter_map(|l| l.strip_prefix("node_tcp_connection_states{state=\""))
+            .filter_map(|l| {
+                let (state, value) = l.split_once("\"} ")?;
+                let value = value.parse::<f64>().ok()? as u64;
+                (!state.ends_with("queued_bytes")).then(|| (state.to_owned(), value))
+            })
+            .collect()
+    };
+    let ours = || -> BTreeMap<String, u64> {
+        let mut sums = BTreeMap::new();
+        for l in stdout(&run(&["sockets", "--format", "prometheus"])).lines() {
+            let Some(rest) = l.strip_prefix("webui_doctor_tcp_sockets{state=\"") else { continue };
+            let (state, rest) = rest.split_once('"').unwrap();
+            let value: u64 = rest.rsplit_once(' ').unwrap().1.parse().unwrap();
+            *sums.entry(state.to_owned()).or_insert(0) += value;
+        }
+        sums.retain(|_, v| *v > 0); // node_exporter writes only the states it saw
+        sums
+    };
+    // Other tests open and close sockets meanwhile: compare until two reads agree.
+    let mut last = (BTreeMap::new(), BTreeMap::new());
+    let agreed = wait_until(Duration::from_secs(15), || {
+        let mut http = Http::connect(addr);
+        assert!(wait_until(Duration::from_secs(2), || {
+            json(&["sockets", "--sport", &port.to_string(), "--state", "established"])["summary"]["total"] == 1
+        }));
+        let mine = ours();
+        last = (mine, theirs(&mut http));
+        last.0 == last.1
+    });
+    assert!(agreed, "webui-doctor {:?}\nnode_exporter {:?}", last.0, last.1);
+    assert!(last.0.get("established").copied().unwrap_or(0) >= 4);
+}
