@@ -10,6 +10,7 @@ mod generated;
 mod netns;
 mod oracle;
 mod peers;
+mod privilege;
 mod processes;
 mod prometheus;
 mod render;

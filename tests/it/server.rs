@@ -23,7 +23,17 @@ impl Serve {
     }
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Serve {
-        let mut c = cmd();
+        Serve::spawn(cmd(), args, env)
+    }
+
+    /// The server as the unprivileged `nobody` user (util-linux's `setpriv`).
+    pub fn start_as_nobody(args: &[&str]) -> Serve {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_webui-doctor")]);
+        Serve::spawn(c, args, &[])
+    }
+
+    fn spawn(mut c: Command, args: &[&str], env: &[(&str, &str)]) -> Serve {
         c.arg("serve").args(args).env_remove("WEBUI_DOCTOR_TOKEN");
         if !args.contains(&"--listen") {
             c.args(["--listen", "127.0.0.1:0"]);
