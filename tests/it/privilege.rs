@@ -11,7 +11,7 @@ fn serve_runs_as_an_ordinary_user() {
     }
     let f = Fixture::new(false);
     let serve = Serve::start_as_nobody(&["--watch-port", &f.port.to_string()]);
-    assert!(serve.log().contains("(all applied)"), "{}", serve.log());
+    assert!(serve.logged("(all applied)"), "{}", serve.log());
     // sock_diag needs no privilege: the whole host is visible.
     let snap: serde_json::Value =
         serde_json::from_str(&get(serve.addr, &format!("/api/snapshot?port={}", f.port)).body).unwrap();

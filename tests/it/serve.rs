@@ -24,9 +24,7 @@ fn accepted_socket_has_every_option() {
     assert_eq!(opts.user_timeout_ms, 25_000);
     assert_eq!(socket["timer"]["kind"], "keepalive", "{socket}");
     assert!(socket["timer"]["expires_ms"].as_u64().unwrap() <= 10_000);
-    assert!(
-        serve.log().contains("TCP_KEEPIDLE=10s TCP_KEEPINTVL=5s TCP_KEEPCNT=3 TCP_USER_TIMEOUT=25000ms (all applied)")
-    );
+    assert!(serve.logged("TCP_KEEPIDLE=10s TCP_KEEPINTVL=5s TCP_KEEPCNT=3 TCP_USER_TIMEOUT=25000ms (all applied)"));
 
     // /healthz reports what took effect.
     let health: serde_json::Value = serde_json::from_str(&get(serve.addr, "/healthz").body).unwrap();

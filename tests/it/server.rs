@@ -76,6 +76,11 @@ impl Serve {
         self.log.lock().unwrap().clone()
     }
 
+    /// True once the server's log (read on another thread) contains `text`; waits up to 5 s.
+    pub fn logged(&self, text: &str) -> bool {
+        wait_until(Duration::from_secs(5), || self.log().contains(text))
+    }
+
     /// Sends SIGTERM and waits up to `limit` for the exit; returns the exit code and the time.
     pub fn terminate(&mut self, limit: Duration) -> (Option<i32>, Duration) {
         self.signal(libc::SIGTERM, limit)
