@@ -136,7 +136,7 @@ pub struct Server {
 }
 
 /// The most a request head may take; larger heads get `431 Request Header Fields Too Large`.
-const MAX_REQUEST_HEAD: usize = 64 * 1024;
+pub(crate) const MAX_REQUEST_HEAD: usize = 64 * 1024;
 
 /// The listen backlog: large enough for a burst of thousands of dashboard clients.
 const BACKLOG: u32 = 4096;
@@ -200,8 +200,8 @@ impl Server {
             .timer(TokioTimer::new())
             .header_read_timeout(state.config.header_timeout)
             .half_close(false)
-            // A request head over 64 KiB is refused (431) rather than buffered: every route is a
-            // GET with a short query.
+            // Bounds the read buffer; a head that still arrives whole in one read is refused by the
+            // `limit_head` middleware, so the limit holds either way.
             .max_buf_size(MAX_REQUEST_HEAD);
         let builder = Arc::new(builder);
         let graceful = GracefulShutdown::new();

@@ -35,11 +35,6 @@ fn ss_timer(kind: &str) -> &'static str {
     }
 }
 
-fn involves(s: &Value, port: u16) -> bool {
-    let p = format!(":{port}");
-    s["local"].as_str().unwrap().ends_with(&p) || s["peer"].as_str().unwrap().ends_with(&p)
-}
-
 fn compare_with_ss(v6: bool, source: &str) {
     let mut f = Fixture::new(v6);
     f.queue_bytes();
@@ -51,7 +46,7 @@ fn compare_with_ss(v6: bool, source: &str) {
     f.keepalive.client.read_exact(&mut buf).unwrap();
     assert!(wait_until(std::time::Duration::from_secs(2), || ss_sockets(f.port)
         .iter()
-        .any(|s| s.involves(f.port) && s.recv_q == 5)));
+        .any(|s| f.owns(&s.local, &s.peer) && s.recv_q == 5)));
 
     // Idle times and timer expiries move while the two reads run: the tolerance grows with the
     // time between them (a busy host makes both tools slower).
@@ -60,8 +55,9 @@ fn compare_with_ss(v6: bool, source: &str) {
     let theirs = ss_sockets(f.port);
     let slack = 300 + started.elapsed().as_millis() as u64;
     assert_eq!(ours["source"], source);
-    let ours: Vec<&Value> = ours["sockets"].as_array().unwrap().iter().filter(|s| involves(s, f.port)).collect();
-    let theirs: Vec<&SsSocket> = theirs.iter().filter(|s| s.involves(f.port)).collect();
+    let owned = |s: &&Value| f.owns(s["local"].as_str().unwrap(), s["peer"].as_str().unwrap());
+    let ours: Vec<&Value> = ours["sockets"].as_array().unwrap().iter().filter(owned).collect();
+    let theirs: Vec<&SsSocket> = theirs.iter().filter(|s| f.owns(&s.local, &s.peer)).collect();
     // listen + 2x2 established + close-wait + fin-wait-2 + time-wait
     assert_eq!(ours.len(), 8, "{ours:#?}");
     assert_eq!(theirs.len(), 8, "{theirs:#?}");
@@ -169,7 +165,12 @@ fn filters_select_like_ss() {
         let mut all = vec!["sockets"];
         all.extend_from_slice(args);
         let v = json(&all);
-        v["sockets"].as_array().unwrap().iter().filter(|s| involves(s, f.port)).count()
+        v["sockets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| f.owns(s["local"].as_str().unwrap(), s["peer"].as_str().unwrap()))
+            .count()
     };
     assert_eq!(count(&["--state", "close-wait"]), 1);
     assert_eq!(count(&["--state", "CLOSE-WAIT", "--state", "time-wait"]), 2);

@@ -95,7 +95,7 @@ pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
 
 impl Fixture {
     pub fn new(v6: bool) -> Fixture {
-        let listener = TcpListener::bind(SocketAddr::new(loopback(v6), 0)).expect("bind loopback");
+        let listener = quiet_listener(v6);
         let port = listener.local_addr().unwrap().port();
         let connect = || {
             let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -128,11 +128,30 @@ impl Fixture {
         f
     }
 
+    /// The (local port, peer port) of every socket the fixture made. Port numbers alone are not
+    /// enough on a busy host: another test's TIME-WAIT entry may have used the same ephemeral
+    /// port as our listener.
+    pub fn tuples(&self) -> Vec<(u16, u16)> {
+        let mut t = vec![(self.port, 0)];
+        for pair in [&self.plain, &self.keepalive, &self.close_wait] {
+            let c = pair.client.local_addr().unwrap().port();
+            t.extend([(c, self.port), (self.port, c)]);
+        }
+        t.push((self.time_wait_client_port, self.port));
+        t
+    }
+
+    /// True for a socket this fixture made, given its local and peer addresses as text.
+    pub fn owns(&self, local: &str, peer: &str) -> bool {
+        let port = |a: &str| a.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(u16::MAX);
+        self.tuples().contains(&(port(local), port(peer)))
+    }
+
     /// Waits until the kernel has moved every socket to its intended state.
     fn settle(&self) {
         let settled = wait_until(Duration::from_secs(5), || {
             let s = ss_sockets(self.port);
-            let about = |state: &str| s.iter().filter(|x| x.state == state && x.involves(self.port)).count();
+            let about = |state: &str| s.iter().filter(|x| x.state == state && self.owns(&x.local, &x.peer)).count();
             about("CLOSE-WAIT") == 1 && about("FIN-WAIT-2") == 1 && about("TIME-WAIT") == 1 && about("ESTAB") == 4
         });
         assert!(settled, "sockets did not reach their states: {:#?}", ss_sockets(self.port));
@@ -142,6 +161,22 @@ impl Fixture {
     pub fn queue_bytes(&mut self) {
         self.plain.client.write_all(b"hello").unwrap();
     }
+}
+
+/// A loopback listener on a port no other socket uses. A port is free to bind while TIME-WAIT
+/// entries of earlier connections that used it as their ephemeral port linger; tests that count
+/// "the sockets on port P" would count those too, so such a port is skipped.
+pub fn quiet_listener(v6: bool) -> TcpListener {
+    for _ in 0..50 {
+        let listener = TcpListener::bind(SocketAddr::new(loopback(v6), 0)).expect("bind loopback");
+        let port = listener.local_addr().unwrap().port();
+        let filter = format!("( sport = :{port} or dport = :{port} )");
+        let out = Command::new("ss").args(["-tanH", &filter]).output().expect("ss");
+        if String::from_utf8_lossy(&out.stdout).lines().count() == 1 {
+            return listener;
+        }
+    }
+    panic!("no quiet loopback port after 50 tries");
 }
 
 pub fn inode_of(fd: &impl AsRawFd) -> u64 {
@@ -166,13 +201,6 @@ pub struct SsSocket {
     /// `lastsnd:` / `lastrcv:` from `-i` (ss omits zeros).
     pub last_send_ms: u64,
     pub last_recv_ms: u64,
-}
-
-impl SsSocket {
-    pub fn involves(&self, port: u16) -> bool {
-        let p = format!(":{port}");
-        self.local.ends_with(&p) || self.peer.ends_with(&p)
-    }
 }
 
 /// Runs the system's `ss -tanoei` on the sockets with `port` at either end, and parses each
