@@ -197,20 +197,7 @@ fn ss_counts() -> std::collections::BTreeMap<String, usize> {
 fn our_counts() -> std::collections::BTreeMap<String, usize> {
     let out = Command::new(BIN).args(["sockets", "--summary", "--format", "json"]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let label = |state: &str| match state {
-        "established" => "ESTAB",
-        "syn-sent" => "SYN-SENT",
-        "syn-recv" => "SYN-RECV",
-        "fin-wait-1" => "FIN-WAIT-1",
-        "fin-wait-2" => "FIN-WAIT-2",
-        "time-wait" => "TIME-WAIT",
-        "closed" => "UNCONN",
-        "close-wait" => "CLOSE-WAIT",
-        "last-ack" => "LAST-ACK",
-        "listening" => "LISTEN",
-        "closing" => "CLOSING",
-        _ => "?",
-    };
+    let label = |state: &str| webui_doctor::model::TcpState::from_name(state).map_or("?", |s| s.ss_label());
     v["summary"]["by_state"]
         .as_object()
         .unwrap()

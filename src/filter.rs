@@ -62,8 +62,8 @@ impl Serialize for PortRange {
 pub fn parse_state_filter(name: &str) -> Result<StateSet, String> {
     use TcpState::*;
     let lower = name.to_ascii_lowercase();
-    if let Some(state) = TcpState::ALL.iter().find(|s| s.name() == lower) {
-        return Ok(StateSet::of(&[*state]));
+    if let Some(state) = TcpState::from_name(&lower) {
+        return Ok(StateSet::of(&[state]));
     }
     // The groups as iproute2's ss.c defines them: SS_CONN leaves out listening, closed and the
     // two minisocket states; "synchronized" is SS_CONN less syn-sent; "big" is all but "bucket".

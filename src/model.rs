@@ -42,6 +42,11 @@ impl TcpState {
         TcpState::ALL.get(usize::from(code).checked_sub(1)?).copied()
     }
 
+    /// The state with this `ss` filter name (`close-wait`, ...).
+    pub fn from_name(name: &str) -> Option<TcpState> {
+        TcpState::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     pub fn code(self) -> u8 {
         self as u8
     }

@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use crate::util::*;
 
-/// ss's state column for a webui-doctor state name.
+/// ss's state column for a webui-doctor state name, written out here rather than taken from
+/// `TcpState::ss_label`: the oracle must not be derived from the code it checks.
 fn ss_state(name: &str) -> &'static str {
     match name {
         "established" => "ESTAB",
