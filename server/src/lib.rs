@@ -122,6 +122,7 @@ pub(crate) struct AppState {
     pub config: Arc<Config>,
     /// What the keepalive options did on a probe socket at start.
     pub probe: Arc<Vec<OptionOutcome>>,
+    /// The caller's shutdown signal, set by [`Server::run`] before anything uses it.
     pub shutdown: CancellationToken,
     pub sse_permits: Arc<Semaphore>,
     /// Provider calls running at once. Each one reads the kernel's socket tables; a burst of
@@ -149,7 +150,6 @@ impl Server {
         }
         let listener = listen(config.listen).map_err(|e| StartError::Bind(config.listen, e))?;
         let probe = tuning::probe(&config.keepalive).unwrap_or_default();
-        let shutdown = CancellationToken::new();
         let state = AppState {
             provider,
             token: config.token.as_deref().map(Arc::from),
@@ -159,7 +159,7 @@ impl Server {
             readers: Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))),
             config: Arc::new(config),
             probe: Arc::new(probe),
-            shutdown,
+            shutdown: CancellationToken::new(), // replaced by the caller's in `run`
         };
         Ok(Server { listener, state })
     }
@@ -180,16 +180,10 @@ impl Server {
     /// Serves until `shutdown` is cancelled, then stops accepting, ends every SSE stream and
     /// waits up to `shutdown_grace` for open connections.
     pub async fn run(self, shutdown: CancellationToken) -> io::Result<()> {
-        let Server { listener, state } = self;
-        // One token for everything: the caller's cancels ours.
+        let Server { listener, mut state } = self;
+        // One token for everything: the accept loop, the hub and every SSE stream use the caller's.
+        state.shutdown = shutdown;
         let inner = state.shutdown.clone();
-        let _link = tokio::spawn({
-            let (outer, inner) = (shutdown.clone(), inner.clone());
-            async move {
-                outer.cancelled().await;
-                inner.cancel();
-            }
-        });
         tokio::spawn(hub::run(state.hub.clone(), state.provider.clone(), state.config.snapshot_period, inner.clone()));
 
         let router = routes::router(state.clone());
