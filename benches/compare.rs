@@ -63,7 +63,7 @@ fn main() {
     let mut results: Vec<(usize, Vec<Row>)> = Vec::new();
     for &n in &sizes {
         let fixture = Fixture::start(n);
-        let counted = check_counts(fixture.port, smoke);
+        let counted = check_counts(smoke);
         println!("\nN = {n}: {counted} sockets on the host (webui-doctor and ss agree per state)");
         let rows = compare_all(fixture.port, runs);
         print_rows(&rows, !smoke);
@@ -209,7 +209,7 @@ fn our_counts() -> std::collections::BTreeMap<String, usize> {
 
 /// Both tools count the same sockets per state (retried: the host may change between the two
 /// reads, e.g. a TIME-WAIT expiring). Returns the total.
-fn check_counts(_port: u16, strict: bool) -> usize {
+fn check_counts(strict: bool) -> usize {
     for attempt in 0..5 {
         let (ours, theirs) = (our_counts(), ss_counts());
         if ours == theirs {
@@ -439,7 +439,7 @@ fn serve_load(clients: usize) {
                         Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
                     }
                 };
-                s.write_all(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+                s.write_all(b"GET /api/events HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
                 let mut lines = tokio::io::BufReader::new(s).lines();
                 let mut events: Vec<Instant> = Vec::new();
                 let mut first = true;
@@ -464,7 +464,8 @@ fn serve_load(clients: usize) {
         for _ in 0..200 {
             let t = Instant::now();
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let req = format!("GET /api/snapshot?port={watch_port} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let req =
+                format!("GET /api/snapshot?port={watch_port} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
             s.write_all(req.as_bytes()).await.unwrap();
             let mut body = Vec::new();
             tokio::io::AsyncReadExt::read_to_end(&mut s, &mut body).await.unwrap();
@@ -546,7 +547,7 @@ fn soak(seconds: u64) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         async fn stream(addr: SocketAddr) -> Option<tokio::net::TcpStream> {
             let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-            s.write_all(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n").await.ok()?;
+            s.write_all(b"GET /api/events HTTP/1.1\r\nHost: localhost\r\n\r\n").await.ok()?;
             let mut buf = [0u8; 512];
             // The response head and the first event: the stream is live.
             let n = s.read(&mut buf).await.ok()?;
@@ -554,7 +555,7 @@ fn soak(seconds: u64) {
         }
         async fn request(addr: SocketAddr, path: &'static str) -> Option<String> {
             let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
                 .await
                 .ok()?;
             let mut body = String::new();

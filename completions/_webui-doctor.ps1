@@ -52,6 +52,7 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             [CompletionResult]::new('-O', '-O ', [CompletionResultType]::ParameterName, 'Read each socket''s keepalive options (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT, TCP_USER_TIMEOUT, TCP_NODELAY) from its owning process with pidfd_getfd; implies -p. Needs root or the owner''s user')
             [CompletionResult]::new('--sockopts', '--sockopts', [CompletionResultType]::ParameterName, 'Read each socket''s keepalive options (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT, TCP_USER_TIMEOUT, TCP_NODELAY) from its owning process with pidfd_getfd; implies -p. Needs root or the owner''s user')
             [CompletionResult]::new('--summary', '--summary', [CompletionResultType]::ParameterName, 'Print only the summary (counts per state, CLOSE-WAIT, keepalive coverage); with --format json, the JSON document without its socket list')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'With -O: read the options even of a process in a non-root cgroup-v1 net_cls or net_prio group. pidfd_getfd re-tags the socket with this process''s class id, which breaks tc and nftables `meta cgroup` rules for that service; without --force such sockets are skipped')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
@@ -80,9 +81,9 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
         }
         'webui-doctor;serve' {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on')
-            [CompletionResult]::new('--keepalive-idle', '--keepalive-idle', [CompletionResultType]::ParameterName, 'Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE)')
-            [CompletionResult]::new('--keepalive-interval', '--keepalive-interval', [CompletionResultType]::ParameterName, 'Seconds between keepalive probes (TCP_KEEPINTVL)')
-            [CompletionResult]::new('--keepalive-count', '--keepalive-count', [CompletionResultType]::ParameterName, 'Unanswered probes before the connection is dropped (TCP_KEEPCNT)')
+            [CompletionResult]::new('--keepalive-idle', '--keepalive-idle', [CompletionResultType]::ParameterName, 'Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE, 1-32767)')
+            [CompletionResult]::new('--keepalive-interval', '--keepalive-interval', [CompletionResultType]::ParameterName, 'Seconds between keepalive probes (TCP_KEEPINTVL, 1-32767)')
+            [CompletionResult]::new('--keepalive-count', '--keepalive-count', [CompletionResultType]::ParameterName, 'Unanswered probes before the connection is dropped (TCP_KEEPCNT, 1-127)')
             [CompletionResult]::new('--user-timeout', '--user-timeout', [CompletionResultType]::ParameterName, 'TCP_USER_TIMEOUT in seconds: how long sent data may stay unacknowledged. Default: idle + interval x count; 0 leaves the kernel default')
             [CompletionResult]::new('--heartbeat', '--heartbeat', [CompletionResultType]::ParameterName, 'Seconds without an event after which an SSE stream gets a `: keepalive` comment')
             [CompletionResult]::new('--snapshot-period', '--snapshot-period', [CompletionResultType]::ParameterName, 'Seconds between snapshots pushed to SSE clients')
@@ -92,7 +93,11 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             [CompletionResult]::new('--header-timeout', '--header-timeout', [CompletionResultType]::ParameterName, 'Seconds a client may take to send its request header before it is disconnected')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Most connections open at once; past it, new ones get 503')
             [CompletionResult]::new('--max-sse-clients', '--max-sse-clients', [CompletionResultType]::ParameterName, 'Most SSE streams open at once; past it, /api/events answers 503')
+            [CompletionResult]::new('--max-connections-per-ip', '--max-connections-per-ip', [CompletionResultType]::ParameterName, 'Most connections open at once from one client address; past it, new ones get 503')
+            [CompletionResult]::new('--body-timeout', '--body-timeout', [CompletionResultType]::ParameterName, 'Seconds a client may take to send a request body (the log-in form) before it is disconnected')
+            [CompletionResult]::new('--allow-host', '--allow-host', [CompletionResultType]::ParameterName, 'Also serve requests whose Host header is NAME (or NAME:PORT) when no token is set (repeatable). Without a token only the listening address, localhost, 127.0.0.1 and [::1] are served: other names are how a web page rebinds its own name to this server')
             [CompletionResult]::new('--no-keepalive', '--no-keepalive', [CompletionResultType]::ParameterName, 'Do not enable keepalive or the user timeout (for A/B comparisons); TCP_NODELAY stays on')
+            [CompletionResult]::new('--allow-processes', '--allow-processes', [CompletionResultType]::ParameterName, 'Let /api/snapshot name each socket''s owning process (processes=1). Off by default: run as root, it would show every user''s processes to anyone who can reach the server')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
@@ -108,6 +113,7 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             [CompletionResult]::new('--source', '--source', [CompletionResultType]::ParameterName, 'Where to read sockets')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--drill', '--drill', [CompletionResultType]::ParameterName, 'Really test it: blackhole the client and measure when the server drops it (root only)')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Read the server''s socket options even when it is in a non-root cgroup-v1 net_cls or net_prio group (pidfd_getfd re-tags the socket with this process''s class id)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break

@@ -205,7 +205,7 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__serve)
-            opts="-h --listen --keepalive-idle --keepalive-interval --keepalive-count --user-timeout --no-keepalive --heartbeat --snapshot-period --watch-port --source --token-file --header-timeout --max-connections --max-sse-clients --help"
+            opts="-h --listen --keepalive-idle --keepalive-interval --keepalive-count --user-timeout --no-keepalive --heartbeat --snapshot-period --watch-port --source --token-file --header-timeout --max-connections --max-sse-clients --max-connections-per-ip --body-timeout --allow-host --allow-processes --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -263,6 +263,18 @@ _webui__doctor() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-connections-per-ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --body-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -271,7 +283,7 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__sockets)
-            opts="-4 -6 -p -O -h --source --state --port --sport --dport --ipv4 --ipv6 --processes --pid --process --netns --format --sockopts --watch --summary --help"
+            opts="-4 -6 -p -O -h --source --state --port --sport --dport --ipv4 --ipv6 --processes --pid --process --netns --format --sockopts --watch --summary --force --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -325,7 +337,7 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__verify)
-            opts="-h --stream --expect-idle --expect-interval --expect-count --expect-user-timeout --max-detect --drill --timeout --source --format --help"
+            opts="-h --stream --expect-idle --expect-interval --expect-count --expect-user-timeout --max-detect --drill --timeout --source --force --format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

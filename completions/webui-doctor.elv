@@ -48,6 +48,7 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand -O 'Read each socket''s keepalive options (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT, TCP_USER_TIMEOUT, TCP_NODELAY) from its owning process with pidfd_getfd; implies -p. Needs root or the owner''s user'
             cand --sockopts 'Read each socket''s keepalive options (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT, TCP_USER_TIMEOUT, TCP_NODELAY) from its owning process with pidfd_getfd; implies -p. Needs root or the owner''s user'
             cand --summary 'Print only the summary (counts per state, CLOSE-WAIT, keepalive coverage); with --format json, the JSON document without its socket list'
+            cand --force 'With -O: read the options even of a process in a non-root cgroup-v1 net_cls or net_prio group. pidfd_getfd re-tags the socket with this process''s class id, which breaks tc and nftables `meta cgroup` rules for that service; without --force such sockets are skipped'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -74,9 +75,9 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
         }
         &'webui-doctor;serve'= {
             cand --listen 'Address to listen on'
-            cand --keepalive-idle 'Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE)'
-            cand --keepalive-interval 'Seconds between keepalive probes (TCP_KEEPINTVL)'
-            cand --keepalive-count 'Unanswered probes before the connection is dropped (TCP_KEEPCNT)'
+            cand --keepalive-idle 'Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE, 1-32767)'
+            cand --keepalive-interval 'Seconds between keepalive probes (TCP_KEEPINTVL, 1-32767)'
+            cand --keepalive-count 'Unanswered probes before the connection is dropped (TCP_KEEPCNT, 1-127)'
             cand --user-timeout 'TCP_USER_TIMEOUT in seconds: how long sent data may stay unacknowledged. Default: idle + interval x count; 0 leaves the kernel default'
             cand --heartbeat 'Seconds without an event after which an SSE stream gets a `: keepalive` comment'
             cand --snapshot-period 'Seconds between snapshots pushed to SSE clients'
@@ -86,7 +87,11 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand --header-timeout 'Seconds a client may take to send its request header before it is disconnected'
             cand --max-connections 'Most connections open at once; past it, new ones get 503'
             cand --max-sse-clients 'Most SSE streams open at once; past it, /api/events answers 503'
+            cand --max-connections-per-ip 'Most connections open at once from one client address; past it, new ones get 503'
+            cand --body-timeout 'Seconds a client may take to send a request body (the log-in form) before it is disconnected'
+            cand --allow-host 'Also serve requests whose Host header is NAME (or NAME:PORT) when no token is set (repeatable). Without a token only the listening address, localhost, 127.0.0.1 and [::1] are served: other names are how a web page rebinds its own name to this server'
             cand --no-keepalive 'Do not enable keepalive or the user timeout (for A/B comparisons); TCP_NODELAY stays on'
+            cand --allow-processes 'Let /api/snapshot name each socket''s owning process (processes=1). Off by default: run as root, it would show every user''s processes to anyone who can reach the server'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -101,6 +106,7 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand --source 'Where to read sockets'
             cand --format 'Output format'
             cand --drill 'Really test it: blackhole the client and measure when the server drops it (root only)'
+            cand --force 'Read the server''s socket options even when it is in a non-root cgroup-v1 net_cls or net_prio group (pidfd_getfd re-tags the socket with this process''s class id)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }

@@ -65,6 +65,7 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s 6 
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s p -l processes -d 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s O -l sockopts -d 'Read each socket\'s keepalive options (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT, TCP_USER_TIMEOUT, TCP_NODELAY) from its owning process with pidfd_getfd; implies -p. Needs root or the owner\'s user'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l summary -d 'Print only the summary (counts per state, CLOSE-WAIT, keepalive coverage); with --format json, the JSON document without its socket list'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l force -d 'With -O: read the options even of a process in a non-root cgroup-v1 net_cls or net_prio group. pidfd_getfd re-tags the socket with this process\'s class id, which breaks tc and nftables `meta cgroup` rules for that service; without --force such sockets are skipped'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l source -d 'Where to read sockets: netlink sock_diag, /proc/net/tcp{,6}, or netlink with a fallback to procfs when the kernel refuses netlink' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
 netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'
@@ -100,9 +101,9 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s p -l
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l require-keepalive -d 'Fail when any established socket in the selection has no keepalive timer armed'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l listen -d 'Address to listen on' -r
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l keepalive-idle -d 'Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE)' -r
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l keepalive-interval -d 'Seconds between keepalive probes (TCP_KEEPINTVL)' -r
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l keepalive-count -d 'Unanswered probes before the connection is dropped (TCP_KEEPCNT)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l keepalive-idle -d 'Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE, 1-32767)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l keepalive-interval -d 'Seconds between keepalive probes (TCP_KEEPINTVL, 1-32767)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l keepalive-count -d 'Unanswered probes before the connection is dropped (TCP_KEEPCNT, 1-127)' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l user-timeout -d 'TCP_USER_TIMEOUT in seconds: how long sent data may stay unacknowledged. Default: idle + interval x count; 0 leaves the kernel default' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l heartbeat -d 'Seconds without an event after which an SSE stream gets a `: keepalive` comment' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l snapshot-period -d 'Seconds between snapshots pushed to SSE clients' -r
@@ -114,7 +115,11 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l toke
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l header-timeout -d 'Seconds a client may take to send its request header before it is disconnected' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l max-connections -d 'Most connections open at once; past it, new ones get 503' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l max-sse-clients -d 'Most SSE streams open at once; past it, /api/events answers 503' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l max-connections-per-ip -d 'Most connections open at once from one client address; past it, new ones get 503' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l body-timeout -d 'Seconds a client may take to send a request body (the log-in form) before it is disconnected' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l allow-host -d 'Also serve requests whose Host header is NAME (or NAME:PORT) when no token is set (repeatable). Without a token only the listening address, localhost, 127.0.0.1 and [::1] are served: other names are how a web page rebinds its own name to this server' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l no-keepalive -d 'Do not enable keepalive or the user timeout (for A/B comparisons); TCP_NODELAY stays on'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l allow-processes -d 'Let /api/snapshot name each socket\'s owning process (processes=1). Off by default: run as root, it would show every user\'s processes to anyone who can reach the server'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l stream -d 'Send `GET PATH` and hold the response open (an SSE endpoint), for servers that close idle connections quickly' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l expect-idle -d 'Expected TCP_KEEPIDLE, in seconds' -r
@@ -129,6 +134,7 @@ procfs\t'/proc/net/tcp and /proc/net/tcp6 (no idle times); honours PROC_ROOT'"
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l format -d 'Output format' -r -f -a "text\t'one line per rule, then the source and socket count'
 json\t'one JSON object: summary, rules and the verdict'"
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l drill -d 'Really test it: blackhole the client and measure when the server drops it (root only)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l force -d 'Read the server\'s socket options even when it is in a non-root cgroup-v1 net_cls or net_prio group (pidfd_getfd re-tags the socket with this process\'s class id)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify help" -f -a "sockets" -d 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify help" -f -a "check" -d 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'

@@ -1,11 +1,16 @@
 //! What the sockets add up to: counts per state, CLOSE-WAIT, keepalive coverage of established
-//! connections. Computed once from the filtered list; every renderer and the gate read it.
+//! connections, and the [`Report`] (summary + findings) every renderer and the gate read. Built
+//! from data handed in (the sockets, the keepalive sysctls, the listening ports): no I/O here.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::model::{Socket, TcpState};
+use crate::diagnose::{Facts, Finding, diagnose};
+use crate::filter::Filter;
+use crate::model::{Attribution, Snapshot, Socket, TcpState};
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
     pub total: usize,
     pub by_state: StateCounts,
@@ -56,22 +61,71 @@ impl KeepaliveCoverage {
 
 impl Summary {
     pub fn of(sockets: &[Socket]) -> Summary {
-        let mut by_state = StateCounts::default();
-        let mut keepalive = KeepaliveCoverage::default();
+        let mut summary = Summary::default();
         for s in sockets {
-            by_state.add(s.state);
-            if s.state == TcpState::Established {
-                keepalive.established += 1;
-                if s.keepalive_armed() {
-                    keepalive.armed += 1;
-                }
+            summary.add(s);
+        }
+        summary
+    }
+
+    fn add(&mut self, s: &Socket) {
+        self.total += 1;
+        self.by_state.add(s.state);
+        if s.state == TcpState::Established {
+            self.keepalive.established += 1;
+            if s.keepalive_armed() {
+                self.keepalive.armed += 1;
             }
         }
-        Summary { total: sockets.len(), by_state, keepalive }
+    }
+
+    /// One summary per Prometheus `port` label: the local port where it has a listening socket
+    /// (the server side), `""` for every other socket. Every listening port and `""` is present,
+    /// zeros included, so an alert on `close_wait > 0` sees an explicit 0.
+    pub fn by_port(sockets: &[Socket], listening: &BTreeSet<u16>) -> BTreeMap<String, Summary> {
+        let mut out: BTreeMap<String, Summary> = std::iter::once(String::new())
+            .chain(listening.iter().map(u16::to_string))
+            .map(|p| (p, Summary::default()))
+            .collect();
+        for s in sockets {
+            let port = if listening.contains(&s.local.port()) { s.local.port().to_string() } else { String::new() };
+            out.entry(port).or_default().add(s);
+        }
+        out
     }
 
     pub fn close_wait(&self) -> usize {
         self.by_state.get(TcpState::CloseWait)
+    }
+}
+
+/// The ports that have a listening socket.
+pub fn listening_ports(sockets: &[Socket]) -> BTreeSet<u16> {
+    sockets.iter().filter(|s| s.state == TcpState::Listening).map(|s| s.local.port()).collect()
+}
+
+/// A snapshot as read with a filter, with its summary and findings: what every output shows.
+pub struct Report<'a> {
+    pub snapshot: &'a Snapshot,
+    pub summary: Summary,
+    /// What the sockets mean (`diagnose`), shown after the summary.
+    pub findings: Vec<Finding>,
+    pub filter: &'a Filter,
+    pub netns: Option<&'a str>,
+    pub attribution: Option<Attribution>,
+}
+
+impl<'a> Report<'a> {
+    /// The summary and the findings, computed here, once.
+    pub fn new(
+        snapshot: &'a Snapshot,
+        filter: &'a Filter,
+        netns: Option<&'a str>,
+        attribution: Option<Attribution>,
+        facts: &Facts,
+    ) -> Report<'a> {
+        let findings = diagnose(&snapshot.sockets, facts);
+        Report { summary: Summary::of(&snapshot.sockets), findings, snapshot, filter, netns, attribution }
     }
 }
 
@@ -112,6 +166,11 @@ mod properties {
             let est = sockets.iter().filter(|s| s.state == TcpState::Established);
             prop_assert_eq!(summary.keepalive.established, est.clone().count());
             prop_assert_eq!(summary.keepalive.armed, est.filter(|s| s.timer.is_some_and(|t| t.kind == TimerKind::Keepalive)).count());
+            // Split by port, the parts add up to the whole.
+            let parts = Summary::by_port(&sockets, &[1].into());
+            for state in TcpState::ALL {
+                prop_assert_eq!(parts.values().map(|p| p.by_state.get(state)).sum::<usize>(), summary.by_state.get(state));
+            }
         }
     }
 }

@@ -3,7 +3,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::filter::PortRange;
+use crate::filter::{PortRange, group};
+use crate::model::{Source, StateSet, TcpState};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -60,8 +61,8 @@ pub enum Command {
 pub struct Selection {
     /// Where to read sockets: netlink sock_diag, /proc/net/tcp{,6}, or netlink with a fallback
     /// to procfs when the kernel refuses netlink
-    #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
-    pub source: SourceArg,
+    #[arg(long, value_enum, default_value_t = Source::Auto)]
+    pub source: Source,
 
     /// Only sockets in this state or state group (repeatable; names as in `ss state ...`)
     #[arg(long = "state", value_name = "STATE", value_enum, ignore_case = true)]
@@ -127,6 +128,12 @@ pub struct SocketsArgs {
     /// --format json, the JSON document without its socket list
     #[arg(long)]
     pub summary: bool,
+
+    /// With -O: read the options even of a process in a non-root cgroup-v1 net_cls or net_prio
+    /// group. pidfd_getfd re-tags the socket with this process's class id, which breaks tc and
+    /// nftables `meta cgroup` rules for that service; without --force such sockets are skipped
+    #[arg(long, requires = "sockopts")]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -153,21 +160,21 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8787")]
     pub listen: std::net::SocketAddr,
 
-    /// Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE)
-    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE, 1-32767)
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=32767))]
     pub keepalive_idle: u32,
 
-    /// Seconds between keepalive probes (TCP_KEEPINTVL)
-    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Seconds between keepalive probes (TCP_KEEPINTVL, 1-32767)
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=32767))]
     pub keepalive_interval: u32,
 
-    /// Unanswered probes before the connection is dropped (TCP_KEEPCNT)
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Unanswered probes before the connection is dropped (TCP_KEEPCNT, 1-127)
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=127))]
     pub keepalive_count: u32,
 
     /// TCP_USER_TIMEOUT in seconds: how long sent data may stay unacknowledged. Default: idle +
     /// interval x count; 0 leaves the kernel default
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds_or_zero)]
+    #[arg(long, value_name = "SECS", value_parser = parse_user_timeout)]
     pub user_timeout: Option<std::time::Duration>,
 
     /// Do not enable keepalive or the user timeout (for A/B comparisons); TCP_NODELAY stays on
@@ -187,8 +194,8 @@ pub struct ServeArgs {
     pub watch_ports: Vec<u16>,
 
     /// Where to read sockets
-    #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
-    pub source: SourceArg,
+    #[arg(long, value_enum, default_value_t = Source::Auto)]
+    pub source: Source,
 
     /// File holding the access token (else the WEBUI_DOCTOR_TOKEN environment variable)
     #[arg(long, value_name = "FILE")]
@@ -205,6 +212,25 @@ pub struct ServeArgs {
     /// Most SSE streams open at once; past it, /api/events answers 503
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sse_clients: u32,
+
+    /// Most connections open at once from one client address; past it, new ones get 503
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_ip: u32,
+
+    /// Seconds a client may take to send a request body (the log-in form) before it is disconnected
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub body_timeout: std::time::Duration,
+
+    /// Also serve requests whose Host header is NAME (or NAME:PORT) when no token is set
+    /// (repeatable). Without a token only the listening address, localhost, 127.0.0.1 and [::1]
+    /// are served: other names are how a web page rebinds its own name to this server
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+
+    /// Let /api/snapshot name each socket's owning process (processes=1). Off by default: run
+    /// as root, it would show every user's processes to anyone who can reach the server
+    #[arg(long)]
+    pub allow_processes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -231,7 +257,7 @@ pub struct VerifyArgs {
     pub expect_count: Option<u32>,
 
     /// Expected TCP_USER_TIMEOUT, in seconds (0: not set)
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds_or_zero)]
+    #[arg(long, value_name = "SECS", value_parser = parse_user_timeout)]
     pub expect_user_timeout: Option<std::time::Duration>,
 
     /// The most the worst-case dead-peer detection (idle, or with data in flight) may take
@@ -247,35 +273,56 @@ pub struct VerifyArgs {
     pub timeout: std::time::Duration,
 
     /// Where to read sockets
-    #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
-    pub source: SourceArg,
+    #[arg(long, value_enum, default_value_t = Source::Auto)]
+    pub source: Source,
+
+    /// Read the server's socket options even when it is in a non-root cgroup-v1 net_cls or
+    /// net_prio group (pidfd_getfd re-tags the socket with this process's class id)
+    #[arg(long)]
+    pub force: bool,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
 }
 
-/// A positive number of seconds, fractions allowed (`0.5`).
+/// The longest duration a flag takes (one day): longer periods, heartbeats or timeouts are
+/// typing mistakes, and larger numbers would overflow the timers they feed.
+pub const MAX_SECONDS: f64 = 86_400.0;
+
+/// The shortest: every timer here counts in milliseconds, so less would silently become 0.
+pub const MIN_SECONDS: f64 = 0.001;
+
+/// A number of seconds from 1 ms to one day, fractions allowed (`0.5`).
 pub fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() && v < 1e9 => Ok(std::time::Duration::from_secs_f64(v)),
+    seconds_in(s, MAX_SECONDS)
+}
+
+fn seconds_in(s: &str, max: f64) -> Result<std::time::Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (MIN_SECONDS..=max).contains(&v) => Ok(std::time::Duration::from_secs_f64(v)),
+        Ok(v) if v.is_finite() && v > 0.0 && v < MIN_SECONDS => {
+            Err(format!("'{s}' is under a millisecond: give at least {MIN_SECONDS} seconds"))
+        }
+        Ok(v) if v.is_finite() && v > max => Err(format!("'{s}' is out of range: at most {max} seconds")),
         _ => Err(format!("'{s}' is not a positive number of seconds")),
     }
 }
 
 /// Like `parse_seconds`, but 0 is allowed (meaning: off).
 pub fn parse_seconds_or_zero(s: &str) -> Result<std::time::Duration, String> {
-    if s.parse::<f64>() == Ok(0.0) { Ok(std::time::Duration::ZERO) } else { parse_seconds(s) }
+    if s.trim().parse::<f64>() == Ok(0.0) { Ok(std::time::Duration::ZERO) } else { parse_seconds(s) }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SourceArg {
-    /// netlink, or procfs when the kernel refuses netlink
-    Auto,
-    /// a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)
-    Netlink,
-    /// /proc/net/tcp and /proc/net/tcp6 (no idle times); honours PROC_ROOT
-    Procfs,
+/// The largest `TCP_USER_TIMEOUT`: the option is an unsigned 32-bit count of milliseconds.
+pub const MAX_USER_TIMEOUT_SECONDS: f64 = u32::MAX as f64 / 1000.0;
+
+/// `TCP_USER_TIMEOUT` in seconds: 0 (off), or 1 ms up to what the option's 32 bits hold.
+pub fn parse_user_timeout(s: &str) -> Result<std::time::Duration, String> {
+    if s.trim().parse::<f64>() == Ok(0.0) {
+        return Ok(std::time::Duration::ZERO);
+    }
+    seconds_in(s, MAX_USER_TIMEOUT_SECONDS)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -325,7 +372,27 @@ pub enum StateArg {
 }
 
 impl StateArg {
-    pub fn name(self) -> String {
-        self.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
+    /// The states this name or group stands for.
+    pub fn states(self) -> StateSet {
+        use TcpState::*;
+        let one = |s| StateSet::of(&[s]);
+        match self {
+            StateArg::Established => one(Established),
+            StateArg::SynSent => one(SynSent),
+            StateArg::SynRecv => one(SynRecv),
+            StateArg::FinWait1 => one(FinWait1),
+            StateArg::FinWait2 => one(FinWait2),
+            StateArg::TimeWait => one(TimeWait),
+            StateArg::Closed => one(Closed),
+            StateArg::CloseWait => one(CloseWait),
+            StateArg::LastAck => one(LastAck),
+            StateArg::Listening => one(Listening),
+            StateArg::Closing => one(Closing),
+            StateArg::All => StateSet::of(group::ALL),
+            StateArg::Connected => StateSet::of(group::CONNECTED),
+            StateArg::Synchronized => StateSet::of(group::SYNCHRONIZED),
+            StateArg::Bucket => StateSet::of(group::BUCKET),
+            StateArg::Big => StateSet::of(group::BIG),
+        }
     }
 }

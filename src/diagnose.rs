@@ -4,18 +4,17 @@
 //! | code | when |
 //! | --- | --- |
 //! | `close-wait` | sockets in CLOSE-WAIT on a port: the application has not closed after the peer's FIN |
-//! | `keepalive-missing` | established sockets with no keepalive timer armed |
+//! | `keepalive-missing` | established server-side sockets (local port listening) with no keepalive timer armed |
 //! | `dead-peer-retransmitting` | established sockets resending data (or window probes) that are never acknowledged |
 //! | `keepalive-sysctl-slow` | the system keepalive timings take more than 10 minutes to detect a dead peer |
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::model::{Socket, TcpState, TimerKind};
-use crate::render::human_ms;
+use crate::model::{KeepaliveSysctls, Socket, TcpState, TimerKind};
+use crate::units::{human_ms, long_duration};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,44 +40,26 @@ pub const DEAD_PEER_RETRANSMITS: u32 = 3;
 /// System keepalive timings slower than this (to detect a dead peer) are worth a note.
 pub const SLOW_KEEPALIVE_MS: u64 = 10 * 60 * 1000;
 
-/// `net.ipv4.tcp_keepalive_{time,intvl,probes}` of the current network namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct KeepaliveSysctls {
-    pub time_s: u64,
-    pub intvl_s: u64,
-    pub probes: u64,
-}
-
-impl KeepaliveSysctls {
-    /// Reads them under `proc_root` (`/proc/sys/net/ipv4/...`); `None` when unreadable.
-    pub fn read(proc_root: &Path) -> Option<KeepaliveSysctls> {
-        let get = |name: &str| {
-            std::fs::read_to_string(proc_root.join("sys/net/ipv4").join(name)).ok()?.trim().parse::<u64>().ok()
-        };
-        Some(KeepaliveSysctls {
-            time_s: get("tcp_keepalive_time")?,
-            intvl_s: get("tcp_keepalive_intvl")?,
-            probes: get("tcp_keepalive_probes")?,
-        })
-    }
-
-    /// How long `SO_KEEPALIVE` alone takes to drop a silent peer with these defaults.
-    pub fn detect_ms(&self) -> u64 {
-        (self.time_s + self.intvl_s * self.probes) * 1000
-    }
+/// What the findings need besides the sockets, read by the caller at the edge.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// The namespace's keepalive sysctls; `None` when unreadable.
+    pub sysctls: Option<KeepaliveSysctls>,
+    /// The local ports with a listening socket: a socket on one of them is the server side.
+    pub listening: BTreeSet<u16>,
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// All findings for `sockets` (already filtered) and the namespace's keepalive sysctls.
-pub fn diagnose(sockets: &[Socket], sysctls: Option<KeepaliveSysctls>) -> Vec<Finding> {
+/// All findings for `sockets` (already filtered), given the namespace's facts.
+pub fn diagnose(sockets: &[Socket], facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     close_wait(sockets, &mut out);
-    keepalive_missing(sockets, &mut out);
+    keepalive_missing(sockets, &facts.listening, &mut out);
     dead_peers(sockets, &mut out);
-    if let Some(s) = sysctls
+    if let Some(s) = facts.sysctls
         && s.detect_ms() > SLOW_KEEPALIVE_MS
     {
         out.push(Finding {
@@ -96,17 +77,6 @@ pub fn diagnose(sockets: &[Socket], sysctls: Option<KeepaliveSysctls>) -> Vec<Fi
         });
     }
     out
-}
-
-/// `2 h 11 min`, `25 s`: for durations people compare against hours.
-pub fn long_duration(ms: u64) -> String {
-    let s = ms / 1000;
-    match s {
-        0..60 => format!("{s} s"),
-        60..3600 if s.is_multiple_of(60) => format!("{} min", s / 60),
-        60..3600 => format!("{} min {} s", s / 60, s % 60),
-        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
-    }
 }
 
 fn close_wait(sockets: &[Socket], out: &mut Vec<Finding>) {
@@ -139,21 +109,30 @@ fn close_wait(sockets: &[Socket], out: &mut Vec<Finding>) {
     }
 }
 
-fn keepalive_missing(sockets: &[Socket], out: &mut Vec<Finding>) {
-    let established: Vec<&Socket> = sockets.iter().filter(|s| s.state == TcpState::Established).collect();
-    let unarmed = established.iter().filter(|s| !s.keepalive_armed()).count();
-    if unarmed == 0 {
+/// Server-side sockets only: those whose local port has a listening socket. A client's own
+/// outgoing connections (a browser, a package manager) are the client's business, and counting
+/// them made the first run on any laptop warn about itself.
+fn keepalive_missing(sockets: &[Socket], listening: &BTreeSet<u16>, out: &mut Vec<Finding>) {
+    let server_side: Vec<&Socket> =
+        sockets.iter().filter(|s| s.state == TcpState::Established && listening.contains(&s.local.port())).collect();
+    let unarmed: Vec<&Socket> = server_side.iter().copied().filter(|s| !s.keepalive_armed()).collect();
+    if unarmed.is_empty() {
         return;
     }
+    let mut ports: Vec<u16> = unarmed.iter().map(|s| s.local.port()).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    let on = ports.iter().map(|p| format!(":{p}")).collect::<Vec<_>>().join(", ");
     out.push(Finding {
         code: "keepalive-missing",
         severity: Severity::Warning,
         message: format!(
-            "{unarmed} of {} have no keepalive timer: a peer that vanishes without a FIN is never noticed on an idle \
-             connection",
-            plural(established.len(), "established socket", "established sockets")
+            "{} of {} on {on} have no keepalive timer (outgoing connections, whose local port is not listening, are not \
+             counted): a peer that vanishes without a FIN is never noticed on an idle connection",
+            unarmed.len(),
+            plural(server_side.len(), "established server-side socket", "established server-side sockets")
         ),
-        evidence: json!({ "established": established.len(), "without_keepalive": unarmed }),
+        evidence: json!({ "established": server_side.len(), "without_keepalive": unarmed.len(), "ports": ports }),
     });
 }
 
@@ -215,7 +194,14 @@ mod tests {
     fn each_finding_appears_only_in_its_situation() {
         let healthy = vec![socket(TcpState::Established, Some((TimerKind::Keepalive, 0)), 0)];
         let fast = KeepaliveSysctls { time_s: 10, intvl_s: 5, probes: 3 };
-        assert!(diagnose(&healthy, Some(fast)).is_empty());
+        let server = |sysctls| Facts { sysctls: Some(sysctls), listening: [8787].into() };
+        assert!(diagnose(&healthy, &server(fast)).is_empty());
+        // Without keepalive, but not on a listening port (a client's own connection): no finding.
+        let client = vec![socket(TcpState::Established, None, 0)];
+        assert!(diagnose(&client, &Facts { sysctls: Some(fast), listening: [80].into() }).is_empty());
+        // Sums over hostile sysctl values saturate instead of overflowing.
+        let huge = KeepaliveSysctls { time_s: u64::MAX, intvl_s: u64::MAX, probes: u64::MAX };
+        assert_eq!(diagnose(&healthy, &server(huge)).len(), 1);
 
         let sick = vec![
             socket(TcpState::CloseWait, None, 0),
@@ -225,7 +211,7 @@ mod tests {
             socket(TcpState::Established, Some((TimerKind::Keepalive, 0)), 0),
         ];
         let slow = KeepaliveSysctls { time_s: 7200, intvl_s: 75, probes: 9 };
-        let findings = diagnose(&sick, Some(slow));
+        let findings = diagnose(&sick, &server(slow));
         let codes: Vec<_> = findings.iter().map(|f| f.code).collect();
         assert_eq!(codes, ["close-wait", "keepalive-missing", "dead-peer-retransmitting", "keepalive-sysctl-slow"]);
         assert_eq!(
@@ -233,7 +219,11 @@ mod tests {
             "2 sockets on :8787 in CLOSE-WAIT, owned by python3 (pid 4242), oldest idle 2h10m: the application is not \
              closing connections after the client's FIN; keepalive will not clear these"
         );
-        assert!(findings[1].message.starts_with("2 of 3 established sockets have no keepalive timer"));
+        assert!(
+            findings[1].message.starts_with("2 of 3 established server-side sockets on :8787 have no keepalive timer"),
+            "{}",
+            findings[1].message
+        );
         assert!(findings[2].message.starts_with("1 established socket retransmitting with 180 bytes unacknowledged"));
         assert!(findings[3].message.contains("detects a dead peer after 2 h 11 min"), "{}", findings[3].message);
     }

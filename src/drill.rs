@@ -7,56 +7,40 @@
 //! of retransmitting, which is not what a vanished client looks like.)
 //!
 //! Cleanup is the point of this module: the rule and the connection are removed on every exit
-//! path — normal end, error, SIGINT, SIGTERM (a handler turns them into a flag the watch loop
-//! polls). After SIGKILL nothing runs, so the set element carries a timeout and expires on its
+//! path — normal end, error, a closed stdout, SIGINT, SIGTERM, SIGHUP (the terminal closed) and
+//! SIGQUIT (a handler turns each into a flag the watch loop polls). After SIGKILL nothing runs, so the set element carries a timeout and expires on its
 //! own, and the next drill deletes tables left by processes that no longer exist.
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{DrillError, Error, Result};
 use crate::model::{TcpState, TimerKind};
-use crate::source::SourceChoice;
+use crate::os;
+use crate::query::Query;
 use crate::verify::{Probe, find_server_socket};
 
 /// Every drill's table starts with this, followed by the drilling process's pid.
 pub const TABLE_PREFIX: &str = "webui_doctor_drill_";
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
-/// Routes SIGINT and SIGTERM to the flag the watch loop polls, so cleanup always runs.
-fn catch_signals() {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-    }
-}
-
-fn nft(script: &str) -> Result<()> {
+fn nft(script: &str) -> Result<(), DrillError> {
     let mut child = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Error::Drill(format!("cannot run nft (install nftables): {e}")))?;
+        .map_err(DrillError::NftMissing)?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes()).map_err(|e| Error::Drill(format!("nft: {e}")))?;
+        stdin.write_all(script.as_bytes()).map_err(DrillError::NftIo)?;
     }
-    let out = child.wait_with_output().map_err(|e| Error::Drill(format!("nft: {e}")))?;
+    let out = child.wait_with_output().map_err(DrillError::NftIo)?;
     if !out.status.success() {
-        return Err(Error::Drill(format!("nft refused the rule: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(DrillError::NftRefused(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
     }
     Ok(())
 }
@@ -89,7 +73,7 @@ impl Blackhole {
             (SocketAddr::V6(s), SocketAddr::V6(c)) => {
                 ("blocked6", format!("{} . {} . {} . {}", s.ip(), s.port(), c.ip(), c.port()))
             }
-            _ => return Err(Error::Drill("server and client are of different address families".into())),
+            _ => return Err(DrillError::MixedFamilies.into()),
         };
         let secs = lifetime.as_secs().max(1);
         nft(&format!(
@@ -105,10 +89,6 @@ impl Blackhole {
              add element inet {table} {set} {{ {element} timeout {secs}s }}\n"
         ))?;
         Ok(Blackhole { table })
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
     }
 }
 
@@ -141,23 +121,23 @@ pub struct DrillReport {
     pub dropped_after_ms: Option<u64>,
     pub timeout_ms: u64,
     pub probes: Vec<ProbeEvent>,
-    /// Set when SIGINT or SIGTERM ended the drill early.
+    /// Set when a signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) ended the drill early.
     pub interrupted: bool,
 }
 
 /// Runs the drill on `probe`'s connection for at most `timeout`, calling `on_event` for each
-/// probe as it is seen. The rule and the connection are gone when this returns.
+/// probe as it is seen (an error from it, such as a closed stdout, ends the drill). `base` gives
+/// the source and proc root to read with. The rule and the connection are gone when this returns.
 pub fn run(
     probe: Probe,
     timeout: Duration,
-    source: SourceChoice,
-    mut on_event: impl FnMut(&ProbeEvent),
+    base: &Query,
+    mut on_event: impl FnMut(&ProbeEvent) -> io::Result<()>,
 ) -> Result<DrillReport> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(Error::Drill("--drill needs root: it installs an nftables rule".into()));
+    if !os::is_root() {
+        return Err(DrillError::NotRoot.into());
     }
-    catch_signals();
+    os::catch_termination();
     remove_stale_tables();
     let server = probe.server.local.0;
     let client = probe.client_addr();
@@ -165,7 +145,7 @@ pub fn run(
         server: server.to_string(),
         client: client.to_string(),
         dropped_after_ms: None,
-        timeout_ms: timeout.as_millis() as u64,
+        timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         probes: Vec::new(),
         interrupted: false,
     };
@@ -176,12 +156,12 @@ pub fn run(
         let start = Instant::now();
         let mut last: Option<(TimerKind, u32)> = None;
         while start.elapsed() < timeout {
-            if INTERRUPTED.load(Ordering::SeqCst) {
+            if os::terminate_requested() {
                 report.interrupted = true;
                 return Ok(());
             }
             let at_ms = start.elapsed().as_millis() as u64;
-            match find_server_socket(server, client, source)? {
+            match find_server_socket(base, server, client)? {
                 Some(s) if matches!(s.state, TcpState::Established | TcpState::CloseWait) => {
                     if let Some(t) = s.timer
                         && matches!(t.kind, TimerKind::Keepalive | TimerKind::Retransmit)
@@ -189,7 +169,7 @@ pub fn run(
                         && last != Some((t.kind, t.probes))
                     {
                         let event = ProbeEvent { at_ms, timer: t.kind.name(), count: t.probes };
-                        on_event(&event);
+                        on_event(&event).map_err(Error::Output)?;
                         report.probes.push(event);
                     }
                     last = s.timer.map(|t| (t.kind, t.probes));
@@ -205,23 +185,7 @@ pub fn run(
     })();
     // The rule is gone (dropped above); now end our side with a RST, so neither side keeps a
     // connection or a TIME-WAIT entry.
-    let _ = socket_linger_zero(&probe.client);
+    let _ = os::linger_zero(&probe.client);
     drop(probe);
     result.map(|()| report)
-}
-
-fn socket_linger_zero(stream: &std::net::TcpStream) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
-    // SAFETY: setsockopt with a valid linger struct on a live descriptor.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&raw const linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }

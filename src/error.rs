@@ -48,25 +48,89 @@ pub enum Error {
         source: io::Error,
     },
 
-    /// Another process's socket options could not be read (no ptrace access, or it exited).
-    #[error("reading socket options of inode {inode} in process {pid}")]
-    SockOpt {
-        pid: u32,
-        inode: u64,
-        #[source]
-        source: std::io::Error,
-    },
+    /// Another process's socket options could not be read.
+    #[error(transparent)]
+    SockOpt(#[from] SockOptError),
 
-    /// `verify` could not set up its connection or find the server's socket.
-    #[error("{0}")]
-    Verify(String),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
 
-    /// `verify --drill` could not install or remove its nftables rule, or was not allowed to.
-    #[error("{0}")]
-    Drill(String),
+    #[error(transparent)]
+    Drill(#[from] DrillError),
+
+    /// Writing the output failed (a closed stdout, say) while work was under way.
+    #[error("writing output")]
+    Output(#[source] io::Error),
 
     #[error("{0} is only supported on Linux")]
     Unsupported(&'static str),
+}
+
+/// Why another process's socket options were not read.
+#[derive(Debug, thiserror::Error)]
+pub enum SockOptError {
+    #[error(
+        "process {pid} is in net_cls/net_prio cgroup {cgroup}: pidfd_getfd would re-tag its socket with our class id (use --force to read anyway)"
+    )]
+    NetCls { pid: u32, cgroup: String },
+
+    #[error("cannot duplicate fd {fd} of process {pid} (pidfd_getfd needs root or the owner's user)")]
+    Duplicate {
+        pid: u32,
+        fd: i32,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The pid or fd was reused between the `/proc` scan and the copy: the copy is another file.
+    #[error("fd {fd} of process {pid} is no longer socket {expected} (now inode {found}); left alone")]
+    InodeChanged { pid: u32, fd: i32, expected: u64, found: u64 },
+
+    #[error("reading socket options of process {pid}")]
+    Read {
+        pid: u32,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// `verify` could not set up its connection or find the server's socket.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("{what} {target}")]
+    Connect {
+        what: &'static str,
+        target: std::net::SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error(
+        "no accepted socket for {client} -> {target} appeared within 3 s: is the server on this host, and does it accept?"
+    )]
+    NotAccepted { client: std::net::SocketAddr, target: std::net::SocketAddr },
+
+    #[error("the server closed the connection from {client} at once (try --stream PATH)")]
+    ClosedAtOnce { client: std::net::SocketAddr },
+}
+
+/// `verify --drill` could not install or remove its nftables rule, or was not allowed to.
+#[derive(Debug, thiserror::Error)]
+pub enum DrillError {
+    #[error("--drill needs root: it installs an nftables rule")]
+    NotRoot,
+
+    #[error("cannot run nft (install nftables)")]
+    NftMissing(#[source] io::Error),
+
+    #[error("talking to nft")]
+    NftIo(#[source] io::Error),
+
+    #[error("nft refused the rule: {0}")]
+    NftRefused(String),
+
+    #[error("server and client are of different address families")]
+    MixedFamilies,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

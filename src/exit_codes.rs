@@ -1,14 +1,18 @@
 //! The exit codes scripts rely on, as `grep` and `diff` use them.
 
-use std::process::ExitCode;
+/// What a run ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Healthy, or the listing succeeded.
+    Ok = 0,
+    /// A gate was breached or a verification failed.
+    Breached = 1,
+    /// A usage or operational error (bad flag, unreadable source, missing namespace).
+    Error = 2,
+}
 
-/// Healthy, or the listing succeeded.
-pub const OK: u8 = 0;
-/// A gate was breached or a verification failed.
-pub const BREACHED: u8 = 1;
-/// A usage or operational error (bad flag, unreadable source, missing namespace).
-pub const ERROR: u8 = 2;
-
-pub fn code(c: u8) -> ExitCode {
-    ExitCode::from(c)
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(code: ExitCode) -> std::process::ExitCode {
+        std::process::ExitCode::from(code as u8)
+    }
 }

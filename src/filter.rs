@@ -58,30 +58,39 @@ impl Serialize for PortRange {
     }
 }
 
-/// A state name as `ss` accepts it: one of the eleven states or one of ss's groups.
+/// ss's state groups, as iproute2's ss.c defines them: SS_CONN leaves out listening, closed
+/// and the two minisocket states; "synchronized" is SS_CONN less syn-sent; "big" is all but
+/// "bucket".
+pub mod group {
+    use crate::model::TcpState::{self, *};
+
+    pub const ALL: &[TcpState] = &TcpState::ALL;
+    pub const CONNECTED: &[TcpState] = &[Established, SynSent, FinWait1, FinWait2, CloseWait, LastAck, Closing];
+    pub const SYNCHRONIZED: &[TcpState] = &[Established, FinWait1, FinWait2, CloseWait, LastAck, Closing];
+    pub const BUCKET: &[TcpState] = &[SynRecv, TimeWait];
+    pub const BIG: &[TcpState] =
+        &[Established, SynSent, FinWait1, FinWait2, Closed, CloseWait, LastAck, Listening, Closing];
+
+    /// Every group by the name `ss` gives it.
+    pub const NAMED: [(&str, &[TcpState]); 5] =
+        [("all", ALL), ("connected", CONNECTED), ("synchronized", SYNCHRONIZED), ("bucket", BUCKET), ("big", BIG)];
+}
+
+/// A state name as `ss` accepts it: one of the eleven states or one of ss's groups (for URL
+/// query parameters; the command line parses `cli::StateArg` directly).
 pub fn parse_state_filter(name: &str) -> Result<StateSet, String> {
-    use TcpState::*;
     let lower = name.to_ascii_lowercase();
     if let Some(state) = TcpState::from_name(&lower) {
         return Ok(StateSet::of(&[state]));
     }
-    // The groups as iproute2's ss.c defines them: SS_CONN leaves out listening, closed and the
-    // two minisocket states; "synchronized" is SS_CONN less syn-sent; "big" is all but "bucket".
-    let group: &[TcpState] = match lower.as_str() {
-        "all" => &TcpState::ALL,
-        "connected" => &[Established, SynSent, FinWait1, FinWait2, CloseWait, LastAck, Closing],
-        "synchronized" => &[Established, FinWait1, FinWait2, CloseWait, LastAck, Closing],
-        "bucket" => &[SynRecv, TimeWait],
-        "big" => &[Established, SynSent, FinWait1, FinWait2, Closed, CloseWait, LastAck, Listening, Closing],
-        _ => {
-            let names: Vec<&str> = TcpState::ALL.iter().map(|s| s.name()).collect();
-            return Err(format!(
-                "unknown state '{name}': expected one of {}, or a group: all, connected, synchronized, bucket, big",
-                names.join(", ")
-            ));
-        }
-    };
-    Ok(StateSet::of(group))
+    if let Some((_, states)) = group::NAMED.iter().find(|(n, _)| *n == lower) {
+        return Ok(StateSet::of(states));
+    }
+    let names: Vec<&str> = TcpState::ALL.iter().map(|s| s.name()).collect();
+    Err(format!(
+        "unknown state '{name}': expected one of {}, or a group: all, connected, synchronized, bucket, big",
+        names.join(", ")
+    ))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

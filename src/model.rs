@@ -3,6 +3,8 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use serde::{Serialize, Serializer};
 
@@ -266,7 +268,7 @@ pub struct Socket {
     pub process: Option<Process>,
     pub idle: Option<Idle>,
     /// With `-O`: the keepalive options read from the owner's socket.
-    pub sockopts: Option<crate::sockopt::SockOpts>,
+    pub sockopts: Option<SockOpts>,
 }
 
 impl Socket {
@@ -275,19 +277,106 @@ impl Socket {
     }
 }
 
-/// Which reader produced a snapshot; named in every output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Where sockets are read from: the `--source` choice, and (never `Auto`) the reader that
+/// produced a snapshot, named in every output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub enum SourceKind {
+pub enum Source {
+    /// netlink, or procfs when the kernel refuses netlink
+    Auto,
+    /// a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)
     Netlink,
+    /// /proc/net/tcp and /proc/net/tcp6 (no idle times); honours PROC_ROOT
     Procfs,
 }
 
-impl SourceKind {
+impl Source {
     pub fn name(self) -> &'static str {
         match self {
-            SourceKind::Netlink => "netlink",
-            SourceKind::Procfs => "procfs",
+            Source::Auto => "auto",
+            Source::Netlink => "netlink",
+            Source::Procfs => "procfs",
         }
+    }
+}
+
+/// The sockets one read returned, with where and when they came from.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// `Netlink` or `Procfs`: the reader that answered.
+    pub source: Source,
+    pub taken_at: SystemTime,
+    pub sockets: Vec<Socket>,
+}
+
+/// Where the `/proc` files are: `/proc`, or the `PROC_ROOT`, `PROC_NET_TCP` and `PROC_NET_TCP6`
+/// overrides `ss` also honours (for fixtures). Resolved once, at start, and carried in the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcPaths {
+    pub root: PathBuf,
+    /// `PROC_NET_TCP`, else `ROOT/net/tcp`.
+    pub tcp: PathBuf,
+    /// `PROC_NET_TCP6`, else `ROOT/net/tcp6`.
+    pub tcp6: PathBuf,
+}
+
+impl ProcPaths {
+    pub fn under(root: PathBuf) -> ProcPaths {
+        ProcPaths { tcp: root.join("net/tcp"), tcp6: root.join("net/tcp6"), root }
+    }
+}
+
+impl Default for ProcPaths {
+    fn default() -> ProcPaths {
+        ProcPaths::under(PathBuf::from("/proc"))
+    }
+}
+
+/// The values a server's accepted socket carries, as the kernel reports them (the system
+/// defaults where the application set nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SockOpts {
+    pub so_keepalive: bool,
+    pub tcp_nodelay: bool,
+    /// `TCP_KEEPIDLE`, seconds.
+    pub keepidle_s: u32,
+    /// `TCP_KEEPINTVL`, seconds.
+    pub keepintvl_s: u32,
+    /// `TCP_KEEPCNT`.
+    pub keepcnt: u32,
+    /// `TCP_USER_TIMEOUT`, milliseconds; 0 is the kernel default.
+    pub user_timeout_ms: u32,
+}
+
+/// How process attribution went (`-p`): sockets with an inode but no owner we could see, and the
+/// processes whose fd table we were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Attribution {
+    pub unattributed: usize,
+    pub denied_processes: usize,
+    /// With `-O`: owned sockets whose options could not be read (no ptrace access to the owner).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sockopts_unread: Option<usize>,
+    /// With `-O`: owned sockets left alone because their owner is in a `net_cls`/`net_prio`
+    /// cgroup that `pidfd_getfd` would re-tag (see `--force`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sockopts_skipped_net_cls: Option<usize>,
+}
+
+/// `net.ipv4.tcp_keepalive_{time,intvl,probes}` of the current network namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct KeepaliveSysctls {
+    pub time_s: u64,
+    pub intvl_s: u64,
+    pub probes: u64,
+}
+
+impl KeepaliveSysctls {
+    /// How long `SO_KEEPALIVE` alone takes to drop a silent peer with these defaults.
+    pub fn detect_ms(&self) -> u64 {
+        let secs = |s: u64| Duration::from_secs(s);
+        let count = u32::try_from(self.probes).unwrap_or(u32::MAX);
+        let d = webui_doctor_server::tuning::dead_peer_after(secs(self.time_s), secs(self.intvl_s), count);
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
     }
 }

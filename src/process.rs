@@ -8,11 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::model::{Process, Socket};
-
-/// The procfs root, honouring `PROC_ROOT` as `ss` does so tests can point it at fixtures.
-pub fn proc_root() -> PathBuf {
-    std::env::var_os("PROC_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/proc"))
-}
+use crate::os;
 
 /// One process holding a socket, and the descriptor it holds it under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +25,7 @@ pub struct ProcessMap {
 }
 
 impl ProcessMap {
-    /// Scans `root` (normally `/proc`, or `PROC_ROOT`). Processes that exit during the scan are
+    /// Scans `root` (normally `/proc`; a fixture tree in tests). Processes that exit during the scan are
     /// skipped silently; a permission error is counted, not fatal.
     ///
     /// Cost is one `readlink` per open file on the host, which is what `ss -p` pays too. Two
@@ -72,7 +68,9 @@ impl ProcessMap {
                     let tables = &tables;
                     scope.spawn(move || {
                         part.iter()
-                            .filter_map(|&(t, fd)| socket_link(&tables[t].handle, fd).map(|inode| (t, fd, inode)))
+                            .filter_map(|&(t, fd)| {
+                                os::socket_inode_at(&tables[t].handle, fd).map(|inode| (t, fd, inode))
+                            })
                             .collect::<Vec<_>>()
                     })
                 })
@@ -128,32 +126,9 @@ struct FdTable {
     fds: Vec<i32>,
 }
 
-/// The socket inode behind descriptor `fd`, read with `readlinkat` relative to the process's
-/// open `fd` directory; `None` for anything that is not a socket (or is gone).
-fn socket_link(fd_dir: &fs::File, fd: i32) -> Option<u64> {
-    use std::os::fd::AsRawFd;
-    let mut name = [0u8; 12];
-    let mut cursor = std::io::Cursor::new(&mut name[..]);
-    std::io::Write::write_fmt(&mut cursor, format_args!("{fd}\0")).ok()?;
-    let mut target = [0u8; 64];
-    // SAFETY: `name` is NUL-terminated, `target` is a valid buffer of the length passed, and
-    // `fd_dir` keeps the directory descriptor open for the call.
-    let n =
-        unsafe { libc::readlinkat(fd_dir.as_raw_fd(), name.as_ptr().cast(), target.as_mut_ptr().cast(), target.len()) };
-    if n <= 0 {
-        return None;
-    }
-    socket_inode(&target[..n as usize])
-}
-
+/// The process's command name; `comm` is opened without following a symlink.
 fn read_comm(dir: &Path) -> String {
-    fs::read_to_string(dir.join("comm")).map(|c| c.trim_end().to_owned()).unwrap_or_default()
-}
-
-/// `socket:[12345]` -> 12345.
-fn socket_inode(link: &[u8]) -> Option<u64> {
-    let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    os::read_nofollow(&dir.join("comm")).map(|c| c.trim_end().to_owned()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -162,10 +137,10 @@ mod tests {
 
     #[test]
     fn socket_links_parse() {
-        assert_eq!(socket_inode(b"socket:[4242]"), Some(4242));
-        assert_eq!(socket_inode(b"pipe:[4242]"), None);
-        assert_eq!(socket_inode(b"socket:[]"), None);
-        assert_eq!(socket_inode(b"/dev/null"), None);
+        assert_eq!(os::socket_inode(b"socket:[4242]"), Some(4242));
+        assert_eq!(os::socket_inode(b"pipe:[4242]"), None);
+        assert_eq!(os::socket_inode(b"socket:[]"), None);
+        assert_eq!(os::socket_inode(b"/dev/null"), None);
     }
 
     #[test]
@@ -182,10 +157,16 @@ mod tests {
             }
         }
         fs::create_dir_all(dir.path().join("self")).unwrap();
+        // A `comm` that is a symlink is not followed: its process shows no name.
+        let p = dir.path().join("12");
+        fs::create_dir_all(p.join("fd")).unwrap();
+        fs::write(dir.path().join("secret"), "root-only\n").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), p.join("comm")).unwrap();
+        std::os::unix::fs::symlink("socket:[9]", p.join("fd/0")).unwrap();
         let map = ProcessMap::scan(dir.path()).unwrap();
         assert_eq!(map.owners(7).iter().map(|o| o.process.pid).collect::<Vec<_>>(), vec![10, 11]);
         assert_eq!(map.owners(8)[0].process.comm, "worker");
         assert_eq!(map.fd(8, 11), Some(1));
-        assert!(map.owners(9).is_empty());
+        assert_eq!(map.owners(9)[0].process.comm, "");
     }
 }

@@ -1,30 +1,37 @@
 //! `webui-doctor serve`: the glue between the server crate, which knows HTTP and socket options,
 //! and this crate, which knows how to read sockets. The server calls these on its blocking pool.
 
-use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use webui_doctor_server::{ProviderError, SnapshotProvider};
 
+use crate::analysis::{Report, Summary};
 use crate::filter::{self, Filter};
-use crate::render::{self, Report};
-use crate::source::SourceChoice;
-use crate::{Query, collect};
+use crate::model::{ProcPaths, Source};
+use crate::query::{Query, collect, facts, listening_ports};
+use crate::render;
 
 pub struct Provider {
-    source: SourceChoice,
+    source: Source,
+    paths: ProcPaths,
+    /// Whether `/api/snapshot?processes=1` may name owners (`--allow-processes`).
+    allow_processes: bool,
     /// The ports the SSE stream and the dashboard follow; set once the server knows its own port.
     watch_ports: OnceLock<Vec<u16>>,
 }
 
 impl Provider {
-    pub fn new(source: SourceChoice) -> Provider {
-        Provider { source, watch_ports: OnceLock::new() }
+    pub fn new(source: Source, paths: ProcPaths, allow_processes: bool) -> Provider {
+        Provider { source, paths, allow_processes, watch_ports: OnceLock::new() }
     }
 
     /// Sets the watched ports (once; later calls are ignored).
     pub fn watch(&self, ports: Vec<u16>) {
         let _ = self.watch_ports.set(ports);
+    }
+
+    fn query(&self, filter: Filter) -> Query {
+        Query::new(self.source, filter, self.paths.clone())
     }
 }
 
@@ -34,25 +41,35 @@ fn internal(e: impl std::fmt::Display) -> ProviderError {
 
 fn json(query: &Query) -> Result<String, ProviderError> {
     let (snapshot, attribution) = collect(query).map_err(internal)?;
-    render::json::to_compact(&Report::new(&snapshot, &query.filter, None, attribution)).map_err(internal)
+    let facts = facts(query, &snapshot.sockets).map_err(internal)?;
+    render::json::to_compact(&Report::new(&snapshot, &query.filter, None, attribution, &facts)).map_err(internal)
 }
 
 impl SnapshotProvider for Provider {
     fn snapshot(&self, params: &[(String, String)]) -> Result<String, ProviderError> {
         let (filter, processes) = filter::from_query(params).map_err(ProviderError::BadRequest)?;
-        json(&Query { source: self.source, filter, processes, sockopts: false })
+        if (processes || filter.wants_processes()) && !self.allow_processes {
+            return Err(ProviderError::Forbidden(
+                "process owners are not served over HTTP unless the server was started with --allow-processes".into(),
+            ));
+        }
+        let mut query = self.query(filter);
+        query.processes = processes;
+        json(&query)
     }
 
     fn watched(&self) -> Result<String, ProviderError> {
-        let filter = Filter { ports: self.watch_ports.get().cloned().unwrap_or_default(), ..Filter::default() };
-        json(&Query { source: self.source, filter, processes: false, sockopts: false })
+        json(&self.query(Filter { ports: self.watch_ports.get().cloned().unwrap_or_default(), ..Filter::default() }))
     }
 
     fn metrics(&self) -> Result<String, ProviderError> {
-        let query = Query { source: self.source, filter: Filter::default(), processes: false, sockopts: false };
+        let query = self.query(Filter::default());
         let (snapshot, _) = collect(&query).map_err(internal)?;
-        let listening: BTreeSet<u16> = crate::listening_ports(&query, &snapshot.sockets).map_err(internal)?;
-        let metrics = render::prometheus::SocketMetrics::new(&snapshot.sockets, snapshot.source, &listening);
+        let listening = listening_ports(&query, &snapshot.sockets).map_err(internal)?;
+        let metrics = render::prometheus::SocketMetrics {
+            by_port: Summary::by_port(&snapshot.sockets, &listening),
+            source: snapshot.source,
+        };
         let mut out = Vec::new();
         render::prometheus::write(&mut out, metrics).map_err(internal)?;
         String::from_utf8(out).map_err(internal)

@@ -12,13 +12,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::diagnose::long_duration;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, VerifyError};
 use crate::filter::{Filter, PortRange};
-use crate::model::{Process, Socket, Timer, TimerKind};
-use crate::sockopt::SockOpts;
-use crate::source::SourceChoice;
-use crate::{Query, collect};
+use crate::model::{Process, SockOpts, Socket, Timer, TimerKind};
+use crate::process::ProcessMap;
+use crate::query::{Query, collect};
+use crate::units::long_duration;
 
 /// The values a caller expects; each one given becomes a check.
 #[derive(Debug, Clone, Copy, Default)]
@@ -31,12 +30,15 @@ pub struct Expectations {
     pub max_detect: Duration,
 }
 
-/// The client side of a verification: our connection and the server socket it produced.
+/// The client side of a verification: our connection, the server socket it produced, and what
+/// could be read of that socket's options.
 pub struct Probe {
     pub client: TcpStream,
     pub server: Socket,
-    /// `fd` is the server's descriptor for the socket, when its owner could be seen.
-    pub owner: Option<(Process, i32)>,
+    /// The server process, when it could be seen.
+    pub owner: Option<Process>,
+    /// The options read from the server's socket, or why they could not be.
+    pub options: std::result::Result<SockOpts, String>,
 }
 
 impl Probe {
@@ -45,17 +47,26 @@ impl Probe {
     }
 }
 
-/// The server socket whose peer is `client` on port `server_port`, as sock_diag shows it.
-pub fn find_server_socket(server: SocketAddr, client: SocketAddr, source: SourceChoice) -> Result<Option<Socket>> {
+/// The server socket whose peer is `client` on port `server_port`, as sock_diag shows it. `base`
+/// gives the source and the proc root; its filter is replaced.
+pub fn find_server_socket(base: &Query, server: SocketAddr, client: SocketAddr) -> Result<Option<Socket>> {
     let port = |p: u16| Some(PortRange { low: p, high: p });
     let filter = Filter { sport: port(server.port()), dport: port(client.port()), ..Filter::default() };
-    let (snapshot, _) = collect(&Query { source, filter, processes: false, sockopts: false })?;
+    let (snapshot, _) = collect(&Query::new(base.source, filter, base.paths.clone()))?;
     Ok(snapshot.sockets.into_iter().find(|s| s.peer.0 == client && s.local.ip() == server.ip()))
 }
 
-/// Connects to `target` (optionally holding `GET stream` open) and finds the accepted socket.
-pub fn connect(target: SocketAddr, stream: Option<&str>, source: SourceChoice) -> Result<Probe> {
-    let io = |what: &str, e: std::io::Error| Error::Verify(format!("{what} {target}: {e}"));
+/// How long to wait for the server to accept our connection.
+const ACCEPT_WAIT: Duration = Duration::from_secs(3);
+
+/// How long to wait, once accepted, for the server to set keepalive on the socket. A server that
+/// sets it does so right after `accept()`; one that never does costs this much.
+const OPTIONS_WAIT: Duration = Duration::from_secs(1);
+
+/// Connects to `target` (optionally holding `GET stream` open), finds the accepted socket and
+/// reads its options (`force`: even from a `net_cls` cgroup).
+pub fn connect(target: SocketAddr, stream: Option<&str>, base: &Query, force: bool) -> Result<Probe> {
+    let io = |what, source| Error::Verify(VerifyError::Connect { what, target, source });
     let mut client = TcpStream::connect_timeout(&target, Duration::from_secs(5)).map_err(|e| io("connecting to", e))?;
     if let Some(path) = stream {
         let request = format!(
@@ -64,32 +75,45 @@ pub fn connect(target: SocketAddr, stream: Option<&str>, source: SourceChoice) -
         client.write_all(request.as_bytes()).map_err(|e| io("sending the request to", e))?;
     }
     let local = client.local_addr().map_err(|e| io("connected to", e))?;
-    // The accepted socket gets an inode when the application accept()s it, and its options just
-    // after; wait for the inode, then give the application a moment to set them.
+    // The accepted socket gets an inode when the application accept()s it.
     let start = Instant::now();
-    let mut found = None;
-    while start.elapsed() < Duration::from_secs(3) {
-        if let Some(s) = find_server_socket(target, local, source)?
+    let mut server = loop {
+        if let Some(s) = find_server_socket(base, target, local)?
             && s.inode != 0
         {
-            found = Some(s);
-            break;
+            break s;
+        }
+        if start.elapsed() > ACCEPT_WAIT {
+            return Err(VerifyError::NotAccepted { client: local, target }.into());
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    if found.is_none() {
-        return Err(Error::Verify(format!(
-            "no accepted socket for {local} -> {target} appeared within 3 s: is the server on this host, and does it accept?"
-        )));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    let server = find_server_socket(target, local, source)?.ok_or_else(|| {
-        Error::Verify(format!("the server closed the connection from {local} at once (try --stream PATH)"))
-    })?;
-    let map = crate::process::ProcessMap::scan(&crate::process::proc_root())
-        .map_err(|e| Error::Read { path: crate::process::proc_root(), source: e })?;
-    let owner = map.owners(server.inode).first().map(|o| (o.process.clone(), o.fd));
-    Ok(Probe { client, server, owner })
+    };
+    let root = &base.paths.root;
+    let map = ProcessMap::scan(root).map_err(|source| Error::Read { path: root.clone(), source })?;
+    let owner = map.owners(server.inode).first().cloned();
+    // Then poll, with a bound, until the application has set keepalive: the options show it,
+    // or (where they cannot be read) the keepalive timer is armed.
+    let start = Instant::now();
+    let options = loop {
+        let options = match &owner {
+            Some(o) => {
+                crate::sockopt::read(root, o.process.pid, o.fd, server.inode, force).map_err(|e| format!("{e:#}"))
+            }
+            None => {
+                Err("the server's process is not visible (another user's process, or another PID namespace)".into())
+            }
+        };
+        let set = match &options {
+            Ok(o) => o.so_keepalive,
+            Err(_) => server.keepalive_armed(),
+        };
+        if set || start.elapsed() > OPTIONS_WAIT {
+            break options;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        server = find_server_socket(base, target, local)?.ok_or(VerifyError::ClosedAtOnce { client: local })?;
+    };
+    Ok(Probe { client, server, owner: owner.map(|o| o.process), options })
 }
 
 /// How long a dead peer goes unnoticed, for the two cases that matter.
@@ -108,12 +132,15 @@ impl Detect {
             (u64::from(o.keepidle_s) * 1000, u64::from(o.keepintvl_s) * 1000, u64::from(o.user_timeout_ms));
         let idle_ms = o.so_keepalive.then(|| {
             if ut == 0 {
-                idle + intvl * u64::from(o.keepcnt)
+                let secs = |s: u32| Duration::from_secs(u64::from(s));
+                let d =
+                    webui_doctor_server::tuning::dead_peer_after(secs(o.keepidle_s), secs(o.keepintvl_s), o.keepcnt);
+                u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
             } else {
                 // With a user timeout the keepalive timer drops the peer at the first probe slot
                 // (idle + k x interval, k >= 1) at which the user timeout has passed.
                 let k = ut.saturating_sub(idle).div_ceil(intvl.max(1)).max(1);
-                idle + k * intvl
+                idle.saturating_add(k.saturating_mul(intvl))
             }
         });
         Detect { idle_ms, busy_ms: (ut > 0).then_some(ut) }
@@ -149,23 +176,17 @@ pub struct VerifyReport {
     pub inferred_idle_s: Option<u64>,
     pub detect: Option<Detect>,
     pub checks: Vec<Check>,
+    /// Every check passed (none failed). Not serialized: the document carries one verdict, which
+    /// also counts the drill.
+    #[serde(skip)]
     pub ok: bool,
 }
 
 pub fn verify(probe: &Probe, expect: &Expectations) -> VerifyReport {
     let s = &probe.server;
-    let (options, options_error) = match &probe.owner {
-        #[cfg(target_os = "linux")]
-        Some((p, fd)) => match crate::sockopt::read_fd(p.pid, *fd) {
-            Ok(o) => (Some(o), None),
-            Err(e) => (None, Some(format!("cannot read the socket options of pid {}: {e}", p.pid))),
-        },
-        #[cfg(not(target_os = "linux"))]
-        Some(_) => (None, Some("reading socket options is only supported on Linux".into())),
-        None => (
-            None,
-            Some("the server's process is not visible (another user's process, or another PID namespace)".into()),
-        ),
+    let (options, options_error) = match &probe.options {
+        Ok(o) => (Some(*o), None),
+        Err(e) => (None, Some(e.clone())),
     };
     let keepalive_armed = s.keepalive_armed();
     let inferred_idle_s = match (&options, s.timer) {
@@ -211,13 +232,13 @@ pub fn verify(probe: &Probe, expect: &Expectations) -> VerifyReport {
             None => unknown(check, check),
         });
     };
-    let inferred = inferred_idle_s.map(|s| s as u32);
+    let inferred = inferred_idle_s.map(|s| u32::try_from(s).unwrap_or(u32::MAX));
     expect_value("idle", expect.idle_s, options.map(|o| o.keepidle_s).or(inferred), " s");
     expect_value("interval", expect.interval_s, options.map(|o| o.keepintvl_s), " s");
     expect_value("count", expect.count, options.map(|o| o.keepcnt), "");
     expect_value("user-timeout", expect.user_timeout_ms, options.map(|o| o.user_timeout_ms), " ms");
 
-    let max = expect.max_detect.as_millis() as u64;
+    let max = u64::try_from(expect.max_detect.as_millis()).unwrap_or(u64::MAX);
     checks.push(match detect {
         None => unknown("max-detect", "worst-case detection time"),
         Some(d) => {
@@ -241,7 +262,7 @@ pub fn verify(probe: &Probe, expect: &Expectations) -> VerifyReport {
         server: s.local.to_string(),
         client: s.peer.to_string(),
         inode: s.inode,
-        process: probe.owner.as_ref().map(|(p, _)| p.clone()),
+        process: probe.owner.clone(),
         timer: s.timer,
         keepalive_armed,
         options,

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         if parse_table(data, Path::new("tcp"), family, 100, &Filter::default(), &mut out).is_ok() {
             // Whatever was accepted renders: no panic further down the pipeline either.
             let _ = webui_doctor::analysis::Summary::of(&out);
-            let _ = webui_doctor::diagnose::diagnose(&out, None);
+            let _ = webui_doctor::diagnose::diagnose(&out, &webui_doctor::diagnose::Facts::default());
         }
     }
 });

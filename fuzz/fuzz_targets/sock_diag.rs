@@ -10,6 +10,6 @@ fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
     if decode_batch(data, &Filter::default(), &mut out).is_ok() {
         let _ = webui_doctor::analysis::Summary::of(&out);
-        let _ = webui_doctor::diagnose::diagnose(&out, None);
+        let _ = webui_doctor::diagnose::diagnose(&out, &webui_doctor::diagnose::Facts::default());
     }
 });

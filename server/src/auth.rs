@@ -1,28 +1,83 @@
-//! Access control for non-loopback binds: a bearer token on every route but `/healthz`.
-//! Browsers log in once through a form; the token then rides in an HttpOnly, SameSite=Strict
-//! cookie, so page scripts never see it and other sites cannot send it.
+//! Access control for token-protected servers: a bearer token on every route but `/healthz`,
+//! `/login` and the static assets the log-in page needs.
+//!
+//! Browsers log in once through a form. The cookie they get is a random session id with an
+//! expiry, never the token: cookies are not isolated by port, so every other server on the same
+//! host name would receive it, and the token is also the Prometheus scraper's credential. The
+//! cookie is HttpOnly (page scripts never see it), SameSite=Strict (other sites cannot send it)
+//! and `Secure` when the request came through a TLS-terminating proxy (`X-Forwarded-Proto:
+//! https`).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
+use crate::metrics::RefusedLabel;
 
-pub const COOKIE: &str = "webui_doctor_token";
+pub const COOKIE: &str = "webui_doctor_session";
+
+/// The most a log-in form may take: a token and its field name.
+pub const MAX_LOGIN_BODY: usize = 1024;
+
+/// Sessions kept at once; past it, the oldest is forgotten.
+const MAX_SESSIONS: usize = 1024;
 
 /// Compares in time independent of where the strings first differ.
 pub fn token_matches(expected: &str, given: &str) -> bool {
     expected.as_bytes().ct_eq(given.as_bytes()).into()
 }
 
-fn presented(headers: &HeaderMap) -> Option<&str> {
-    if let Some(bearer) =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return Some(bearer.trim());
+/// Log-in sessions: random ids with an expiry.
+pub struct Sessions {
+    lifetime: Duration,
+    live: Mutex<HashMap<String, Instant>>,
+}
+
+impl Sessions {
+    pub fn new(lifetime: Duration) -> Sessions {
+        Sessions { lifetime, live: Mutex::default() }
     }
+
+    /// A new session id (256 random bits, hex), or `None` if the system has no randomness.
+    fn create(&self) -> Option<String> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).ok()?;
+        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        live.retain(|_, expires| *expires > now);
+        if live.len() >= MAX_SESSIONS
+            && let Some(oldest) = live.iter().min_by_key(|(_, e)| **e).map(|(k, _)| k.clone())
+        {
+            live.remove(&oldest);
+        }
+        live.insert(id.clone(), now + self.lifetime);
+        Some(id)
+    }
+
+    fn valid(&self, id: &str) -> bool {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        // Constant-time over the candidates: the id is a secret too.
+        live.iter().any(|(k, expires)| token_matches(k, id) && *expires > Instant::now())
+    }
+}
+
+/// `Authorization: Bearer TOKEN`, the scheme matched case-insensitively (RFC 9110 §11.1).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(char::is_whitespace)?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -31,16 +86,20 @@ fn presented(headers: &HeaderMap) -> Option<&str> {
         .find_map(|kv| kv.trim().strip_prefix(COOKIE)?.strip_prefix('='))
 }
 
-/// Middleware: lets `/healthz` and `/login` through, checks the token everywhere else.
+/// Middleware: lets `/healthz`, `/login` and the assets through, checks the token or a session
+/// everywhere else.
 pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(expected) = state.token.as_deref() else {
         return next.run(request).await;
     };
     let path = request.uri().path();
-    if path == "/healthz" || path == "/login" {
+    if path == "/healthz" || path == "/login" || path.starts_with("/assets/") {
         return next.run(request).await;
     }
-    if presented(request.headers()).is_some_and(|t| token_matches(expected, t)) {
+    let headers = request.headers();
+    if bearer(headers).is_some_and(|t| token_matches(expected, t))
+        || session_cookie(headers).is_some_and(|id| state.sessions.valid(id))
+    {
         return next.run(request).await;
     }
     let mut response = if path == "/" {
@@ -48,32 +107,98 @@ pub async fn require_token(State(state): State<AppState>, request: Request, next
     } else {
         (StatusCode::UNAUTHORIZED, "401 Unauthorized: send Authorization: Bearer TOKEN\n").into_response()
     };
-    response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
 }
 
 #[derive(serde::Deserialize)]
-pub struct LoginForm {
+struct LoginForm {
     token: String,
 }
 
-/// `POST /login`: a right token sets the cookie and goes to the dashboard.
-pub async fn login(State(state): State<AppState>, axum::Form(form): axum::Form<LoginForm>) -> Response {
-    match state.token.as_deref() {
-        Some(expected) if token_matches(expected, form.token.trim()) => {
-            let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", form.token.trim());
-            let mut r = Redirect::to("/").into_response();
-            if let Ok(v) = header::HeaderValue::from_str(&cookie) {
-                r.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            r
+/// A response that also ends the connection (its body was not read whole).
+fn closing(status: StatusCode, text: &'static str) -> Response {
+    let mut r = (status, text).into_response();
+    r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+/// `POST /login`: a right token starts a session and goes to the dashboard. The body must arrive
+/// within the body timeout and fit in 1 KiB; else the connection is closed.
+pub async fn login(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let read = axum::body::to_bytes(Body::new(body), MAX_LOGIN_BODY);
+    let bytes = match tokio::time::timeout(state.config.body_timeout, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            state.metrics.refused.get_or_create(&RefusedLabel { reason: "body_too_large" }).inc();
+            return closing(StatusCode::PAYLOAD_TOO_LARGE, "413: the log-in form is at most 1 KiB\n");
         }
-        Some(_) => (StatusCode::UNAUTHORIZED, Html(login_page(true))).into_response(),
-        None => Redirect::to("/").into_response(),
+        Err(_) => {
+            state.metrics.refused.get_or_create(&RefusedLabel { reason: "body_timeout" }).inc();
+            return closing(StatusCode::REQUEST_TIMEOUT, "408: the request body took too long\n");
+        }
+    };
+    let Some(expected) = state.token.as_deref() else {
+        return Redirect::to("/").into_response();
+    };
+    let Ok(form) = serde_urlencoded::from_bytes::<LoginForm>(&bytes) else {
+        return (StatusCode::BAD_REQUEST, "400: expected a form with a token field\n").into_response();
+    };
+    if !token_matches(expected, form.token.trim()) {
+        return (StatusCode::UNAUTHORIZED, Html(login_page(true))).into_response();
     }
+    let Some(id) = state.sessions.create() else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "500: no randomness for a session id\n").into_response();
+    };
+    let tls = parts
+        .headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    let cookie = format!(
+        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        state.config.session_lifetime.as_secs(),
+        if tls { "; Secure" } else { "" }
+    );
+    let mut r = Redirect::to("/").into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
 }
 
 fn login_page(failed: bool) -> String {
     let note = if failed { "<p class=\"err\">That token is not right.</p>" } else { "" };
     include_str!("../assets/login.html").replace("<!--NOTE-->", note)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        let mut h = HeaderMap::new();
+        for value in ["Bearer abc", "bearer abc", "BEARER   abc", "bEaReR\tabc"] {
+            h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            assert_eq!(bearer(&h), Some("abc"), "{value}");
+        }
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearerabc"));
+        assert_eq!(bearer(&h), None);
+    }
+
+    #[test]
+    fn sessions_expire_and_are_random() {
+        let s = Sessions::new(Duration::from_millis(50));
+        let a = s.create().unwrap();
+        let b = s.create().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 64);
+        assert!(s.valid(&a) && !s.valid("nope"));
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(!s.valid(&a));
+    }
 }

@@ -42,7 +42,8 @@ impl Hub {
 }
 
 pub async fn run(hub: Hub, provider: Arc<dyn SnapshotProvider>, period: Duration, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(period);
+    // A zero period would panic `interval`; nothing useful is faster than a millisecond anyway.
+    let mut tick = tokio::time::interval(period.max(Duration::from_millis(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -59,8 +60,8 @@ pub async fn run(hub: Hub, provider: Arc<dyn SnapshotProvider>, period: Duration
             Ok(Ok(json)) => {
                 hub.tx.send_replace(Some(Arc::new(Frame { json: json.into(), taken: Instant::now() })));
             }
-            Ok(Err(e)) => eprintln!("webui-doctor serve: snapshot failed: {e:?}"),
-            Err(e) => eprintln!("webui-doctor serve: snapshot task failed: {e}"),
+            Ok(Err(e)) => tracing::warn!("snapshot failed: {e:?}"),
+            Err(e) => tracing::error!("snapshot task failed: {e}"),
         }
         tick.reset();
     }

@@ -12,14 +12,17 @@
 //! shutdown is not held open by streams that never finish on their own.
 
 mod auth;
+mod guard;
 mod hub;
 pub mod metrics;
+mod reads;
 mod routes;
 pub mod tuning;
 
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -45,11 +48,20 @@ pub struct Config {
     pub snapshot_period: Duration,
     /// A connection that has not sent a complete request header by then is closed.
     pub header_timeout: Duration,
+    /// A request body (the log-in form) that has not arrived whole by then ends the connection.
+    pub body_timeout: Duration,
     pub max_connections: usize,
+    /// Connections open at once from one client address; past it, 503.
+    pub max_connections_per_ip: usize,
     pub max_sse_clients: usize,
-    /// Required as `Authorization: Bearer TOKEN` (or the login cookie) on every route but
+    /// Without a token, `Host` names served besides the listening address, `localhost`,
+    /// `127.0.0.1` and `[::1]` (a DNS-rebinding page sends its own name and gets 403).
+    pub allowed_hosts: Vec<String>,
+    /// Required as `Authorization: Bearer TOKEN` (or a log-in session cookie) on every route but
     /// `/healthz`. Mandatory when `listen` is not a loopback address.
     pub token: Option<String>,
+    /// How long a log-in session lasts.
+    pub session_lifetime: Duration,
     /// How long graceful shutdown waits for connections before it closes them.
     pub shutdown_grace: Duration,
 }
@@ -62,9 +74,13 @@ impl Default for Config {
             heartbeat: Duration::from_secs(30),
             snapshot_period: Duration::from_secs(2),
             header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
             max_connections: 4096,
+            max_connections_per_ip: 64,
             max_sse_clients: 1024,
+            allowed_hosts: Vec::new(),
             token: None,
+            session_lifetime: Duration::from_secs(12 * 3600),
             shutdown_grace: Duration::from_secs(5),
         }
     }
@@ -75,6 +91,8 @@ impl Default for Config {
 pub enum ProviderError {
     /// The request's parameters were wrong: HTTP 400 with this message.
     BadRequest(String),
+    /// The request asks for something this server does not serve: HTTP 403 with this message.
+    Forbidden(String),
     /// Reading the sockets failed: HTTP 500 with this message.
     Internal(String),
 }
@@ -100,17 +118,22 @@ pub enum StartError {
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StartError::TokenRequired(addr) => write!(
-                f,
-                "refusing to listen on {addr} without an access token: it is not a loopback address \
-                 (give --token-file FILE or set WEBUI_DOCTOR_TOKEN)"
-            ),
-            StartError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            StartError::TokenRequired(addr) => {
+                write!(f, "refusing to listen on {addr} without an access token: it is not a loopback address")
+            }
+            StartError::Bind(addr, _) => write!(f, "cannot listen on {addr}"),
         }
     }
 }
 
-impl std::error::Error for StartError {}
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Bind(_, e) => Some(e),
+            StartError::TokenRequired(_) => None,
+        }
+    }
+}
 
 /// Shared by every request handler.
 #[derive(Clone)]
@@ -125,10 +148,13 @@ pub(crate) struct AppState {
     /// The caller's shutdown signal, set by [`Server::run`] before anything uses it.
     pub shutdown: CancellationToken,
     pub sse_permits: Arc<Semaphore>,
-    /// Provider calls running at once. Each one reads the kernel's socket tables; a burst of
-    /// concurrent `/metrics` or `/api/snapshot` requests would otherwise multiply that work and
-    /// its memory (100 concurrent host-wide reads peaked at 96 MiB). The rest wait their turn.
-    pub readers: Arc<Semaphore>,
+    /// Provider calls for requests: bounded, shared between identical requests, and never
+    /// multiplied by clients that hang up (see `reads`).
+    pub reads: Arc<reads::Reads>,
+    /// Log-in sessions (the cookie carries a session id, never the token).
+    pub sessions: Arc<auth::Sessions>,
+    /// The `Host` values served without a token; set by [`Server::run`] once the port is known.
+    pub hosts: Arc<guard::AllowedHosts>,
 }
 
 pub struct Server {
@@ -150,13 +176,19 @@ impl Server {
         }
         let listener = listen(config.listen).map_err(|e| StartError::Bind(config.listen, e))?;
         let probe = tuning::probe(&config.keepalive).unwrap_or_default();
+        let port = listener.local_addr().map_err(|e| StartError::Bind(config.listen, e))?.port();
         let state = AppState {
             provider,
             token: config.token.as_deref().map(Arc::from),
             metrics: ServerMetrics::default(),
             hub: hub::Hub::new(),
             sse_permits: Arc::new(Semaphore::new(config.max_sse_clients)),
-            readers: Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))),
+            reads: Arc::new(reads::Reads::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+                config.snapshot_period,
+            )),
+            sessions: Arc::new(auth::Sessions::new(config.session_lifetime)),
+            hosts: Arc::new(guard::AllowedHosts::new(config.listen.ip(), port, &config.allowed_hosts)),
             config: Arc::new(config),
             probe: Arc::new(probe),
             shutdown: CancellationToken::new(), // replaced by the caller's in `run`
@@ -171,10 +203,6 @@ impl Server {
     /// What the keepalive options did on a probe socket: logged once at start.
     pub fn keepalive_probe(&self) -> &[OptionOutcome] {
         &self.state.probe
-    }
-
-    pub fn metrics(&self) -> ServerMetrics {
-        self.state.metrics.clone()
     }
 
     /// Serves until `shutdown` is cancelled, then stops accepting, ends every SSE stream and
@@ -200,16 +228,17 @@ impl Server {
         let builder = Arc::new(builder);
         let graceful = GracefulShutdown::new();
         let conn_permits = Arc::new(Semaphore::new(state.config.max_connections));
+        let per_ip = PerIp::new(state.config.max_connections_per_ip);
         let metrics = state.metrics.clone();
         let keepalive = state.config.keepalive;
 
         loop {
-            let (stream, _peer) = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(pair) => pair,
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
-                        eprintln!("webui-doctor serve: accept failed: {e}");
+                        tracing::warn!("accept failed: {e}");
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
@@ -217,6 +246,11 @@ impl Server {
                 _ = inner.cancelled() => break,
             };
             metrics.accepted.inc();
+            let Some(ip_slot) = per_ip.acquire(peer.ip()) else {
+                metrics.rejected.get_or_create(&metrics::RejectLabel { reason: "max_connections_per_ip" }).inc();
+                tokio::spawn(reject(stream));
+                continue;
+            };
             let Ok(permit) = conn_permits.clone().try_acquire_owned() else {
                 metrics.rejected.get_or_create(&metrics::RejectLabel { reason: "max_connections" }).inc();
                 tokio::spawn(reject(stream));
@@ -240,14 +274,14 @@ impl Server {
                     metrics.peers_timed_out.inc();
                 }
                 metrics.open.dec();
-                drop(permit);
+                drop((permit, ip_slot));
             });
         }
         drop(listener);
         tokio::select! {
             _ = graceful.shutdown() => {}
             _ = tokio::time::sleep(state.config.shutdown_grace) => {
-                eprintln!("webui-doctor serve: connections still open after {:?}; closing them", state.config.shutdown_grace);
+                tracing::warn!("connections still open after {:?}; closing them", state.config.shutdown_grace);
             }
         }
         Ok(())
@@ -260,6 +294,47 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(BACKLOG)
+}
+
+/// Open connections per client address, capped: one address cannot take every slot.
+#[derive(Clone)]
+struct PerIp {
+    max: usize,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One connection's place in [`PerIp`]; gives it back on drop.
+struct IpSlot {
+    ip: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl PerIp {
+    fn new(max: usize) -> PerIp {
+        PerIp { max, open: Arc::default() }
+    }
+
+    fn acquire(&self, ip: IpAddr) -> Option<IpSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot { ip, open: self.open.clone() })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Past `max_connections`: a 503 written straight to the socket, then close.
@@ -276,7 +351,7 @@ fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(e);
     while let Some(err) = cur {
         if let Some(io) = err.downcast_ref::<io::Error>()
-            && (io.kind() == io::ErrorKind::TimedOut || io.raw_os_error() == Some(libc::ETIMEDOUT))
+            && io.kind() == io::ErrorKind::TimedOut
         {
             return true;
         }
@@ -286,13 +361,13 @@ fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// Runs a server on its own multi-threaded runtime until SIGINT or SIGTERM; for callers that are
-/// not async themselves. `ready` is called with the bound address once the server accepts.
+/// not async themselves. `ready` is called with the bound address once the server accepts. The
+/// process-wide file limit is the caller's to set: every connection is a descriptor.
 pub fn run_blocking(
     config: Config,
     provider: Arc<dyn SnapshotProvider>,
     ready: impl FnOnce(&Server),
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let server = Server::bind(config, provider)?;
@@ -329,18 +404,5 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// Every connection is a file descriptor: lift the soft limit to the hard one.
-fn raise_fd_limit() {
-    #[cfg(unix)]
-    // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
-    unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
     }
 }

@@ -16,12 +16,18 @@ pub struct RejectLabel {
     pub reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabel {
+    pub reason: &'static str,
+}
+
 /// Cheap to clone: every field is a shared atomic.
 #[derive(Clone)]
 pub struct ServerMetrics {
     pub accepted: Counter,
     pub open: Gauge,
     pub rejected: Family<RejectLabel, Counter>,
+    pub refused: Family<RefusedLabel, Counter>,
     pub sse_clients: Gauge,
     pub option_failures: Family<OptionLabel, Counter>,
     pub peers_timed_out: Counter,
@@ -34,12 +40,16 @@ impl Default for ServerMetrics {
             accepted: Counter::default(),
             open: Gauge::default(),
             rejected: Family::default(),
+            refused: Family::default(),
             sse_clients: Gauge::default(),
             option_failures: Family::default(),
             peers_timed_out: Counter::default(),
         };
-        for reason in ["max_connections", "max_sse_clients"] {
+        for reason in ["max_connections", "max_connections_per_ip", "max_sse_clients", "busy"] {
             let _ = m.rejected.get_or_create(&RejectLabel { reason }).get();
+        }
+        for reason in ["host", "cross_site", "body_timeout", "body_too_large"] {
+            let _ = m.refused.get_or_create(&RefusedLabel { reason }).get();
         }
         for option in crate::tuning::OPTION_NAMES {
             let _ = m.option_failures.get_or_create(&OptionLabel { option }).get();
@@ -55,8 +65,13 @@ impl ServerMetrics {
         r.register("connections_open", "TCP connections open now", self.open.clone());
         r.register(
             "requests_rejected",
-            "Connections or SSE streams refused with 503 because a cap was reached",
+            "Connections, SSE streams or socket reads refused with 503 because a cap was reached",
             self.rejected.clone(),
+        );
+        r.register(
+            "requests_refused",
+            "Requests refused: a Host this server does not serve, a cross-site request, a slow or large body",
+            self.refused.clone(),
         );
         r.register("sse_clients", "Open /api/events streams", self.sse_clients.clone());
         r.register(

@@ -1,7 +1,8 @@
-//! The HTTP routes: `/` dashboard, `/api/snapshot`, `/api/events` (SSE), `/metrics`, `/healthz`,
-//! and `/login` for token-protected servers.
+//! The HTTP routes: `/` dashboard and its `/assets/`, `/api/snapshot`, `/api/events` (SSE),
+//! `/metrics`, `/healthz`, and `/login` for token-protected servers.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -14,7 +15,8 @@ use serde_json::json;
 use tokio_stream::wrappers::WatchStream;
 
 use crate::metrics::RejectLabel;
-use crate::{AppState, ProviderError, SnapshotProvider, auth};
+use crate::reads::{Busy, Outcome};
+use crate::{AppState, ProviderError, SnapshotProvider, auth, guard};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -24,7 +26,14 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/login", post(auth::login))
+        .route("/assets/dashboard.js", get(|| asset("text/javascript; charset=utf-8", DASHBOARD_JS)))
+        .route("/assets/dashboard.css", get(|| asset("text/css; charset=utf-8", DASHBOARD_CSS)))
+        .route("/assets/login.css", get(|| asset("text/css; charset=utf-8", LOGIN_CSS)))
+        // Outermost last: the head limit, then the security headers on every answer, then the
+        // Host / cross-site / body rules, then the token.
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check))
+        .layer(axum::middleware::from_fn(guard::headers))
         .layer(axum::middleware::from_fn(limit_head))
         .with_state(state)
 }
@@ -42,49 +51,51 @@ async fn limit_head(request: axum::extract::Request, next: axum::middleware::Nex
 }
 
 const DASHBOARD: &str = include_str!("../assets/dashboard.html");
+const DASHBOARD_JS: &str = include_str!("../assets/dashboard.js");
+const DASHBOARD_CSS: &str = include_str!("../assets/dashboard.css");
+const LOGIN_CSS: &str = include_str!("../assets/login.css");
 
 async fn dashboard() -> Response {
-    (
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'",
-            ),
-        ],
-        Html(DASHBOARD),
-    )
-        .into_response()
+    ([(header::CACHE_CONTROL, "no-store")], Html(DASHBOARD)).into_response()
 }
 
-/// Runs a provider call on the blocking pool and turns its errors into HTTP statuses.
-async fn call<F>(state: &AppState, f: F) -> Result<String, Response>
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+}
+
+/// Runs a provider call through `reads` (bounded, shared, never multiplied by clients that
+/// hang up) and turns its outcome into an HTTP status.
+async fn call<F>(state: &AppState, key: String, f: F) -> Result<Arc<str>, Response>
 where
     F: FnOnce(&dyn SnapshotProvider) -> Result<String, ProviderError> + Send + 'static,
 {
-    let provider = state.provider.clone();
-    let Ok(_turn) = state.readers.clone().acquire_owned().await else {
-        return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
-    };
-    match tokio::task::spawn_blocking(move || f(&*provider)).await {
-        Ok(Ok(body)) => Ok(body),
-        Ok(Err(ProviderError::BadRequest(msg))) => Err((StatusCode::BAD_REQUEST, format!("{msg}\n")).into_response()),
-        Ok(Err(ProviderError::Internal(msg))) => {
-            Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{msg}\n")).into_response())
+    let text = |status, msg: Arc<str>| (status, format!("{msg}\n")).into_response();
+    match state.reads.read(key, state.provider.clone(), f).await {
+        Ok(Outcome::Ok(body)) => Ok(body),
+        Ok(Outcome::BadRequest(msg)) => Err(text(StatusCode::BAD_REQUEST, msg)),
+        Ok(Outcome::Forbidden(msg)) => Err(text(StatusCode::FORBIDDEN, msg)),
+        Ok(Outcome::Internal(msg)) => Err(text(StatusCode::INTERNAL_SERVER_ERROR, msg)),
+        Err(Busy) => {
+            state.metrics.rejected.get_or_create(&RejectLabel { reason: "busy" }).inc();
+            Err((StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], "busy reading sockets, retry\n")
+                .into_response())
         }
-        Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()),
     }
 }
 
-async fn snapshot(State(state): State<AppState>, Query(query): Query<Vec<(String, String)>>) -> Response {
-    match call(&state, move |p| p.snapshot(&query)).await {
-        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+async fn snapshot(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let raw = request.uri().query().unwrap_or("").to_owned();
+    let Ok(Query(query)) = Query::<Vec<(String, String)>>::try_from_uri(request.uri()) else {
+        return (StatusCode::BAD_REQUEST, "malformed query string\n").into_response();
+    };
+    match call(&state, format!("snapshot?{raw}"), move |p| p.snapshot(&query)).await {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json.to_string()).into_response(),
         Err(r) => r,
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let sockets = match call(&state, |p| p.metrics()).await {
+    let sockets = match call(&state, "metrics".into(), |p| p.metrics()).await {
         Ok(text) => text,
         Err(r) => return r,
     };
@@ -92,7 +103,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     if prometheus_client::encoding::prometheus_text::encode(&mut own, &state.metrics.registry()).is_err() {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    ([(header::CONTENT_TYPE, prometheus_client::encoding::prometheus_text::CONTENT_TYPE)], sockets + &own)
+    ([(header::CONTENT_TYPE, prometheus_client::encoding::prometheus_text::CONTENT_TYPE)], format!("{sockets}{own}"))
         .into_response()
 }
 

@@ -26,17 +26,34 @@ pub struct KeepaliveConfig {
     pub user_timeout: Option<Duration>,
 }
 
+/// How long keepalive takes to drop a silent peer: idle + interval x count. The one place this
+/// formula is written; saturates instead of overflowing for hostile values (a sysctl, a flag).
+pub fn dead_peer_after(idle: Duration, interval: Duration, count: u32) -> Duration {
+    interval.checked_mul(count).and_then(|probes| idle.checked_add(probes)).unwrap_or(Duration::MAX)
+}
+
 impl Default for KeepaliveConfig {
     fn default() -> KeepaliveConfig {
-        let (idle, interval, count) = (Duration::from_secs(10), Duration::from_secs(5), 3);
-        KeepaliveConfig { enabled: true, idle, interval, count, user_timeout: Some(idle + interval * count) }
+        KeepaliveConfig::new(Duration::from_secs(10), Duration::from_secs(5), 3)
     }
 }
 
 impl KeepaliveConfig {
+    /// Keepalive on with these timings, and `TCP_USER_TIMEOUT` equal to the time they take to
+    /// drop a dead peer (so a peer with unacknowledged data is dropped no later than an idle one).
+    pub fn new(idle: Duration, interval: Duration, count: u32) -> KeepaliveConfig {
+        KeepaliveConfig {
+            enabled: true,
+            idle,
+            interval,
+            count,
+            user_timeout: Some(dead_peer_after(idle, interval, count)),
+        }
+    }
+
     /// The worst-case time to drop a silent peer: idle + interval x count.
     pub fn detect_after(&self) -> Duration {
-        self.idle + self.interval * self.count
+        dead_peer_after(self.idle, self.interval, self.count)
     }
 }
 

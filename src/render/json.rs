@@ -8,13 +8,14 @@ use crate::analysis::Summary;
 use crate::diagnose::Finding;
 use crate::filter::FilterEcho;
 use crate::gate::RuleResult;
-use crate::model::{Socket, SourceKind};
-use crate::render::{Attribution, Report, timestamp};
+use crate::model::{Attribution, Socket, Source};
+use crate::render::Report;
+use crate::units::timestamp;
 
 /// The fields every JSON document starts with: where, when, what was selected, what it adds up to.
 #[derive(Serialize)]
 struct Head<'a> {
-    source: SourceKind,
+    source: Source,
     taken_at: String,
     filters: FilterEcho<'a>,
     summary: &'a Summary,

@@ -1,136 +1,101 @@
-//! Output formats. Each renderer reads one `Report` (the filtered snapshot and its summary) and
-//! writes to any `io::Write`, so the CLI and tests share the same code path.
+//! Output formats. Each renderer formats what it is given (a [`Report`], a verify or drill
+//! report) and writes to any `io::Write`, so the CLI and tests share the same code path. No I/O
+//! but the writer, and no analysis: the numbers arrive computed.
+//!
+//! Text meant for a terminal goes through [`Clean`]: process names and other strings from the
+//! host can carry terminal escapes (`\e]0;…\a` retitles the window, `\e[2J` clears it), so
+//! control characters are written as visible escapes. JSON escapes them by itself.
 
 pub mod json;
 pub mod prometheus;
 pub mod table;
+pub mod verify;
 
-use std::time::SystemTime;
+use std::fmt;
 
-use serde::Serialize;
+pub use crate::analysis::Report;
+use crate::model::{Attribution, SockOpts};
+use crate::units::human_ms;
 
-use crate::analysis::Summary;
-use crate::diagnose::{Finding, KeepaliveSysctls, diagnose};
-use crate::filter::Filter;
-use crate::source::Snapshot;
-
-/// How process attribution went (`-p`): sockets with an inode but no owner we could see, and the
-/// processes whose fd table we were refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Attribution {
-    pub unattributed: usize,
-    pub denied_processes: usize,
-    /// With `-O`: owned sockets whose options could not be read (no ptrace access to the owner).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sockopts_unread: Option<usize>,
-}
-
-impl Attribution {
-    /// With `-O`, one sentence when some options could not be read.
-    pub fn sockopts_warning(&self) -> Option<String> {
-        match self.sockopts_unread {
-            Some(n) if n > 0 => Some(format!(
-                "{n} sockets' options could not be read (needs root or the owner's user, through pidfd_getfd)"
-            )),
-            _ => None,
-        }
-    }
-
-    /// One sentence for humans, or `None` when every socket was attributed.
-    pub fn warning(&self) -> Option<String> {
-        if self.unattributed == 0 {
-            return None;
-        }
-        let why = if self.denied_processes > 0 {
-            format!(
-                ": {} processes could not be read (permission denied; run as root or as their owner)",
-                self.denied_processes
-            )
-        } else {
-            String::new()
-        };
-        Some(format!("{} sockets have no owning process{why}", self.unattributed))
-    }
-}
-
-pub struct Report<'a> {
-    pub snapshot: &'a Snapshot,
-    pub summary: Summary,
-    /// What the sockets mean (`diagnose`), shown after the summary.
-    pub findings: Vec<Finding>,
-    pub filter: &'a Filter,
-    pub netns: Option<&'a str>,
-    pub attribution: Option<Attribution>,
-}
-
-impl<'a> Report<'a> {
-    /// A report over `snapshot` as read with `filter`: the summary and the findings are computed
-    /// here, once (the findings read the namespace's keepalive sysctls).
-    pub fn new(
-        snapshot: &'a Snapshot,
-        filter: &'a Filter,
-        netns: Option<&'a str>,
-        attribution: Option<Attribution>,
-    ) -> Report<'a> {
-        let findings = diagnose(&snapshot.sockets, KeepaliveSysctls::read(&crate::process::proc_root()));
-        Report { summary: Summary::of(&snapshot.sockets), findings, snapshot, filter, netns, attribution }
-    }
-}
-
-/// Milliseconds in the units an operator reads at a glance: `350ms`, `9.5s`, `42s`, `2m03s`,
-/// `2h03m`, `3d04h`.
-pub fn human_ms(ms: u64) -> String {
-    HumanMs(ms).to_string()
-}
-
-/// [`human_ms`] as a `Display`, to write into a buffer without allocating.
+/// A string from the host (a process name, a message that quotes one), safe to print on a
+/// terminal: control characters become `\x1b`-style escapes, a backslash becomes `\\`.
 #[derive(Debug, Clone, Copy)]
-pub struct HumanMs(pub u64);
+pub struct Clean<'a>(pub &'a str);
 
-impl std::fmt::Display for HumanMs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        const S: u64 = 1000;
-        const M: u64 = 60 * S;
-        const H: u64 = 60 * M;
-        const D: u64 = 24 * H;
-        let ms = self.0;
-        match ms {
-            0..S => write!(f, "{ms}ms"),
-            S..10_000 => write!(f, "{}.{}s", ms / S, ms % S / 100),
-            10_000..M => write!(f, "{}s", ms / S),
-            M..H => write!(f, "{}m{:02}s", ms / M, ms % M / S),
-            H..D => write!(f, "{}h{:02}m", ms / H, ms % H / M),
-            _ => write!(f, "{}d{:02}h", ms / D, ms % D / H),
+impl fmt::Display for Clean<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0;
+        if !text.chars().any(|c| c.is_control() || c == '\\') {
+            return f.write_str(text);
         }
+        for c in text.chars() {
+            match c {
+                '\\' => f.write_str("\\\\")?,
+                c if c.is_control() && (c as u32) < 0x100 => write!(f, "\\x{:02x}", c as u32)?,
+                c if c.is_control() => write!(f, "\\u{{{:x}}}", c as u32)?,
+                c => fmt::Write::write_char(f, c)?,
+            }
+        }
+        Ok(())
     }
 }
 
-/// RFC 3339 in UTC with milliseconds, e.g. `2026-11-25T08:24:43.123Z`.
-pub fn timestamp(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
+/// With `-p`: one sentence when some sockets have no owner, or `None`.
+pub fn attribution_warning(a: &Attribution) -> Option<String> {
+    if a.unattributed == 0 {
+        return None;
+    }
+    let why = if a.denied_processes > 0 {
+        format!(
+            ": {} processes could not be read (permission denied; run as root or as their owner)",
+            a.denied_processes
+        )
+    } else {
+        String::new()
+    };
+    Some(format!("{} sockets have no owning process{why}", a.unattributed))
+}
+
+/// With `-O`: one sentence when some options could not be read, or `None`.
+pub fn sockopts_warning(a: &Attribution) -> Option<String> {
+    let unread = a.sockopts_unread.filter(|&n| n > 0)?;
+    let mut text =
+        format!("{unread} sockets' options could not be read (needs root or the owner's user, through pidfd_getfd)");
+    if let Some(skipped) = a.sockopts_skipped_net_cls.filter(|&n| n > 0) {
+        text.push_str(&format!(
+            "; {skipped} left alone because their owner is in a net_cls/net_prio cgroup that pidfd_getfd would \
+             re-tag (--force reads them anyway)"
+        ));
+    }
+    Some(text)
+}
+
+/// Compact text for the table: `keepalive 10s/5s/3 user-timeout 25s nodelay`.
+pub fn describe_sockopts(o: &SockOpts) -> String {
+    let mut parts = Vec::new();
+    if o.so_keepalive {
+        parts.push(format!("keepalive {}s/{}s/{}", o.keepidle_s, o.keepintvl_s, o.keepcnt));
+    } else {
+        parts.push("no-keepalive".to_owned());
+    }
+    if o.user_timeout_ms > 0 {
+        parts.push(format!("user-timeout {}", human_ms(u64::from(o.user_timeout_ms))));
+    }
+    if o.tcp_nodelay {
+        parts.push("nodelay".to_owned());
+    }
+    parts.join(" ")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::human_ms;
+    use super::Clean;
 
     #[test]
-    fn human_units() {
-        let cases = [
-            (0, "0ms"),
-            (350, "350ms"),
-            (999, "999ms"),
-            (1000, "1.0s"),
-            (9_599, "9.5s"),
-            (10_000, "10s"),
-            (59_999, "59s"),
-            (123_000, "2m03s"),
-            (3_600_000, "1h00m"),
-            (7_380_000, "2h03m"),
-            (273_600_000, "3d04h"),
-        ];
-        for (ms, want) in cases {
-            assert_eq!(human_ms(ms), want, "{ms} ms");
-        }
+    fn control_characters_are_escaped() {
+        assert_eq!(Clean("python3").to_string(), "python3");
+        assert_eq!(Clean("\u{1b}]0;PWN\u{7}\u{1b}[2J").to_string(), "\\x1b]0;PWN\\x07\\x1b[2J");
+        assert_eq!(Clean("a\\x1b\u{9b}").to_string(), "a\\\\x1b\\x9b");
+        assert_eq!(Clean("naïve").to_string(), "naïve");
     }
 }

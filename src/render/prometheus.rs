@@ -7,7 +7,7 @@
 //! that port (the server side); every other socket counts under `port=""`. Summed over `port`, the
 //! state counts equal node_exporter's `node_tcp_connection_states`, whose label values we share.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use prometheus_client::collector::Collector;
@@ -15,7 +15,12 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use crate::model::{Socket, SourceKind, TcpState};
+use crate::analysis::Summary;
+use crate::model::{Source, TcpState};
+
+fn gauge_value(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
@@ -33,42 +38,12 @@ struct SourceLabels {
     source: &'static str,
 }
 
-/// The ports that have a listening socket: the only values the `port` label takes besides "".
-pub fn listening_ports(sockets: &[Socket]) -> BTreeSet<u16> {
-    sockets.iter().filter(|s| s.state == TcpState::Listening).map(|s| s.local.port()).collect()
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct PortCounts {
-    states: [i64; 11],
-    armed: i64,
-}
-
-/// The socket gauges of one snapshot, ready to encode.
+/// The socket gauges of one snapshot, ready to encode: one summary per `port` label value
+/// (built by [`Summary::by_port`]).
 #[derive(Debug, Clone)]
 pub struct SocketMetrics {
-    by_port: BTreeMap<String, PortCounts>,
-    source: SourceKind,
-}
-
-impl SocketMetrics {
-    pub fn new(sockets: &[Socket], source: SourceKind, listening: &BTreeSet<u16>) -> SocketMetrics {
-        // Every state for every label port is written, zeros included, so an alert on
-        // `close_wait > 0` sees an explicit 0 rather than an absent series.
-        let mut by_port: BTreeMap<String, PortCounts> = std::iter::once(String::new())
-            .chain(listening.iter().map(u16::to_string))
-            .map(|p| (p, PortCounts::default()))
-            .collect();
-        for s in sockets {
-            let port = if listening.contains(&s.local.port()) { s.local.port().to_string() } else { String::new() };
-            let counts = by_port.entry(port).or_default();
-            counts.states[usize::from(s.state.code() - 1)] += 1;
-            if s.state == TcpState::Established && s.keepalive_armed() {
-                counts.armed += 1;
-            }
-        }
-        SocketMetrics { by_port, source }
-    }
+    pub by_port: BTreeMap<String, Summary>,
+    pub source: Source,
 }
 
 impl Collector for SocketMetrics {
@@ -83,7 +58,7 @@ impl Collector for SocketMetrics {
         for (port, counts) in &self.by_port {
             for state in TcpState::ALL {
                 let labels = StateLabels { state: state.prometheus_label(), port: port.clone() };
-                ConstGauge::new(counts.states[usize::from(state.code() - 1)]).encode(metric.encode_family(&labels)?)?;
+                ConstGauge::new(gauge_value(counts.by_state.get(state))).encode(metric.encode_family(&labels)?)?;
             }
         }
         let mut metric = encoder.encode_descriptor(
@@ -93,7 +68,8 @@ impl Collector for SocketMetrics {
             gauge,
         )?;
         for (port, counts) in &self.by_port {
-            ConstGauge::new(counts.armed).encode(metric.encode_family(&PortLabels { port: port.clone() })?)?;
+            let armed = gauge_value(counts.keepalive.armed);
+            ConstGauge::new(armed).encode(metric.encode_family(&PortLabels { port: port.clone() })?)?;
         }
         let mut metric = encoder.encode_descriptor(
             "webui_doctor_source_info",

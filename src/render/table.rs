@@ -5,7 +5,8 @@
 use std::io::{self, Write};
 
 use crate::model::{Socket, TcpState};
-use crate::render::{HumanMs, Report, timestamp};
+use crate::render::{Clean, Report, attribution_warning, describe_sockopts, sockopts_warning};
+use crate::units::{HumanMs, timestamp};
 
 /// Terminal facts the table adapts to; decided once by the caller.
 #[derive(Debug, Clone, Copy)]
@@ -88,13 +89,13 @@ fn cells(s: &Socket, columns: Columns, buf: &mut String, mut cell: impl FnMut(us
     put(10, buf, &|b| write!(b, "{}", s.inode));
     if columns.processes {
         put(11, buf, &|b| match &s.process {
-            Some(p) => write!(b, "{}({})", p.comm, p.pid),
+            Some(p) => write!(b, "{}({})", Clean(&p.comm), p.pid),
             None => dash(b),
         });
     }
     if columns.sockopts {
         put(12, buf, &|b| match s.sockopts {
-            Some(o) => b.write_str(&o.describe()),
+            Some(o) => b.write_str(&describe_sockopts(&o)),
             None => dash(b),
         });
     }
@@ -171,7 +172,7 @@ pub fn write(out: &mut impl Write, report: &Report, style: Style, columns: Colum
 /// The summary block; `--summary` prints it alone.
 pub fn write_summary(out: &mut impl Write, report: &Report) -> io::Result<()> {
     let summary = &report.summary;
-    let ns = report.netns.map(|n| format!(", netns {n}")).unwrap_or_default();
+    let ns = report.netns.map(|n| format!(", netns {}", Clean(n))).unwrap_or_default();
     writeln!(out, "source: {}{ns}, taken at {}", report.snapshot.source.name(), timestamp(report.snapshot.taken_at))?;
     let states: Vec<String> =
         summary.by_state.iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{} {n}", s.name())).collect();
@@ -186,10 +187,10 @@ pub fn write_summary(out: &mut impl Write, report: &Report) -> io::Result<()> {
         k.established,
         k.unarmed()
     )?;
-    if let Some(warning) = report.attribution.and_then(|a| a.warning()) {
+    if let Some(warning) = report.attribution.as_ref().and_then(attribution_warning) {
         writeln!(out, "processes: {warning}")?;
     }
-    if let Some(warning) = report.attribution.and_then(|a| a.sockopts_warning()) {
+    if let Some(warning) = report.attribution.as_ref().and_then(sockopts_warning) {
         writeln!(out, "options: {warning}")?;
     }
     write_findings(out, report)
@@ -202,7 +203,7 @@ pub fn write_findings(out: &mut impl Write, report: &Report) -> io::Result<()> {
             crate::diagnose::Severity::Warning => "warning",
             crate::diagnose::Severity::Info => "info",
         };
-        writeln!(out, "{severity} [{}] {}", f.code, f.message)?;
+        writeln!(out, "{severity} [{}] {}", f.code, Clean(&f.message))?;
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Socket sources and the snapshot they produce. `auto` uses netlink and falls back to procfs
-//! only when the kernel refuses netlink (a locked-down container), never on a decode error.
+//! Socket sources. `auto` uses netlink and falls back to procfs only when the kernel refuses
+//! netlink (a locked-down container), never on a decode error.
 
 #[cfg(target_os = "linux")]
 pub mod netlink;
@@ -10,32 +10,17 @@ use std::time::SystemTime;
 
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::model::{Socket, SourceKind};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceChoice {
-    Auto,
-    Netlink,
-    Procfs,
-}
-
-/// The sockets one read returned, with where and when they came from.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub source: SourceKind,
-    pub taken_at: SystemTime,
-    pub sockets: Vec<Socket>,
-}
+use crate::model::{ProcPaths, Snapshot, Source};
 
 #[cfg(target_os = "linux")]
-pub fn read(choice: SourceChoice, filter: &Filter) -> Result<Snapshot> {
+pub fn read(choice: Source, filter: &Filter, paths: &ProcPaths) -> Result<Snapshot> {
     let taken_at = SystemTime::now();
     let (source, sockets) = match choice {
-        SourceChoice::Netlink => (SourceKind::Netlink, netlink::read(filter)?),
-        SourceChoice::Procfs => (SourceKind::Procfs, procfs::read(filter)?),
-        SourceChoice::Auto => match netlink::read(filter) {
-            Ok(sockets) => (SourceKind::Netlink, sockets),
-            Err(Error::NetlinkRefused(_)) => (SourceKind::Procfs, procfs::read(filter)?),
+        Source::Netlink => (Source::Netlink, netlink::read(filter)?),
+        Source::Procfs => (Source::Procfs, procfs::read(filter, paths)?),
+        Source::Auto => match netlink::read(filter) {
+            Ok(sockets) => (Source::Netlink, sockets),
+            Err(Error::NetlinkRefused(_)) => (Source::Procfs, procfs::read(filter, paths)?),
             Err(e) => return Err(e),
         },
     };
@@ -43,6 +28,7 @@ pub fn read(choice: SourceChoice, filter: &Filter) -> Result<Snapshot> {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn read(_choice: SourceChoice, _filter: &Filter) -> Result<Snapshot> {
+pub fn read(_choice: Source, _filter: &Filter, _paths: &ProcPaths) -> Result<Snapshot> {
+    let _ = SystemTime::now();
     Err(Error::Unsupported("reading TCP sockets"))
 }

@@ -5,62 +5,37 @@
 
 use std::io::{self, BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::model::{Endpoint, Family, Socket, TcpState, Timer, TimerKind};
-
-/// The procfs root, honouring `PROC_ROOT` as `ss` does so tests can point it at fixtures.
-pub fn proc_root() -> PathBuf {
-    std::env::var_os("PROC_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/proc"))
-}
-
-/// The file for one family; `PROC_NET_TCP` / `PROC_NET_TCP6` override it, as in `ss`.
-fn table_path(family: Family) -> PathBuf {
-    let (var, name) = match family {
-        Family::Inet => ("PROC_NET_TCP", "tcp"),
-        Family::Inet6 => ("PROC_NET_TCP6", "tcp6"),
-    };
-    match std::env::var_os(var).filter(|v| !v.is_empty()) {
-        Some(p) => PathBuf::from(p),
-        None => proc_root().join("net").join(name),
-    }
-}
-
-/// USER_HZ: the unit of the `tm->when` column (clock ticks, not jiffies).
-pub fn clock_ticks_per_second() -> u64 {
-    // SAFETY: sysconf has no preconditions; it returns -1 for an unknown name.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if hz > 0 { hz as u64 } else { 100 }
-}
+use crate::model::{Endpoint, Family, ProcPaths, Socket, TcpState, Timer, TimerKind};
 
 /// Reads both tables. Most of the cost is the kernel printing them (`/proc/net/tcp` is text
 /// made on every read), so the IPv6 table is read on a second thread while this one reads IPv4.
-pub fn read(filter: &Filter) -> Result<Vec<Socket>> {
-    let hz = clock_ticks_per_second();
+pub fn read(filter: &Filter, paths: &ProcPaths) -> Result<Vec<Socket>> {
+    let hz = crate::os::clock_ticks_per_second();
     let (v4, v6) = std::thread::scope(|scope| {
-        let v6 = scope.spawn(|| read_family(Family::Inet6, hz, filter));
-        (read_family(Family::Inet, hz, filter), v6.join())
+        let v6 = scope.spawn(|| read_family(Family::Inet6, &paths.tcp6, hz, filter));
+        (read_family(Family::Inet, &paths.tcp, hz, filter), v6.join())
     });
     let mut out = v4?;
     out.extend(v6.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
     Ok(out)
 }
 
-fn read_family(family: Family, hz: u64, filter: &Filter) -> Result<Vec<Socket>> {
+fn read_family(family: Family, path: &Path, hz: u64, filter: &Filter) -> Result<Vec<Socket>> {
     let mut out = Vec::new();
     if !filter.wants_family(family) {
         return Ok(out);
     }
-    let path = table_path(family);
-    let file = match std::fs::File::open(&path) {
+    let file = match std::fs::File::open(path) {
         Ok(f) => f,
         // A kernel without IPv6 has no tcp6 table: no IPv6 sockets, as `ss` concludes.
         Err(e) if e.kind() == io::ErrorKind::NotFound && family == Family::Inet6 => return Ok(out),
-        Err(source) => return Err(Error::Read { path, source }),
+        Err(source) => return Err(Error::Read { path: path.to_owned(), source }),
     };
-    parse_table(BufReader::with_capacity(256 * 1024, file), &path, family, hz, filter, &mut out)?;
+    parse_table(BufReader::with_capacity(256 * 1024, file), path, family, hz, filter, &mut out)?;
     Ok(out)
 }
 

@@ -38,14 +38,14 @@ fn gauge(addr: SocketAddr, name: &str) -> f64 {
 /// timeout, while `/healthz` keeps answering fast.
 #[test]
 fn slowloris_connections_are_cut_and_health_stays_fast() {
-    let serve = Serve::start(&["--header-timeout", "2"]);
+    let serve = Serve::start(&["--header-timeout", "2", "--max-connections-per-ip", "5000"]);
     let start = Instant::now();
     let mut slow: Vec<TcpStream> = (0..1000)
         .map(|i| {
             let mut s = TcpStream::connect(serve.addr).unwrap();
             // Half send part of a head, half send nothing at all.
             if i % 2 == 0 {
-                s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+                s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ").unwrap();
             }
             s
         })
@@ -96,17 +96,17 @@ fn status_of(response: &str) -> Option<u16> {
 #[test]
 fn malformed_requests_get_4xx_or_a_close_and_the_server_keeps_serving() {
     let serve = Serve::start(&[]);
-    let big = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(70 * 1024));
+    let big = format!("GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n", "a".repeat(70 * 1024));
     let cases: Vec<(&str, Vec<u8>, &[u16])> = vec![
         ("garbage", b"\x00\x01\x02garbage\xff\xfe\r\n\r\n".to_vec(), &[400]),
-        ("bad method", b"G\x01T / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[400]),
-        ("unknown method", b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[405]),
-        ("bad URI", b"GET /\x7f\x01 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[400]),
-        ("bad version", b"GET / HTTP/9.9\r\nHost: x\r\n\r\n".to_vec(), &[400, 505]),
+        ("bad method", b"G\x01T / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(), &[400]),
+        ("unknown method", b"BREW / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(), &[405]),
+        ("bad URI", b"GET /\x7f\x01 HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(), &[400]),
+        ("bad version", b"GET / HTTP/9.9\r\nHost: localhost\r\n\r\n".to_vec(), &[400, 505]),
         ("header over 64 KiB", big.into_bytes(), &[431]),
-        ("bad filter", b"GET /api/snapshot?state=sideways HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[400]),
-        ("unknown filter", b"GET /api/snapshot?colour=red HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[400]),
-        ("bad port", b"GET /api/snapshot?port=99999 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[400]),
+        ("bad filter", b"GET /api/snapshot?state=sideways HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(), &[400]),
+        ("unknown filter", b"GET /api/snapshot?colour=red HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(), &[400]),
+        ("bad port", b"GET /api/snapshot?port=99999 HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(), &[400]),
     ];
     for (what, bytes, allowed) in cases {
         let response = raw(serve.addr, &bytes);
@@ -123,7 +123,8 @@ fn malformed_requests_get_4xx_or_a_close_and_the_server_keeps_serving() {
 /// and RSS are back where they were after warm-up bursts of the same shape.
 #[test]
 fn churn_leaves_no_trace() {
-    let serve = Serve::start(&["--snapshot-period", "1000", "--max-connections", "8000"]);
+    let serve =
+        Serve::start(&["--snapshot-period", "1000", "--max-connections", "8000", "--max-connections-per-ip", "8000"]);
     let addr = serve.addr;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let burst = |size: usize, round: usize| {
@@ -134,7 +135,7 @@ fn churn_leaves_no_trace() {
                     tokio::spawn(async move {
                         let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
                         let path = if i % 2 == 0 { "/api/events" } else { "/healthz" };
-                        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.ok()?;
+                        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes()).await.ok()?;
                         let mut buf = [0u8; 1024];
                         let n = s.read(&mut buf).await.ok()?;
                         if (i + round).is_multiple_of(2) {
@@ -196,7 +197,8 @@ fn churn_leaves_no_trace() {
 /// its stream end.
 #[test]
 fn shutdown_with_a_thousand_streams() {
-    let mut serve = Serve::start(&["--snapshot-period", "1000", "--max-sse-clients", "2000"]);
+    let mut serve =
+        Serve::start(&["--snapshot-period", "1000", "--max-sse-clients", "2000", "--max-connections-per-ip", "2000"]);
     let addr = serve.addr;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(1000);
@@ -206,7 +208,7 @@ fn shutdown_with_a_thousand_streams() {
             rt.spawn(async move {
                 use tokio::io::{AsyncReadExt, AsyncWriteExt};
                 let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-                s.write_all(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+                s.write_all(b"GET /api/events HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
                 let mut buf = vec![0u8; 4096];
                 let _ = s.read(&mut buf).await.unwrap();
                 ready.send(()).await.unwrap();

@@ -116,7 +116,8 @@ fn dashboard_renders_the_live_counts_the_api_reports() {
                   listening: t('count-listening'), armed: t('keepalive-armed'), kaEstablished: t('keepalive-established'), \
                   source: t('source'), status: t('status'), \
                   rows: [...document.querySelectorAll('#sockets tr')].map((r) => r.className), \
-                  external: [...document.querySelectorAll('script[src], link[href]')].length };",
+                  external: [...document.querySelectorAll('script[src], link[href]')] \
+                    .filter((e) => new URL(e.src || e.href, location.href).origin !== location.origin).length };",
     );
     let api: Value = serde_json::from_str(&get(serve.addr, &format!("/api/snapshot?port={}", f.port)).body).unwrap();
     let sum = &api["summary"];

@@ -10,7 +10,7 @@ fn serve_runs_as_an_ordinary_user() {
         return;
     }
     let f = Fixture::new(false);
-    let serve = Serve::start_as_nobody(&["--watch-port", &f.port.to_string()]);
+    let serve = Serve::start_as_nobody(&["--watch-port", &f.port.to_string(), "--allow-processes"]);
     assert!(serve.logged("(all applied)"), "{}", serve.log());
     // sock_diag needs no privilege: the whole host is visible.
     let snap: serde_json::Value =

@@ -5,12 +5,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
 
-use webui_doctor::analysis::Summary;
+use webui_doctor::analysis::{Report, Summary};
+use webui_doctor::diagnose::Facts;
 use webui_doctor::filter::Filter;
-use webui_doctor::model::{Family, Idle, Process, SourceKind};
+use webui_doctor::model::{Attribution, Family, Idle, KeepaliveSysctls, Process, Snapshot, Source};
+use webui_doctor::render;
 use webui_doctor::render::table::{Columns, Style};
-use webui_doctor::render::{self, Attribution, Report};
-use webui_doctor::source::{Snapshot, procfs};
+use webui_doctor::source::procfs;
 
 use crate::util::*;
 
@@ -35,7 +36,7 @@ fn snapshot() -> Snapshot {
     for s in sockets.iter_mut().filter(|s| s.inode >= 1001 && s.inode < 2000) {
         s.process = Some(Process { pid: 4242, comm: "python3".into() });
     }
-    Snapshot { source: SourceKind::Procfs, taken_at: UNIX_EPOCH + Duration::from_secs(1_764_000_000), sockets }
+    Snapshot { source: Source::Procfs, taken_at: UNIX_EPOCH + Duration::from_secs(1_764_000_000), sockets }
 }
 
 fn report<'a>(snapshot: &'a Snapshot, filter: &'a Filter) -> Report<'a> {
@@ -43,12 +44,20 @@ fn report<'a>(snapshot: &'a Snapshot, filter: &'a Filter) -> Report<'a> {
         summary: Summary::of(&snapshot.sockets),
         findings: webui_doctor::diagnose::diagnose(
             &snapshot.sockets,
-            Some(webui_doctor::diagnose::KeepaliveSysctls { time_s: 7200, intvl_s: 75, probes: 9 }),
+            &Facts {
+                sysctls: Some(KeepaliveSysctls { time_s: 7200, intvl_s: 75, probes: 9 }),
+                listening: webui_doctor::analysis::listening_ports(&snapshot.sockets),
+            },
         ),
         snapshot,
         filter,
         netns: None,
-        attribution: Some(Attribution { unattributed: 1, denied_processes: 2, sockopts_unread: None }),
+        attribution: Some(Attribution {
+            unattributed: 1,
+            denied_processes: 2,
+            sockopts_unread: None,
+            sockopts_skipped_net_cls: None,
+        }),
     }
 }
 
@@ -78,8 +87,9 @@ fn json_shape() {
 #[test]
 fn prometheus_shape() {
     let snap = snapshot();
-    let listening = render::prometheus::listening_ports(&snap.sockets);
-    let metrics = render::prometheus::SocketMetrics::new(&snap.sockets, snap.source, &listening);
+    let listening = webui_doctor::analysis::listening_ports(&snap.sockets);
+    let by_port = Summary::by_port(&snap.sockets, &listening);
+    let metrics = render::prometheus::SocketMetrics { by_port, source: snap.source };
     insta::assert_snapshot!("prometheus", text(|o| render::prometheus::write(o, metrics)));
 }
 

@@ -18,7 +18,7 @@ fn accepted_socket_has_every_option() {
     let (_events, client_port) = Http::open_stream(serve.addr);
     let socket = server_socket(serve.port(), client_port).expect("server socket");
     let inode = socket["inode"].as_u64().unwrap();
-    let opts = webui_doctor::sockopt::read(serve.pid(), inode).unwrap();
+    let opts = sockopts_of(serve.pid(), inode);
     assert!(opts.so_keepalive && opts.tcp_nodelay, "{opts:?}");
     assert_eq!((opts.keepidle_s, opts.keepintvl_s, opts.keepcnt), (10, 5, 3));
     assert_eq!(opts.user_timeout_ms, 25_000);
@@ -47,7 +47,7 @@ fn accepted_socket_has_every_option() {
     for (serve, want) in [(&custom, Some((7, 2, 4, 0))), (&off, None)] {
         let (_c, port) = Http::open_stream(serve.addr);
         let inode = server_socket(serve.port(), port).unwrap()["inode"].as_u64().unwrap();
-        let opts = webui_doctor::sockopt::read(serve.pid(), inode).unwrap();
+        let opts = sockopts_of(serve.pid(), inode);
         assert!(opts.tcp_nodelay);
         match want {
             Some((idle, intvl, cnt, ut)) => {
@@ -239,6 +239,14 @@ fn token_is_required_off_loopback_and_checked_everywhere_but_healthz() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("token");
     std::fs::write(&file, "s3cret-token\n").unwrap();
+    // A token file others may read is refused, as ssh refuses such a key.
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out =
+        cmd().args(["serve", "--listen", "127.0.0.1:0", "--token-file", file.to_str().unwrap()]).output().unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("is readable by group or others (mode 644): chmod 600 it"), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let serve = Serve::start(&["--token-file", file.to_str().unwrap()]);
     let addr = serve.addr;
     let status = |path: &str, headers: &[(&str, &str)]| Http::connect(addr).get(path, headers).status;
@@ -248,9 +256,13 @@ fn token_is_required_off_loopback_and_checked_everywhere_but_healthz() {
         assert_eq!(status(path, &[("Authorization", "Bearer wrong")]), 401, "{path} with a wrong token");
     }
     assert_eq!(status("/api/snapshot", &[("Authorization", "Bearer s3cret-token")]), 200);
+    // The scheme is case-insensitive (RFC 9110).
+    assert_eq!(status("/api/snapshot", &[("Authorization", "bearer s3cret-token")]), 200);
+    assert_eq!(status("/api/snapshot", &[("Authorization", "BEARER s3cret-token")]), 200);
     assert_eq!(status("/metrics", &[("Authorization", "Bearer s3cret-token")]), 200);
 
-    // The dashboard's login: the form sets an HttpOnly, SameSite=Strict cookie.
+    // The dashboard's login: the form sets an HttpOnly, SameSite=Strict cookie holding a random
+    // session id, never the token (cookies are not isolated by port).
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
     let wrong = Http::connect(addr).request("POST", "/login", &form, "token=nope");
     assert_eq!(wrong.status, 401);
@@ -258,9 +270,21 @@ fn token_is_required_off_loopback_and_checked_everywhere_but_healthz() {
     assert_eq!(ok.status, 303);
     let cookie = ok.header("set-cookie").unwrap().to_owned();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(!cookie.contains("s3cret-token"), "the cookie carries the token: {cookie}");
+    assert!(cookie.contains("Max-Age="), "{cookie}");
     let pair = cookie.split(';').next().unwrap();
+    let (name, id) = pair.split_once('=').unwrap();
+    assert_eq!(name, "webui_doctor_session");
+    assert_eq!(id.len(), 64, "{id}");
     assert_eq!(status("/", &[("Cookie", pair)]), 200);
-    assert_eq!(status("/api/snapshot", &[("Cookie", "webui_doctor_token=nope")]), 401);
+    assert_eq!(status("/api/snapshot", &[("Cookie", pair)]), 200);
+    // Another log-in gets another session.
+    let again = Http::connect(addr).request("POST", "/login", &form, "token=s3cret-token");
+    assert_ne!(again.header("set-cookie").unwrap().split(';').next().unwrap(), pair);
+    // The token itself in a cookie is no credential, nor is a made-up session.
+    assert_eq!(status("/api/snapshot", &[("Cookie", "webui_doctor_token=s3cret-token")]), 401);
+    assert_eq!(status("/api/snapshot", &[("Cookie", "webui_doctor_session=s3cret-token")]), 401);
+    assert_eq!(status("/api/snapshot", &[("Cookie", &format!("webui_doctor_session={}", "0".repeat(64)))]), 401);
 
     // A non-loopback bind starts when the token comes from the environment.
     let open = Serve::start_with_env(&["--listen", "0.0.0.0:0"], &[("WEBUI_DOCTOR_TOKEN", "env-token")]);
@@ -333,7 +357,7 @@ fn header_timeout_disconnects_slow_clients() {
     use std::io::{Read, Write};
     let serve = Serve::start(&["--header-timeout", "1"]);
     let mut slow = std::net::TcpStream::connect(serve.addr).unwrap();
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n").unwrap();
     slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let start = Instant::now();
     let mut buf = Vec::new();

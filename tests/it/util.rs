@@ -315,3 +315,85 @@ pub fn promtool_check(text: &str) {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "promtool: {}{}", stdout(&out), stderr(&out));
 }
+
+/// The keepalive options of socket `inode` held by `pid`, read the way `-O` reads them.
+pub fn sockopts_of(pid: u32, inode: u64) -> webui_doctor::model::SockOpts {
+    let want = format!("socket:[{inode}]");
+    let fd = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the process's fd table")
+        .flatten()
+        .find(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.as_os_str() == want.as_str()))
+        .and_then(|e| e.file_name().to_str()?.parse().ok())
+        .unwrap_or_else(|| panic!("process {pid} holds no socket {inode}"));
+    webui_doctor::sockopt::read(std::path::Path::new("/proc"), pid, fd, inode, false).expect("socket options")
+}
+
+/// Parses JSON like `serde_json::from_slice`, but fails on an object that has the same key twice
+/// (serde_json keeps the last one silently).
+pub fn strict_json(bytes: &[u8]) -> Result<Value, String> {
+    use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    struct Strict(Value);
+
+    impl<'de> Deserialize<'de> for Strict {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Strict, D::Error> {
+            d.deserialize_any(StrictVisitor)
+        }
+    }
+
+    struct StrictVisitor;
+
+    impl<'de> Visitor<'de> for StrictVisitor {
+        type Value = Strict;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Strict, E> {
+            Ok(Strict(Value::Bool(v)))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Strict, E> {
+            Ok(Strict(v.into()))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Strict, E> {
+            Ok(Strict(v.into()))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Strict, E> {
+            Ok(Strict(v.into()))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Strict, E> {
+            Ok(Strict(v.into()))
+        }
+        fn visit_unit<E>(self) -> Result<Strict, E> {
+            Ok(Strict(Value::Null))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+            let mut out = Vec::new();
+            while let Some(Strict(v)) = seq.next_element()? {
+                out.push(v);
+            }
+            Ok(Strict(Value::Array(out)))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+            let mut out = serde_json::Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let Strict(v) = map.next_value()?;
+                if out.insert(key.clone(), v).is_some() {
+                    return Err(de::Error::custom(format!("duplicate key \"{key}\"")));
+                }
+            }
+            Ok(Strict(Value::Object(out)))
+        }
+    }
+
+    let mut d = serde_json::Deserializer::from_slice(bytes);
+    let Strict(v) = Strict::deserialize(&mut d).map_err(|e| e.to_string())?;
+    d.end().map_err(|e| e.to_string())?;
+    Ok(v)
+}
+
+#[test]
+fn strict_json_rejects_duplicate_keys() {
+    assert!(strict_json(br#"{"a": 1, "b": {"c": [1, {"d": null}]}}"#).is_ok());
+    assert!(strict_json(br#"{"ok": true, "x": 1, "ok": false}"#).unwrap_err().contains("duplicate key \"ok\""));
+    assert!(strict_json(br#"[{"a": 1}, {"b": {"a": 1, "a": 2}}]"#).is_err());
+}

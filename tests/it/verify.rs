@@ -24,8 +24,8 @@ fn verify_json(args: &[&str]) -> (i32, Value, String) {
     all.extend_from_slice(args);
     all.extend(["--format", "json"]);
     let out = run(&all);
-    let v =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("no JSON: {} {}", stdout(&out), stderr(&out)));
+    // Parsed strictly: a key written twice in one object is an error, not a silent overwrite.
+    let v = strict_json(&out.stdout).unwrap_or_else(|e| panic!("no JSON ({e}): {} {}", stdout(&out), stderr(&out)));
     (code(&out), v, stderr(&out))
 }
 
@@ -66,15 +66,28 @@ fn verify_reports_the_real_option_values() {
     assert_eq!(v["detect"], serde_json::json!({"idle_ms": 25000, "busy_ms": 25000}));
     assert!(v["checks"].as_array().unwrap().iter().all(|c| c["ok"] == true), "{v:#}");
     // A wrong expectation fails with the measured value in the message.
-    let (status, _, err) = verify_json(&[&addr, "--stream", "/api/events", "--expect-idle", "30"]);
+    let (status, v, err) = verify_json(&[&addr, "--stream", "/api/events", "--expect-idle", "30"]);
     assert_eq!(status, 1);
-    assert!(err.contains("idle is 10 s (expected 30 s)"), "{err}");
+    let idle = v["checks"].as_array().unwrap().iter().find(|c| c["check"] == "idle").unwrap();
+    assert_eq!(idle["message"], "idle is 10 s (expected 30 s)");
+    assert_eq!(err, "webui-doctor: verify failed: failed checks: idle\n");
+    // In text, each failed check is printed once: its FAIL line on stdout, its name on stderr.
+    let out = run(&["verify", &addr, "--stream", "/api/events", "--expect-idle", "30", "--expect-count", "9"]);
+    assert_eq!(code(&out), 1);
+    let all = stdout(&out) + &stderr(&out);
+    assert_eq!(all.matches("idle is 10 s (expected 30 s)").count(), 1, "{all}");
+    assert_eq!(all.matches("count is 3 (expected 9)").count(), 1, "{all}");
+    assert_eq!(stderr(&out), "webui-doctor: verify failed: failed checks: idle, count\n");
 
     // No keepalive: exit 1, and it says why.
     let off = Serve::start(&["--no-keepalive", "--snapshot-period", "1000"]);
     let out = run(&["verify", &off.addr.to_string(), "--stream", "/api/events"]);
     assert_eq!(code(&out), 1, "{}", stdout(&out));
-    assert!(stderr(&out).contains("SO_KEEPALIVE is off: a client that vanishes without a FIN is never dropped"));
+    assert!(
+        stdout(&out)
+            .contains("FAIL keepalive: SO_KEEPALIVE is off: a client that vanishes without a FIN is never dropped")
+    );
+    assert!(stderr(&out).contains("failed checks: keepalive"), "{}", stderr(&out));
     assert!(stdout(&out).contains("timer: none"), "{}", stdout(&out));
     assert!(stdout(&out).ends_with("FAIL\n"));
 }
@@ -98,7 +111,7 @@ fn verify_flags_keepalive_with_system_default_timings() {
         (sysctl("tcp_keepalive_time") + sysctl("tcp_keepalive_intvl") * sysctl("tcp_keepalive_probes")) * 1000;
     let text = stdout(&out);
     assert!(text.contains(&format!("TCP_KEEPIDLE={}s", sysctl("tcp_keepalive_time"))), "{text}");
-    let expected = webui_doctor::diagnose::long_duration(detect_ms);
+    let expected = webui_doctor::units::long_duration(detect_ms);
     assert!(text.contains(&format!("dropped after {expected} on an idle connection")), "{text}");
     assert_eq!(code(&out), if detect_ms > 300_000 { 1 } else { 0 }, "{text}");
     server.join().unwrap();
@@ -324,7 +337,11 @@ fn close_wait_and_missing_keepalive_findings_follow_the_sockets() {
     assert!(msg.ends_with("keepalive will not clear these"), "{msg}");
     assert_eq!(finding["evidence"]["port"], f.port);
     let missing = v["findings"].as_array().unwrap().iter().find(|f| f["code"] == "keepalive-missing").unwrap();
-    assert!(missing["message"].as_str().unwrap().starts_with("1 of 2 established sockets have no keepalive timer"));
+    let text = missing["message"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!("1 of 2 established server-side sockets on :{port} have no keepalive timer")),
+        "{text}"
+    );
 
     // Only the keepalive connection, only established: neither finding.
     let peer = f.keepalive.server.peer_addr().unwrap().port().to_string();

@@ -1,0 +1,175 @@
+//! The Linux side effects, through rustix wherever it has the call; the two it lacks
+//! (`getauxval(AT_SECURE)` and installing a signal handler) use libc, each with its SAFETY note.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rustix::fs::{Mode, OFlags};
+use rustix::net::sockopt;
+use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, Resource, Rlimit};
+
+use crate::model::{ProcPaths, SockOpts};
+
+/// True when this process runs with privileges its caller does not have: set-uid or set-gid,
+/// file capabilities (the kernel's `AT_SECURE`), or an effective uid or gid unlike the real one.
+/// Environment overrides are then ignored: they would let the caller choose what a privileged
+/// process reads.
+pub fn privileged_by_exec() -> bool {
+    // SAFETY: getauxval reads the auxiliary vector the kernel gave this process; it has no
+    // preconditions and returns 0 for an absent entry.
+    let at_secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+    at_secure
+        || rustix::process::getuid() != rustix::process::geteuid()
+        || rustix::process::getgid() != rustix::process::getegid()
+}
+
+/// An environment variable, unless it is empty or [`privileged_by_exec`] says not to trust it.
+pub fn trusted_env(name: &str) -> Option<OsString> {
+    if privileged_by_exec() {
+        return None;
+    }
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+/// `/proc`, or the `PROC_ROOT` / `PROC_NET_TCP` / `PROC_NET_TCP6` overrides where trusted.
+pub fn proc_paths() -> ProcPaths {
+    let mut paths = ProcPaths::under(trusted_env("PROC_ROOT").map_or_else(|| PathBuf::from("/proc"), PathBuf::from));
+    if let Some(p) = trusted_env("PROC_NET_TCP") {
+        paths.tcp = p.into();
+    }
+    if let Some(p) = trusted_env("PROC_NET_TCP6") {
+        paths.tcp6 = p.into();
+    }
+    paths
+}
+
+/// USER_HZ: the unit of `/proc/net/tcp`'s `tm->when` column (clock ticks, not jiffies).
+pub fn clock_ticks_per_second() -> u64 {
+    rustix::param::clock_ticks_per_second()
+}
+
+/// The socket inode behind descriptor `fd` of a process, read with `readlinkat` relative to the
+/// process's open `fd` directory (no path walk from `/`); `None` for anything but a socket.
+pub fn socket_inode_at(fd_dir: &File, fd: i32) -> Option<u64> {
+    use std::io::Write;
+    // The name on the stack: this runs once per open file on the host.
+    let mut name = [0u8; 12];
+    let mut cursor = io::Cursor::new(&mut name[..11]);
+    write!(cursor, "{fd}").ok()?;
+    let len = cursor.position() as usize;
+    let name = std::ffi::CStr::from_bytes_with_nul(&name[..=len]).ok()?;
+    let mut target = [0u8; 64];
+    let n = rustix::fs::readlinkat_raw(fd_dir, name, &mut target[..]).ok()?;
+    // A link that fills the buffer may be cut short; `socket:[N]` always fits in 64 bytes.
+    (n < target.len()).then(|| socket_inode(&target[..n]))?
+}
+
+/// `socket:[12345]` -> 12345.
+pub fn socket_inode(link: &[u8]) -> Option<u64> {
+    let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// A file's text, opened with `O_NOFOLLOW`: a symlink planted where `/proc/PID/comm` is expected
+/// (a fixture tree, or a hostile one) is refused rather than followed. At most 4 KiB is read.
+pub fn read_nofollow(path: &Path) -> io::Result<String> {
+    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+    let mut text = String::new();
+    File::from(fd).take(4096).read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// `pidfd_open` + `pidfd_getfd`: our own descriptor for descriptor `fd` of process `pid`. Needs
+/// ptrace access to the process (root, or the same user).
+pub fn duplicate(pid: u32, fd: i32) -> io::Result<OwnedFd> {
+    let pid =
+        i32::try_from(pid).ok().and_then(Pid::from_raw).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let pidfd = rustix::process::pidfd_open(pid, PidfdFlags::empty())?;
+    Ok(rustix::process::pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty())?)
+}
+
+/// The inode of an open descriptor (for a socket: the number `ss` and `/proc/net/tcp` show).
+pub fn inode_of(fd: impl AsFd) -> io::Result<u64> {
+    Ok(rustix::fs::fstat(fd)?.st_ino)
+}
+
+/// Reads the six keepalive-related options from a socket descriptor of our own.
+pub fn get_sockopts(fd: impl AsFd) -> io::Result<SockOpts> {
+    let fd = fd.as_fd();
+    let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+    Ok(SockOpts {
+        so_keepalive: sockopt::socket_keepalive(fd)?,
+        tcp_nodelay: sockopt::tcp_nodelay(fd)?,
+        keepidle_s: secs(sockopt::tcp_keepidle(fd)?),
+        keepintvl_s: secs(sockopt::tcp_keepintvl(fd)?),
+        keepcnt: sockopt::tcp_keepcnt(fd)?,
+        user_timeout_ms: sockopt::tcp_user_timeout(fd)?,
+    })
+}
+
+/// `SO_LINGER` 0: closing the socket then sends a RST and leaves no TIME-WAIT entry.
+pub fn linger_zero(fd: impl AsFd) -> io::Result<()> {
+    Ok(sockopt::set_socket_linger(fd, Some(Duration::ZERO))?)
+}
+
+/// Moves this thread (the CLI's only one) into the network namespace `ns` refers to.
+pub fn enter_netns(ns: &File) -> io::Result<()> {
+    Ok(rustix::thread::move_into_link_name_space(ns.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))?)
+}
+
+/// True when the effective user is root.
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Lifts the soft `RLIMIT_NOFILE` to the hard limit: every connection a server holds is a
+/// descriptor. Returns the soft limit now in force.
+pub fn raise_fd_limit() -> Option<u64> {
+    let lim = rustix::process::getrlimit(Resource::Nofile);
+    if lim.current < lim.maximum {
+        let _ = rustix::process::setrlimit(Resource::Nofile, Rlimit { current: lim.maximum, maximum: lim.maximum });
+    }
+    rustix::process::getrlimit(Resource::Nofile).current
+}
+
+static TERMINATED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_terminate(_: libc::c_int) {
+    TERMINATED.store(true, Ordering::SeqCst);
+}
+
+/// The signals that ask a process to end: each sets a flag ([`terminate_requested`]) instead of
+/// killing the process, so the caller can clean up first.
+pub const TERMINATING_SIGNALS: [(libc::c_int, &str); 4] =
+    [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM"), (libc::SIGHUP, "SIGHUP"), (libc::SIGQUIT, "SIGQUIT")];
+
+/// Routes SIGINT, SIGTERM, SIGHUP and SIGQUIT to a flag, so cleanup runs whichever arrives.
+pub fn catch_termination() {
+    for (signal, _) in TERMINATING_SIGNALS {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(signal, on_terminate as extern "C" fn(libc::c_int) as libc::sighandler_t);
+        }
+    }
+}
+
+/// Whether one of [`TERMINATING_SIGNALS`] arrived since [`catch_termination`].
+pub fn terminate_requested() -> bool {
+    TERMINATED.load(Ordering::SeqCst)
+}
+
+/// glibc gives each thread that allocates its own arena (up to 8 per core) and never returns
+/// their free pages; with tokio's workers and blocking pool, a long-running server's RSS crept
+/// up as connections came and went. Two arenas keep it flat at no measurable cost.
+pub fn limit_malloc_arenas() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes allocator parameters; called before any server thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}

@@ -1,0 +1,64 @@
+//! Platforms other than Linux: webui-doctor reads Linux's socket tables, so every call here
+//! reports that it is not supported (the server crate builds everywhere; this crate's CLI does not
+//! pretend to).
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use crate::model::{ProcPaths, SockOpts};
+
+fn unsupported<T>() -> io::Result<T> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "only supported on Linux"))
+}
+
+pub fn privileged_by_exec() -> bool {
+    true
+}
+pub fn trusted_env(_: &str) -> Option<OsString> {
+    None
+}
+pub fn proc_paths() -> ProcPaths {
+    ProcPaths::default()
+}
+pub fn clock_ticks_per_second() -> u64 {
+    100
+}
+pub fn socket_inode_at(_: &File, _: i32) -> Option<u64> {
+    None
+}
+pub fn socket_inode(_: &[u8]) -> Option<u64> {
+    None
+}
+pub fn read_nofollow(_: &Path) -> io::Result<String> {
+    unsupported()
+}
+pub fn duplicate(_: u32, _: i32) -> io::Result<OwnedFd> {
+    unsupported()
+}
+pub fn inode_of(_: impl AsFd) -> io::Result<u64> {
+    unsupported()
+}
+pub fn get_sockopts(_: impl AsFd) -> io::Result<SockOpts> {
+    unsupported()
+}
+pub fn linger_zero(_: impl AsFd) -> io::Result<()> {
+    unsupported()
+}
+pub fn enter_netns(_: &File) -> io::Result<()> {
+    unsupported()
+}
+pub fn is_root() -> bool {
+    false
+}
+pub fn raise_fd_limit() -> Option<u64> {
+    None
+}
+pub const TERMINATING_SIGNALS: [(i32, &str); 0] = [];
+pub fn catch_termination() {}
+pub fn terminate_requested() -> bool {
+    false
+}
+pub fn limit_malloc_arenas() {}
