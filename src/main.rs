@@ -5,7 +5,7 @@
 use std::io::{self, BufWriter, Write};
 
 use anyhow::Context;
-use clap::Parser;
+use clap::Parser as _;
 
 use webui_doctor::analysis::Report;
 use webui_doctor::cli::{
@@ -20,12 +20,38 @@ use webui_doctor::render::table::{Columns, Style};
 use webui_doctor::{netns, os, render};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     match run(cli) {
         Ok(code) => code.into(),
         Err(err) if is_broken_pipe(&err) => ExitCode::Ok.into(),
         Err(err) => {
             eprintln!("webui-doctor: {}", render::Clean(&format!("{err:#}")));
+            ExitCode::Error.into()
+        }
+    }
+}
+
+/// `--help` and `--version` print and exit 0; a bare `webui-doctor` prints the help and exits 2;
+/// any other usage error is one line on stderr (clap's first line, which names the flag and the
+/// reason) and exit 2, like every other error.
+fn usage_error(e: &clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::Ok.into()
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::Error.into()
+        }
+        _ => {
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("webui-doctor: {}", line.strip_prefix("error: ").unwrap_or(line));
             ExitCode::Error.into()
         }
     }

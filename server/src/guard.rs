@@ -86,9 +86,7 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
     let host = host_of(&request);
     if state.token.is_none() && !host.is_some_and(|h| state.hosts.allows(h)) {
         state.metrics.refused.get_or_create(&crate::metrics::RefusedLabel { reason: "host" }).inc();
-        return forbidden(
-            "403 Forbidden: this Host is not served (start the server with --allow-host NAME to add it)\n",
-        );
+        return forbidden("403 Forbidden: this Host is not served (add the name to the server's allowed hosts)\n");
     }
     let path = request.uri().path();
     if !open_route(path) && cross_site(request.headers(), host) {

@@ -7,6 +7,7 @@ mod dashboard;
 mod fallback;
 mod gate;
 mod generated;
+mod hardening;
 mod netns;
 mod oracle;
 mod peers;

@@ -242,6 +242,29 @@ impl Http {
         out
     }
 
+    /// Reads the stream until it ends or `until`: true when it ended with HTTP's last chunk (a
+    /// server that finished the response), false on a bare close or the deadline.
+    pub fn ends_with_last_chunk(&mut self, until: Instant) -> bool {
+        while Instant::now() < until {
+            let left = until.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            self.reader.get_ref().set_read_timeout(Some(left)).unwrap();
+            let mut size = String::new();
+            match self.reader.read_line(&mut size) {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => {}
+            }
+            let Ok(n) = usize::from_str_radix(size.trim(), 16) else { continue };
+            if n == 0 {
+                return true;
+            }
+            let mut chunk = vec![0; n + 2];
+            if self.reader.read_exact(&mut chunk).is_err() {
+                return false;
+            }
+        }
+        false
+    }
+
     /// Waits for the next `event: snapshot` and returns its parsed data.
     pub fn next_snapshot(&mut self, within: Duration) -> serde_json::Value {
         let deadline = Instant::now() + within;

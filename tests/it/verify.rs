@@ -231,14 +231,15 @@ fn start_drill(serve: &Serve, timeout: &str) -> (std::process::Child, String, St
     (child, table, client, seen)
 }
 
-/// SIGINT or SIGTERM in the middle of a drill: the rule and the connection go, exit code 2.
+/// SIGINT, SIGTERM, SIGHUP (the terminal went away) or SIGQUIT in the middle of a drill: the
+/// rule and the connection go, exit code 2.
 #[test]
 fn interrupted_drill_leaves_nothing_behind() {
     if !require(have_nft(), "root and nftables") {
         return;
     }
     let _turn = drill_turn();
-    for signal in [libc::SIGINT, libc::SIGTERM] {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
         let serve = Serve::start(&["--no-keepalive", "--snapshot-period", "1000"]);
         let (mut child, table, client, _) = start_drill(&serve, "30");
         std::thread::sleep(Duration::from_millis(500));
@@ -450,4 +451,85 @@ fn watch_repeats_the_report() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.matches("\x1b[H\x1b[2J").count() >= 2, "{text:?}");
     }
+}
+
+/// A drill whose reader goes away (`verify --drill | head -3`): the next line it writes fails,
+/// and it ends quietly with the rule and the connection removed, instead of panicking (101).
+#[test]
+fn drill_with_a_closed_stdout_cleans_up() {
+    if !require(have_nft(), "root and nftables") {
+        return;
+    }
+    let _turn = drill_turn();
+    // Probes every second and no user timeout: the drill has a line to print each second.
+    let serve = Serve::start(&[
+        "--keepalive-idle",
+        "1",
+        "--keepalive-interval",
+        "1",
+        "--keepalive-count",
+        "20",
+        "--user-timeout",
+        "0",
+        "--snapshot-period",
+        "1000",
+    ]);
+    let mut child = cmd()
+        .args(["verify", &serve.addr.to_string(), "--stream", "/api/events", "--drill", "--timeout", "30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let table = format!("{}{}", webui_doctor::drill::TABLE_PREFIX, child.id());
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let client = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("drill: dropping the server's packets to ").map(|r| r.split(';').next().unwrap().to_owned())
+        })
+        .expect("the drill started");
+    drop(lines); // the reader goes away
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "the drill went on with nobody reading");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!drill_tables().contains(&table), "table {table} left behind");
+    let server = serve.addr.to_string();
+    assert!(wait_until(Duration::from_secs(2), || connections_left(&client, &server).is_empty()));
+}
+
+/// A server that sets keepalive a moment after `accept()` (here 400 ms, as a thread pool that is
+/// busy might): verify waits for it, within a bound, instead of reading too early.
+#[test]
+fn verify_waits_for_options_set_after_accept() {
+    if !require(is_root(), "root (pidfd_getfd on the server process)") {
+        return;
+    }
+    let script = "import socket, sys, threading, time\n\
+                  s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                  print(s.getsockname()[1], flush=True)\n\
+                  def late(c):\n    time.sleep(0.4)\n\
+                  \x20   c.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)\n\
+                  \x20   c.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 10)\n\
+                  \x20   c.recv(1)\n\
+                  while True:\n    c, _ = s.accept(); threading.Thread(target=late, args=(c,), daemon=True).start()\n";
+    let mut server = Command::new("python3").args(["-c", script]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut port = String::new();
+    BufReader::new(server.stdout.as_mut().unwrap()).read_line(&mut port).unwrap();
+    let (status, v, err) = verify_json(&[&format!("127.0.0.1:{}", port.trim()), "--expect-idle", "10"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(v["options"]["so_keepalive"], true, "{v:#}\n{err}");
+    assert_eq!(v["options"]["keepidle_s"], 10, "{v:#}");
+    assert_eq!(status, 1, "keepalive without a user timeout fails max-detect only: {err}");
+    assert_eq!(err, "webui-doctor: verify failed: failed checks: max-detect\n");
 }
