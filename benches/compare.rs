@@ -26,7 +26,11 @@ use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream}
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_webui-doctor");
+/// The binary measured: this build, or `WEBUI_DOCTOR_BENCH_BIN` (another build, to compare two
+/// versions on the same fixture).
+static BIN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    std::env::var("WEBUI_DOCTOR_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_webui-doctor").to_owned())
+});
 /// Descriptors one fixture worker may hold (the per-process limit here is 20,000).
 const FDS_PER_WORKER: usize = 16_000;
 
@@ -195,7 +199,7 @@ fn ss_counts() -> std::collections::BTreeMap<String, usize> {
 }
 
 fn our_counts() -> std::collections::BTreeMap<String, usize> {
-    let out = Command::new(BIN).args(["sockets", "--summary", "--format", "json"]).output().unwrap();
+    let out = Command::new(&*BIN).args(["sockets", "--summary", "--format", "json"]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let label = |state: &str| webui_doctor::model::TcpState::from_name(state).map_or("?", |s| s.ss_label());
     v["summary"]["by_state"]
@@ -273,7 +277,7 @@ struct Row {
 }
 
 fn pairs(port: u16) -> Vec<Pair> {
-    let own = |args: &[&str]| (BIN.to_owned(), args.iter().map(|s| s.to_string()).collect(), vec![]);
+    let own = |args: &[&str]| (BIN.clone(), args.iter().map(|s| s.to_string()).collect(), vec![]);
     let ss = |args: &[&str], env: &[(&str, &str)]| {
         (
             "ss".to_owned(),
@@ -410,7 +414,7 @@ fn serve_load(clients: usize) {
     let heartbeat = 5.0;
     let watch = TcpListener::bind("127.0.0.1:0").unwrap(); // a small watched port: the stream stays light
     let watch_port = watch.local_addr().unwrap().port().to_string();
-    let mut server = Command::new(BIN)
+    let mut server = Command::new(&*BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--heartbeat", "5", "--snapshot-period", "60"])
         .args(["--watch-port", &watch_port, "--max-connections", "20000", "--max-sse-clients", "20000"])
         .stderr(Stdio::piped())
@@ -527,8 +531,12 @@ fn open_fds(pid: u32) -> usize {
 
 /// Starts `serve` on loopback; returns the child and its address.
 fn start_serve(args: &[&str]) -> (Child, SocketAddr) {
-    let mut server =
-        Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0"]).args(args).stderr(Stdio::piped()).spawn().unwrap();
+    let mut server = Command::new(&*BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
     let mut err = BufReader::new(server.stderr.take().unwrap());
     err.read_line(&mut line).unwrap();

@@ -113,15 +113,18 @@ fn close_wait(sockets: &[Socket], out: &mut Vec<Finding>) {
 /// outgoing connections (a browser, a package manager) are the client's business, and counting
 /// them made the first run on any laptop warn about itself.
 fn keepalive_missing(sockets: &[Socket], listening: &BTreeSet<u16>, out: &mut Vec<Finding>) {
-    let server_side: Vec<&Socket> =
-        sockets.iter().filter(|s| s.state == TcpState::Established && listening.contains(&s.local.port())).collect();
-    let unarmed: Vec<&Socket> = server_side.iter().copied().filter(|s| !s.keepalive_armed()).collect();
-    if unarmed.is_empty() {
+    let (mut server_side, mut unarmed) = (0usize, 0usize);
+    let mut ports = BTreeSet::new();
+    for s in sockets.iter().filter(|s| s.state == TcpState::Established && listening.contains(&s.local.port())) {
+        server_side += 1;
+        if !s.keepalive_armed() {
+            unarmed += 1;
+            ports.insert(s.local.port());
+        }
+    }
+    if unarmed == 0 {
         return;
     }
-    let mut ports: Vec<u16> = unarmed.iter().map(|s| s.local.port()).collect();
-    ports.sort_unstable();
-    ports.dedup();
     let on = ports.iter().map(|p| format!(":{p}")).collect::<Vec<_>>().join(", ");
     out.push(Finding {
         code: "keepalive-missing",
@@ -129,10 +132,10 @@ fn keepalive_missing(sockets: &[Socket], listening: &BTreeSet<u16>, out: &mut Ve
         message: format!(
             "{} of {} on {on} have no keepalive timer (outgoing connections, whose local port is not listening, are not \
              counted): a peer that vanishes without a FIN is never noticed on an idle connection",
-            unarmed.len(),
-            plural(server_side.len(), "established server-side socket", "established server-side sockets")
+            unarmed,
+            plural(server_side, "established server-side socket", "established server-side sockets")
         ),
-        evidence: json!({ "established": server_side.len(), "without_keepalive": unarmed.len(), "ports": ports }),
+        evidence: json!({ "established": server_side, "without_keepalive": unarmed, "ports": ports }),
     });
 }
 

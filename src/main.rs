@@ -76,9 +76,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The query a selection asks for. Entering `--netns` happens here, before anything is read:
-/// it switches this process, which is why it is not hidden inside the library.
-fn query(sel: &Selection) -> anyhow::Result<Query> {
+/// `--netns`: switches this process into the namespace, before anything is read. A step of its
+/// own, called first by each command, because it changes the whole process.
+fn enter_netns(sel: &Selection) -> anyhow::Result<()> {
+    if let Some(name) = &sel.netns {
+        netns::enter(name)?;
+    }
+    Ok(())
+}
+
+/// The query a selection asks for; the proc root is resolved here, once.
+fn query(sel: &Selection) -> Query {
     let states = if sel.states.is_empty() {
         StateSet::all()
     } else {
@@ -94,16 +102,14 @@ fn query(sel: &Selection) -> anyhow::Result<Query> {
         pid: sel.pid,
         process: sel.process.clone(),
     };
-    if let Some(name) = &sel.netns {
-        netns::enter(name)?;
-    }
     let mut q = Query::new(sel.source, filter, os::proc_paths());
     q.processes = sel.processes;
-    Ok(q)
+    q
 }
 
 fn sockets(args: SocketsArgs) -> anyhow::Result<ExitCode> {
-    let mut q = query(&args.selection)?;
+    enter_netns(&args.selection)?;
+    let mut q = query(&args.selection);
     q.sockopts = args.sockopts;
     q.force = args.force;
     let style = Style::detect();
@@ -157,7 +163,8 @@ fn sockets_once(args: &SocketsArgs, q: &Query, style: Style, out: &mut impl Writ
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let q = query(&args.selection)?;
+    enter_netns(&args.selection)?;
+    let q = query(&args.selection);
     let (snapshot, attribution) = collect(&q)?;
     let facts = facts(&q, &snapshot.sockets)?;
     let report = Report::new(&snapshot, &q.filter, args.selection.netns.as_deref(), attribution, &facts);

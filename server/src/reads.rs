@@ -34,7 +34,7 @@ pub enum Outcome {
 pub struct Busy;
 
 /// Reads kept at once for sharing; past it, reads still run but are not shared.
-const MAX_KEPT: usize = 256;
+const MAX_KEPT: usize = 64;
 
 type SharedRead = Shared<BoxFuture<'static, Outcome>>;
 
