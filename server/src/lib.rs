@@ -153,7 +153,7 @@ pub(crate) struct AppState {
     pub reads: Arc<reads::Reads>,
     /// Log-in sessions (the cookie carries a session id, never the token).
     pub sessions: Arc<auth::Sessions>,
-    /// The `Host` values served without a token; set by [`Server::run`] once the port is known.
+    /// The `Host` values served without a token (the bound port included).
     pub hosts: Arc<guard::AllowedHosts>,
 }
 

@@ -35,10 +35,11 @@ pub fn read(choice: Source, filter: &Filter, paths: &ProcPaths) -> Result<Snapsh
 
 /// Drops second reports of the same socket, keeping the first: the same inode (a socket's own
 /// name; `SO_REUSEPORT` listeners share an address, not an inode), or for sockets without one
-/// (TIME-WAIT, orphans) the same 4-tuple. One 64-bit key per socket goes into a map with a
-/// multiplicative hash; equal keys are confirmed on the sockets themselves, so a key collision
+/// (TIME-WAIT, orphans) the same 4-tuple. One 64-bit key per socket goes into a map with a cheap
+/// unkeyed hash; equal keys are confirmed on the sockets themselves, so a key collision
 /// never drops a socket. (A hash set of the 4-tuples themselves cost 12 MiB and a fifth of the
-/// read's time at 100k TIME-WAIT sockets; this costs about 2 MiB and 3 % of it.)
+/// read's time at 100k TIME-WAIT sockets; this costs about 2 MiB and 0.5 % more instructions
+/// than no deduplication at all, measured with callgrind on 70k sockets.)
 fn dedup(mut sockets: Vec<Socket>) -> Vec<Socket> {
     use std::collections::HashMap;
     use std::collections::hash_map::Entry;
@@ -87,8 +88,10 @@ fn tuple_key(s: &Socket) -> u64 {
     bits(s.local).rotate_left(32) ^ bits(s.peer).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
 }
 
-/// Keys here are inodes (kernel counters) and 4-tuple digests, not attacker-chosen strings: one
-/// multiply spreads them well enough, at a fraction of SipHash's cost.
+/// Keys here are inodes (kernel counters) and 4-tuple digests, not attacker-chosen strings, so
+/// no keyed hash is needed; but the map takes its bucket from the low bits, so every input bit
+/// must reach them (splitmix64's finalizer). A plain multiply did not: TIME-WAIT digests that
+/// differed only in their high bits piled into three buckets and the read took 10 % longer.
 #[derive(Default)]
 struct Mix(u64);
 
@@ -104,7 +107,10 @@ impl std::hash::Hasher for Mix {
     }
 
     fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0 ^ n;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        self.0 = z ^ (z >> 31);
     }
 }
 
