@@ -414,18 +414,20 @@ fn serve_load(clients: usize) {
     let heartbeat = 5.0;
     let watch = TcpListener::bind("127.0.0.1:0").unwrap(); // a small watched port: the stream stays light
     let watch_port = watch.local_addr().unwrap().port().to_string();
-    let mut server = Command::new(&*BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--heartbeat", "5", "--snapshot-period", "60"])
-        .args(["--watch-port", &watch_port, "--max-connections", "20000", "--max-sse-clients", "20000"])
-        .args(["--max-connections-per-ip", "20000"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut err = BufReader::new(server.stderr.take().unwrap());
-    err.read_line(&mut line).unwrap();
-    let addr: SocketAddr = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
-    std::thread::spawn(move || for _ in err.lines() {});
+    let (mut server, addr) = start_serve(&[
+        "--heartbeat",
+        "5",
+        "--snapshot-period",
+        "60",
+        "--watch-port",
+        &watch_port,
+        "--max-connections",
+        "20000",
+        "--max-sse-clients",
+        "20000",
+        "--max-connections-per-ip",
+        "20000",
+    ]);
     let pid = server.id();
     let baseline = proc_field(pid, "VmRSS:");
 
