@@ -263,12 +263,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         eprintln!("webui-doctor serve: on every accepted socket: {prefix}{options}");
     });
     if let Err(e) = result {
-        let hint = match e.downcast_ref::<StartError>() {
-            Some(StartError::TokenRequired(_)) => "give --token-file FILE or set WEBUI_DOCTOR_TOKEN",
-            _ => "",
-        };
-        let err = anyhow::Error::from_boxed(e);
-        return Err(if hint.is_empty() { err } else { err.context(hint) });
+        // The server crate knows no flags; the way out is named here.
+        if let Some(StartError::TokenRequired(_)) = e.downcast_ref::<StartError>() {
+            anyhow::bail!("{e} (give --token-file FILE or set WEBUI_DOCTOR_TOKEN)");
+        }
+        return Err(anyhow::Error::from_boxed(e));
     }
     Ok(ExitCode::Ok)
 }
