@@ -29,6 +29,7 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Prove the keepalive fix on a live server: its accepted socket''s options, and (--drill) a real dead-peer drop')
+            [CompletionResult]::new('fix', 'fix', [CompletionResultType]::ParameterValue, 'Put the keepalive fix on a running server from outside, and end its CLOSE-WAIT sockets')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -118,11 +119,31 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'webui-doctor;fix' {
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Fix the server listening on local port PORT (repeatable)')
+            [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'Fix every listening TCP socket of process PID')
+            [CompletionResult]::new('--keepalive-idle', '--keepalive-idle', [CompletionResultType]::ParameterName, 'Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE, 1-32767)')
+            [CompletionResult]::new('--keepalive-interval', '--keepalive-interval', [CompletionResultType]::ParameterName, 'Seconds between keepalive probes (TCP_KEEPINTVL, 1-32767)')
+            [CompletionResult]::new('--keepalive-count', '--keepalive-count', [CompletionResultType]::ParameterName, 'Unanswered probes before the connection is dropped (TCP_KEEPCNT, 1-127)')
+            [CompletionResult]::new('--user-timeout', '--user-timeout', [CompletionResultType]::ParameterName, 'TCP_USER_TIMEOUT in seconds: how long sent data may stay unacknowledged. Default: idle + interval x count; 0 leaves the kernel default')
+            [CompletionResult]::new('--close-with', '--close-with', [CompletionResultType]::ParameterName, 'With --close-wait: how to end them')
+            [CompletionResult]::new('--idle-over', '--idle-over', [CompletionResultType]::ParameterName, 'With --close-wait: only sockets idle (neither sending nor receiving) for longer than SECS')
+            [CompletionResult]::new('--source', '--source', [CompletionResultType]::ParameterName, 'Where to read sockets')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--no-nodelay', '--no-nodelay', [CompletionResultType]::ParameterName, 'Leave TCP_NODELAY as it is')
+            [CompletionResult]::new('--close-wait', '--close-wait', [CompletionResultType]::ParameterName, 'Also end the selected ports'' CLOSE-WAIT sockets (the peer has closed; the server has not)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the plan (each socket, each option from -> to, each socket to close) and change nothing')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Act even on a server in a non-root cgroup-v1 net_cls or net_prio group (pidfd_getfd re-tags its sockets with this process''s class id, which breaks tc and nftables `meta cgroup` rules)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'webui-doctor;help' {
             [CompletionResult]::new('sockets', 'sockets', [CompletionResultType]::ParameterValue, 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Prove the keepalive fix on a live server: its accepted socket''s options, and (--drill) a real dead-peer drop')
+            [CompletionResult]::new('fix', 'fix', [CompletionResultType]::ParameterValue, 'Put the keepalive fix on a running server from outside, and end its CLOSE-WAIT sockets')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -136,6 +157,9 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             break
         }
         'webui-doctor;help;verify' {
+            break
+        }
+        'webui-doctor;help;fix' {
             break
         }
         'webui-doctor;help;help' {

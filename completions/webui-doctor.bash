@@ -19,6 +19,9 @@ _webui__doctor() {
             webui__doctor,check)
                 cmd="webui__doctor__subcmd__check"
                 ;;
+            webui__doctor,fix)
+                cmd="webui__doctor__subcmd__fix"
+                ;;
             webui__doctor,help)
                 cmd="webui__doctor__subcmd__help"
                 ;;
@@ -33,6 +36,9 @@ _webui__doctor() {
                 ;;
             webui__doctor__subcmd__help,check)
                 cmd="webui__doctor__subcmd__help__subcmd__check"
+                ;;
+            webui__doctor__subcmd__help,fix)
+                cmd="webui__doctor__subcmd__help__subcmd__fix"
                 ;;
             webui__doctor__subcmd__help,help)
                 cmd="webui__doctor__subcmd__help__subcmd__help"
@@ -53,7 +59,7 @@ _webui__doctor() {
 
     case "${cmd}" in
         webui__doctor)
-            opts="-h -V --help --version sockets check serve verify help"
+            opts="-h -V --help --version sockets check serve verify fix help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -120,8 +126,62 @@ _webui__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        webui__subcmd__doctor__subcmd__fix)
+            opts="-h --port --pid --keepalive-idle --keepalive-interval --keepalive-count --user-timeout --no-nodelay --close-wait --close-with --idle-over --dry-run --force --source --format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keepalive-idle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keepalive-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keepalive-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --close-with)
+                    COMPREPLY=($(compgen -W "auto destroy shutdown" -- "${cur}"))
+                    return 0
+                    ;;
+                --idle-over)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -W "auto netlink procfs" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         webui__subcmd__doctor__subcmd__help)
-            opts="sockets check serve verify help"
+            opts="sockets check serve verify fix help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -135,6 +195,20 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        webui__subcmd__doctor__subcmd__help__subcmd__fix)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -26,6 +26,7 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand check 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
             cand serve 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
             cand verify 'Prove the keepalive fix on a live server: its accepted socket''s options, and (--drill) a real dead-peer drop'
+            cand fix 'Put the keepalive fix on a running server from outside, and end its CLOSE-WAIT sockets'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'webui-doctor;sockets'= {
@@ -110,11 +111,30 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'webui-doctor;fix'= {
+            cand --port 'Fix the server listening on local port PORT (repeatable)'
+            cand --pid 'Fix every listening TCP socket of process PID'
+            cand --keepalive-idle 'Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE, 1-32767)'
+            cand --keepalive-interval 'Seconds between keepalive probes (TCP_KEEPINTVL, 1-32767)'
+            cand --keepalive-count 'Unanswered probes before the connection is dropped (TCP_KEEPCNT, 1-127)'
+            cand --user-timeout 'TCP_USER_TIMEOUT in seconds: how long sent data may stay unacknowledged. Default: idle + interval x count; 0 leaves the kernel default'
+            cand --close-with 'With --close-wait: how to end them'
+            cand --idle-over 'With --close-wait: only sockets idle (neither sending nor receiving) for longer than SECS'
+            cand --source 'Where to read sockets'
+            cand --format 'Output format'
+            cand --no-nodelay 'Leave TCP_NODELAY as it is'
+            cand --close-wait 'Also end the selected ports'' CLOSE-WAIT sockets (the peer has closed; the server has not)'
+            cand --dry-run 'Print the plan (each socket, each option from -> to, each socket to close) and change nothing'
+            cand --force 'Act even on a server in a non-root cgroup-v1 net_cls or net_prio group (pidfd_getfd re-tags its sockets with this process''s class id, which breaks tc and nftables `meta cgroup` rules)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'webui-doctor;help'= {
             cand sockets 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
             cand check 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
             cand serve 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
             cand verify 'Prove the keepalive fix on a live server: its accepted socket''s options, and (--drill) a real dead-peer drop'
+            cand fix 'Put the keepalive fix on a running server from outside, and end its CLOSE-WAIT sockets'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'webui-doctor;help;sockets'= {
@@ -124,6 +144,8 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
         &'webui-doctor;help;serve'= {
         }
         &'webui-doctor;help;verify'= {
+        }
+        &'webui-doctor;help;fix'= {
         }
         &'webui-doctor;help;help'= {
         }

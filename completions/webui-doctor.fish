@@ -30,6 +30,7 @@ complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "sockets" 
 complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "check" -d 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
 complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "serve" -d 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
 complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "verify" -d 'Prove the keepalive fix on a live server: its accepted socket\'s options, and (--drill) a real dead-peer drop'
+complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "fix" -d 'Put the keepalive fix on a running server from outside, and end its CLOSE-WAIT sockets'
 complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l source -d 'Where to read sockets: netlink sock_diag, /proc/net/tcp{,6}, or netlink with a fallback to procfs when the kernel refuses netlink' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
 netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'
@@ -136,8 +137,29 @@ json\t'one JSON object: summary, rules and the verdict'"
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l drill -d 'Really test it: blackhole the client and measure when the server drops it (root only)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l force -d 'Read the server\'s socket options even when it is in a non-root cgroup-v1 net_cls or net_prio group (pidfd_getfd re-tags the socket with this process\'s class id)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify help" -f -a "sockets" -d 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify help" -f -a "check" -d 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify help" -f -a "serve" -d 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify help" -f -a "verify" -d 'Prove the keepalive fix on a live server: its accepted socket\'s options, and (--drill) a real dead-peer drop'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l port -d 'Fix the server listening on local port PORT (repeatable)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l pid -d 'Fix every listening TCP socket of process PID' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l keepalive-idle -d 'Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE, 1-32767)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l keepalive-interval -d 'Seconds between keepalive probes (TCP_KEEPINTVL, 1-32767)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l keepalive-count -d 'Unanswered probes before the connection is dropped (TCP_KEEPCNT, 1-127)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l user-timeout -d 'TCP_USER_TIMEOUT in seconds: how long sent data may stay unacknowledged. Default: idle + interval x count; 0 leaves the kernel default' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l close-with -d 'With --close-wait: how to end them' -r -f -a "auto\t'`SOCK_DESTROY`, and `shutdown` where the kernel refuses it (`EOPNOTSUPP`)'
+destroy\t'`SOCK_DESTROY` through sock_diag only (what `ss -K` does; needs CONFIG_INET_DIAG_DESTROY)'
+shutdown\t'`shutdown(SHUT_RDWR)` on a `pidfd_getfd` copy only'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l idle-over -d 'With --close-wait: only sockets idle (neither sending nor receiving) for longer than SECS' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l source -d 'Where to read sockets' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
+netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'
+procfs\t'/proc/net/tcp and /proc/net/tcp6 (no idle times); honours PROC_ROOT'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l format -d 'Output format' -r -f -a "text\t'one line per rule, then the source and socket count'
+json\t'one JSON object: summary, rules and the verdict'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l no-nodelay -d 'Leave TCP_NODELAY as it is'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l close-wait -d 'Also end the selected ports\' CLOSE-WAIT sockets (the peer has closed; the server has not)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l dry-run -d 'Print the plan (each socket, each option from -> to, each socket to close) and change nothing'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l force -d 'Act even on a server in a non-root cgroup-v1 net_cls or net_prio group (pidfd_getfd re-tags its sockets with this process\'s class id, which breaks tc and nftables `meta cgroup` rules)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix help" -f -a "sockets" -d 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix help" -f -a "check" -d 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix help" -f -a "serve" -d 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix help" -f -a "verify" -d 'Prove the keepalive fix on a live server: its accepted socket\'s options, and (--drill) a real dead-peer drop'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix help" -f -a "fix" -d 'Put the keepalive fix on a running server from outside, and end its CLOSE-WAIT sockets'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -150,6 +150,7 @@ mod properties {
             process: None,
             idle: None,
             sockopts: None,
+            cookie: 0,
         }
     }
 

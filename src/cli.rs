@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::filter::{PortRange, group};
+use crate::fix::CloseWith;
 use crate::model::{Source, StateSet, TcpState};
 
 #[derive(Debug, Parser)]
@@ -54,6 +55,16 @@ pub enum Command {
         packets to it; root only), reports each keepalive probe, and measures when the server drops the \
         connection. The rule and the connection are removed on every exit, Ctrl-C included.")]
     Verify(VerifyArgs),
+    /// Put the keepalive fix on a running server from outside, and end its CLOSE-WAIT sockets
+    #[command(long_about = "Put the keepalive fix on a server that is already running: no code change, no \
+        restart. The kernel copies a listening socket's options into every socket it accepts later, so \
+        fix takes a copy of the server's listening socket (pidfd_getfd) and sets SO_KEEPALIVE, TCP_NODELAY, \
+        TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT and TCP_USER_TIMEOUT on it, each on its own, then reads \
+        them back; the established connections on the same ports get them too. With --close-wait it also \
+        ends the ports' CLOSE-WAIT sockets (SOCK_DESTROY, as `ss -K`, or shutdown on a copy). Needs root, \
+        or the server's uid with ptrace allowed. Exit 0 when everything selected was applied, 1 when an \
+        option or a socket failed, 2 on usage or operational errors (nothing changed).")]
+    Fix(FixArgs),
 }
 
 /// Which sockets to read; shared by every subcommand.
@@ -160,22 +171,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8787")]
     pub listen: std::net::SocketAddr,
 
-    /// Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE, 1-32767)
-    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=32767))]
-    pub keepalive_idle: u32,
-
-    /// Seconds between keepalive probes (TCP_KEEPINTVL, 1-32767)
-    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=32767))]
-    pub keepalive_interval: u32,
-
-    /// Unanswered probes before the connection is dropped (TCP_KEEPCNT, 1-127)
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=127))]
-    pub keepalive_count: u32,
-
-    /// TCP_USER_TIMEOUT in seconds: how long sent data may stay unacknowledged. Default: idle +
-    /// interval x count; 0 leaves the kernel default
-    #[arg(long, value_name = "SECS", value_parser = parse_user_timeout)]
-    pub user_timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub keepalive: KeepaliveFlags,
 
     /// Do not enable keepalive or the user timeout (for A/B comparisons); TCP_NODELAY stays on
     #[arg(long)]
@@ -231,6 +228,74 @@ pub struct ServeArgs {
     /// as root, it would show every user's processes to anyone who can reach the server
     #[arg(long)]
     pub allow_processes: bool,
+}
+
+/// The keepalive options `serve` puts on every connection and `fix` on a running server's.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct KeepaliveFlags {
+    /// Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE, 1-32767)
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=32767))]
+    pub keepalive_idle: u32,
+
+    /// Seconds between keepalive probes (TCP_KEEPINTVL, 1-32767)
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=32767))]
+    pub keepalive_interval: u32,
+
+    /// Unanswered probes before the connection is dropped (TCP_KEEPCNT, 1-127)
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=127))]
+    pub keepalive_count: u32,
+
+    /// TCP_USER_TIMEOUT in seconds: how long sent data may stay unacknowledged. Default: idle +
+    /// interval x count; 0 leaves the kernel default
+    #[arg(long, value_name = "SECS", value_parser = parse_user_timeout)]
+    pub user_timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// Fix the server listening on local port PORT (repeatable)
+    #[arg(long = "port", value_name = "PORT", required_unless_present = "pid", conflicts_with = "pid")]
+    pub ports: Vec<u16>,
+
+    /// Fix every listening TCP socket of process PID
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+
+    #[command(flatten)]
+    pub keepalive: KeepaliveFlags,
+
+    /// Leave TCP_NODELAY as it is
+    #[arg(long)]
+    pub no_nodelay: bool,
+
+    /// Also end the selected ports' CLOSE-WAIT sockets (the peer has closed; the server has not)
+    #[arg(long)]
+    pub close_wait: bool,
+
+    /// With --close-wait: how to end them
+    #[arg(long, value_enum, default_value_t = CloseWith::Auto, requires = "close_wait")]
+    pub close_with: CloseWith,
+
+    /// With --close-wait: only sockets idle (neither sending nor receiving) for longer than SECS
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, requires = "close_wait")]
+    pub idle_over: Option<std::time::Duration>,
+
+    /// Print the plan (each socket, each option from -> to, each socket to close) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Act even on a server in a non-root cgroup-v1 net_cls or net_prio group (pidfd_getfd re-tags
+    /// its sockets with this process's class id, which breaks tc and nftables `meta cgroup` rules)
+    #[arg(long)]
+    pub force: bool,
+
+    /// Where to read sockets
+    #[arg(long, value_enum, default_value_t = Source::Auto)]
+    pub source: Source,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
 }
 
 #[derive(Debug, Args)]

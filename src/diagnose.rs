@@ -30,6 +30,9 @@ pub struct Finding {
     pub message: String,
     /// The numbers behind the message.
     pub evidence: Value,
+    /// The command that cures it, where there is one (a suggestion: nothing runs by itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cure: Option<String>,
 }
 
 /// Retransmissions (or unanswered zero-window probes) after which a peer counts as gone. A
@@ -74,6 +77,7 @@ pub fn diagnose(sockets: &[Socket], facts: &Facts) -> Vec<Finding> {
                 long_duration(s.detect_ms())
             ),
             evidence: json!({ "sysctls": s, "detect_ms": s.detect_ms() }),
+            cure: None,
         });
     }
     out
@@ -97,14 +101,17 @@ fn close_wait(sockets: &[Socket], out: &mut Vec<Finding>) {
         if let Some(ms) = oldest {
             message.push_str(&format!(", oldest idle {}", human_ms(ms)));
         }
-        message.push_str(
-            ": the application is not closing connections after the client's FIN; keepalive will not clear these",
-        );
+        let cure = format!("webui-doctor fix --port {port} --close-wait");
+        message.push_str(&format!(
+            ": the application is not closing connections after the client's FIN; keepalive will not clear these. \
+             `{cure}` ends them now"
+        ));
         out.push(Finding {
             code: "close-wait",
             severity: Severity::Warning,
             message,
             evidence: json!({ "port": port, "sockets": group.len(), "owners": owners, "oldest_idle_ms": oldest }),
+            cure: Some(cure),
         });
     }
 }
@@ -126,16 +133,20 @@ fn keepalive_missing(sockets: &[Socket], listening: &BTreeSet<u16>, out: &mut Ve
         return;
     }
     let on = ports.iter().map(|p| format!(":{p}")).collect::<Vec<_>>().join(", ");
+    let cure =
+        format!("webui-doctor fix {}", ports.iter().map(|p| format!("--port {p}")).collect::<Vec<_>>().join(" "));
     out.push(Finding {
         code: "keepalive-missing",
         severity: Severity::Warning,
         message: format!(
             "{} of {} on {on} have no keepalive timer (outgoing connections, whose local port is not listening, are not \
-             counted): a peer that vanishes without a FIN is never noticed on an idle connection",
+             counted): a peer that vanishes without a FIN is never noticed on an idle connection. `{cure}` puts \
+             keepalive on the running server",
             unarmed,
             plural(server_side, "established server-side socket", "established server-side sockets")
         ),
         evidence: json!({ "established": server_side, "without_keepalive": unarmed, "ports": ports }),
+        cure: Some(cure),
     });
 }
 
@@ -168,6 +179,7 @@ fn dead_peers(sockets: &[Socket], out: &mut Vec<Finding>) {
             "max_retransmits": most,
             "peers": stuck.iter().map(|s| s.peer.to_string()).collect::<Vec<_>>(),
         }),
+        cure: None,
     });
 }
 
@@ -190,6 +202,7 @@ mod tests {
             process: Some(Process { pid: 4242, comm: "python3".into() }),
             idle: Some(Idle { last_recv_ms: 7_800_000, last_send_ms: 1 }),
             sockopts: None,
+            cookie: 0,
         }
     }
 
@@ -220,7 +233,8 @@ mod tests {
         assert_eq!(
             findings[0].message,
             "2 sockets on :8787 in CLOSE-WAIT, owned by python3 (pid 4242), oldest idle 2h10m: the application is not \
-             closing connections after the client's FIN; keepalive will not clear these"
+             closing connections after the client's FIN; keepalive will not clear these. `webui-doctor fix --port 8787 \
+             --close-wait` ends them now"
         );
         assert!(
             findings[1].message.starts_with("2 of 3 established server-side sockets on :8787 have no keepalive timer"),

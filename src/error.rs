@@ -58,6 +58,9 @@ pub enum Error {
     #[error(transparent)]
     Drill(#[from] DrillError),
 
+    #[error(transparent)]
+    Fix(#[from] FixError),
+
     /// Writing the output failed (a closed stdout, say) while work was under way.
     #[error("writing output")]
     Output(#[source] io::Error),
@@ -131,6 +134,38 @@ pub enum DrillError {
 
     #[error("server and client are of different address families")]
     MixedFamilies,
+}
+
+/// `fix` could not start, or stopped before changing anything.
+#[derive(Debug, thiserror::Error)]
+pub enum FixError {
+    #[error("no listening TCP socket on port {}", ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", "))]
+    NoListener { ports: Vec<u16> },
+
+    #[error("no process {0}")]
+    NoProcess(u32),
+
+    #[error("process {0} holds no listening TCP socket")]
+    PidListensNowhere(u32),
+
+    #[error(
+        "cannot take a copy of the sockets of process {pid} (pidfd_getfd needs root, or the owner's uid with ptrace allowed by kernel.yama.ptrace_scope{}); nothing was changed",
+        scope.map(|s| format!(", which is {s} here")).unwrap_or_default()
+    )]
+    Permission {
+        pid: u32,
+        scope: Option<u8>,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error(
+        "the owner of socket {inode} on {local} is not visible (another user's process: run as root); nothing was changed"
+    )]
+    OwnerHidden { inode: u64, local: String },
+
+    #[error("process {pid} exited while the fix was being prepared; nothing was changed")]
+    Exited { pid: u32 },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

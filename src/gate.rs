@@ -71,6 +71,7 @@ mod tests {
             process: None,
             idle: None,
             sockopts: None,
+            cookie: 0,
         }
     }
 

@@ -24,6 +24,7 @@ pub mod drill;
 pub mod error;
 pub mod exit_codes;
 pub mod filter;
+pub mod fix;
 pub mod gate;
 pub mod model;
 pub mod netns;

@@ -9,7 +9,8 @@ use clap::Parser as _;
 
 use webui_doctor::analysis::Report;
 use webui_doctor::cli::{
-    CheckArgs, CheckFormat, Cli, Command, Selection, ServeArgs, SocketsArgs, SocketsFormat, VerifyArgs,
+    CheckArgs, CheckFormat, Cli, Command, FixArgs, KeepaliveFlags, Selection, ServeArgs, SocketsArgs, SocketsFormat,
+    VerifyArgs,
 };
 use webui_doctor::exit_codes::ExitCode;
 use webui_doctor::filter::Filter;
@@ -73,6 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check(args),
         Command::Serve(args) => serve(args),
         Command::Verify(args) => verify(args),
+        Command::Fix(args) => fix(args),
     }
 }
 
@@ -219,21 +221,11 @@ fn token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    use std::time::Duration;
     use webui_doctor::serve::Provider;
-    use webui_doctor_server::{Config, KeepaliveConfig, StartError, tuning};
+    use webui_doctor_server::{Config, StartError, tuning};
 
-    let mut keepalive = KeepaliveConfig::new(
-        Duration::from_secs(args.keepalive_idle.into()),
-        Duration::from_secs(args.keepalive_interval.into()),
-        args.keepalive_count,
-    );
+    let mut keepalive = keepalive_config(&args.keepalive);
     keepalive.enabled = !args.no_keepalive;
-    match args.user_timeout {
-        None => {}
-        Some(Duration::ZERO) => keepalive.user_timeout = None,
-        Some(t) => keepalive.user_timeout = Some(t),
-    }
     let config = Config {
         listen: args.listen,
         keepalive,
@@ -270,6 +262,67 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         return Err(anyhow::Error::from_boxed(e));
     }
     Ok(ExitCode::Ok)
+}
+
+/// The options `serve` and `fix` share: idle, interval, count, and the user timeout (default
+/// idle + interval x count; 0 leaves the kernel default).
+fn keepalive_config(flags: &KeepaliveFlags) -> webui_doctor_server::KeepaliveConfig {
+    use std::time::Duration;
+    let mut config = webui_doctor_server::KeepaliveConfig::new(
+        Duration::from_secs(flags.keepalive_idle.into()),
+        Duration::from_secs(flags.keepalive_interval.into()),
+        flags.keepalive_count,
+    );
+    match flags.user_timeout {
+        None => {}
+        Some(Duration::ZERO) => config.user_timeout = None,
+        Some(t) => config.user_timeout = Some(t),
+    }
+    config
+}
+
+fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
+    use webui_doctor::fix::{self, Plan, Target, Wanted};
+
+    let k = keepalive_config(&args.keepalive);
+    let secs = |d: std::time::Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+    let wanted = Wanted {
+        keepidle_s: secs(k.idle),
+        keepintvl_s: secs(k.interval),
+        keepcnt: k.count,
+        // The parser bounds it to what TCP_USER_TIMEOUT's 32 bits hold.
+        user_timeout_ms: k.user_timeout.map(|t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX)),
+        nodelay: !args.no_nodelay,
+    };
+    let plan = Plan {
+        target: match args.pid {
+            Some(pid) => Target::Pid(pid),
+            None => Target::Ports(args.ports.clone()),
+        },
+        wanted,
+        close_wait: args.close_wait.then_some(args.close_with),
+        idle_over_ms: args.idle_over.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        dry_run: args.dry_run,
+        force: args.force,
+    };
+    let base = Query::new(args.source, Filter::default(), os::proc_paths());
+    let report = fix::run(&plan, &base)?;
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match args.format {
+        CheckFormat::Text => render::fix::write(&mut out, &report)?,
+        CheckFormat::Json => render::fix::write_json(&mut out, &report)?,
+    }
+    out.flush()?;
+    for f in report.sockets.iter().filter(|f| f.error.is_some()) {
+        eprintln!(
+            "webui-doctor: fix: {} {}: {}",
+            f.local,
+            if f.peer.ends_with(":0") { "(listening)".to_owned() } else { format!("from {}", f.peer) },
+            render::Clean(f.error.as_deref().unwrap_or_default())
+        );
+    }
+    Ok(if report.ok() { ExitCode::Ok } else { ExitCode::Breached })
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {

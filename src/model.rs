@@ -269,6 +269,10 @@ pub struct Socket {
     pub idle: Option<Idle>,
     /// With `-O`: the keepalive options read from the owner's socket.
     pub sockopts: Option<SockOpts>,
+    /// The kernel's socket cookie (sock_diag; 0 from procfs): names this socket and no later one
+    /// with the same 4-tuple, so `fix --close-wait` destroys exactly what it read.
+    #[serde(skip)]
+    pub cookie: u64,
 }
 
 impl Socket {
@@ -346,6 +350,48 @@ pub struct SockOpts {
     pub keepcnt: u32,
     /// `TCP_USER_TIMEOUT`, milliseconds; 0 is the kernel default.
     pub user_timeout_ms: u32,
+}
+
+/// The six options the keepalive fix sets, in the order it sets them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SockOptName {
+    #[serde(rename = "SO_KEEPALIVE")]
+    SoKeepalive,
+    #[serde(rename = "TCP_NODELAY")]
+    TcpNodelay,
+    #[serde(rename = "TCP_KEEPIDLE")]
+    TcpKeepidle,
+    #[serde(rename = "TCP_KEEPINTVL")]
+    TcpKeepintvl,
+    #[serde(rename = "TCP_KEEPCNT")]
+    TcpKeepcnt,
+    #[serde(rename = "TCP_USER_TIMEOUT")]
+    TcpUserTimeout,
+}
+
+impl SockOptName {
+    pub fn name(self) -> &'static str {
+        match self {
+            SockOptName::SoKeepalive => "SO_KEEPALIVE",
+            SockOptName::TcpNodelay => "TCP_NODELAY",
+            SockOptName::TcpKeepidle => "TCP_KEEPIDLE",
+            SockOptName::TcpKeepintvl => "TCP_KEEPINTVL",
+            SockOptName::TcpKeepcnt => "TCP_KEEPCNT",
+            SockOptName::TcpUserTimeout => "TCP_USER_TIMEOUT",
+        }
+    }
+
+    /// This option's value in `o`, as the kernel takes it (flags 0/1, seconds, a count, ms).
+    pub fn get(self, o: &SockOpts) -> u32 {
+        match self {
+            SockOptName::SoKeepalive => u32::from(o.so_keepalive),
+            SockOptName::TcpNodelay => u32::from(o.tcp_nodelay),
+            SockOptName::TcpKeepidle => o.keepidle_s,
+            SockOptName::TcpKeepintvl => o.keepintvl_s,
+            SockOptName::TcpKeepcnt => o.keepcnt,
+            SockOptName::TcpUserTimeout => o.user_timeout_ms,
+        }
+    }
 }
 
 /// How process attribution went (`-p`): sockets with an inode but no owner we could see, and the

@@ -207,7 +207,11 @@ pub fn verify(probe: &Probe, expect: &Expectations) -> VerifyReport {
         Some(_) => Check {
             check: "keepalive",
             ok: Some(false),
-            message: "SO_KEEPALIVE is off: a client that vanishes without a FIN is never dropped".into(),
+            message: format!(
+                "SO_KEEPALIVE is off: a client that vanishes without a FIN is never dropped. `webui-doctor fix \
+                 --port {}` puts keepalive on the running server",
+                s.local.port()
+            ),
         },
         None if keepalive_armed => Check {
             check: "keepalive",
@@ -217,7 +221,11 @@ pub fn verify(probe: &Probe, expect: &Expectations) -> VerifyReport {
         None => Check {
             check: "keepalive",
             ok: Some(false),
-            message: "no keepalive timer is armed on the server's socket".into(),
+            message: format!(
+                "no keepalive timer is armed on the server's socket. `webui-doctor fix --port {}` puts keepalive \
+                 on the running server",
+                s.local.port()
+            ),
         },
     });
 

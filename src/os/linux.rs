@@ -13,7 +13,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::net::sockopt;
 use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, Resource, Rlimit};
 
-use crate::model::{ProcPaths, SockOpts};
+use crate::model::{ProcPaths, SockOptName, SockOpts};
 
 /// True when this process runs with privileges its caller does not have: set-uid or set-gid,
 /// file capabilities (the kernel's `AT_SECURE`), or an effective uid or gid unlike the real one.
@@ -110,6 +110,31 @@ pub fn get_sockopts(fd: impl AsFd) -> io::Result<SockOpts> {
         keepcnt: sockopt::tcp_keepcnt(fd)?,
         user_timeout_ms: sockopt::tcp_user_timeout(fd)?,
     })
+}
+
+/// Sets one of the keepalive options on a socket descriptor of our own.
+pub fn set_sockopt(fd: impl AsFd, name: SockOptName, value: u32) -> io::Result<()> {
+    let fd = fd.as_fd();
+    let secs = || Duration::from_secs(u64::from(value));
+    Ok(match name {
+        SockOptName::SoKeepalive => sockopt::set_socket_keepalive(fd, value != 0),
+        SockOptName::TcpNodelay => sockopt::set_tcp_nodelay(fd, value != 0),
+        SockOptName::TcpKeepidle => sockopt::set_tcp_keepidle(fd, secs()),
+        SockOptName::TcpKeepintvl => sockopt::set_tcp_keepintvl(fd, secs()),
+        SockOptName::TcpKeepcnt => sockopt::set_tcp_keepcnt(fd, value),
+        SockOptName::TcpUserTimeout => sockopt::set_tcp_user_timeout(fd, value),
+    }?)
+}
+
+/// `shutdown(SHUT_RDWR)`: ends the connection for every descriptor that refers to the socket,
+/// the owner's included (it stays open there until the owner closes it).
+pub fn shutdown_both(fd: impl AsFd) -> io::Result<()> {
+    Ok(rustix::net::shutdown(fd, rustix::net::Shutdown::Both)?)
+}
+
+/// `kernel.yama.ptrace_scope`, when Yama is there: who may `pidfd_getfd` whom.
+pub fn ptrace_scope() -> Option<u8> {
+    std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").ok()?.trim().parse().ok()
 }
 
 /// `SO_LINGER` 0: closing the socket then sends a RST and leaves no TIME-WAIT entry.

@@ -8,7 +8,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-use crate::model::{ProcPaths, SockOpts};
+use crate::model::{ProcPaths, SockOptName, SockOpts};
 
 fn unsupported<T>() -> io::Result<T> {
     Err(io::Error::new(io::ErrorKind::Unsupported, "only supported on Linux"))
@@ -43,6 +43,15 @@ pub fn inode_of(_: impl AsFd) -> io::Result<u64> {
 }
 pub fn get_sockopts(_: impl AsFd) -> io::Result<SockOpts> {
     unsupported()
+}
+pub fn set_sockopt(_: impl AsFd, _: SockOptName, _: u32) -> io::Result<()> {
+    unsupported()
+}
+pub fn shutdown_both(_: impl AsFd) -> io::Result<()> {
+    unsupported()
+}
+pub fn ptrace_scope() -> Option<u8> {
+    None
 }
 pub fn linger_zero(_: impl AsFd) -> io::Result<()> {
     unsupported()

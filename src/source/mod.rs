@@ -114,6 +114,17 @@ impl std::hash::Hasher for Mix {
     }
 }
 
+/// Ends one socket in the kernel (`SOCK_DESTROY`, as `ss -K`); see `netlink::destroy`.
+#[cfg(target_os = "linux")]
+pub fn destroy(socket: &Socket) -> std::io::Result<()> {
+    netlink::destroy(socket)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn destroy(_: &Socket) -> std::io::Result<()> {
+    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "SOCK_DESTROY is only supported on Linux"))
+}
+
 #[cfg(not(target_os = "linux"))]
 pub fn read(_choice: Source, _filter: &Filter, _paths: &ProcPaths) -> Result<Snapshot> {
     let _ = SystemTime::now();
@@ -140,6 +151,7 @@ mod tests {
             process: None,
             idle: None,
             sockopts: None,
+            cookie: 0,
         };
         let mut moved = socket("127.0.0.1:40000", 7);
         moved.state = TcpState::CloseWait;

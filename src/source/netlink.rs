@@ -9,7 +9,8 @@ use std::io;
 
 use netlink_packet_core::Parseable;
 use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NetlinkBuffer, NetlinkHeader, NetlinkMessage,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NetlinkBuffer, NetlinkHeader,
+    NetlinkMessage,
 };
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DIAG_BY_FAMILY};
@@ -89,28 +90,40 @@ fn dump(family: Family, filter: &Filter) -> Result<Vec<Socket>> {
     }
 }
 
-/// The dump request: `NLM_F_REQUEST | NLM_F_DUMP`, all states in the filter, tcp_info wanted.
-pub fn encode_request(family: Family, filter: &Filter) -> Vec<u8> {
-    let (af, socket_id) = match family {
-        Family::Inet => (AF_INET, SocketId::new_v4()),
-        Family::Inet6 => (AF_INET6, SocketId::new_v6()),
-    };
+/// An `inet_diag_req_v2` for TCP in a netlink message of `message_type` with `flags`, encoded.
+fn inet_request(
+    message_type: u16,
+    flags: u16,
+    extensions: ExtensionFlags,
+    states: u32,
+    socket_id: SocketId,
+) -> Vec<u8> {
+    let family = if socket_id.source_address.is_ipv4() { AF_INET } else { AF_INET6 };
     let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    let mut packet = NetlinkMessage::new(
-        header,
-        SockDiagMessage::InetRequest(InetRequest {
-            family: af,
-            protocol: IPPROTO_TCP,
-            extensions: ExtensionFlags::INFO,
-            states: StateFlags::from_bits_truncate(filter.states.mask()),
-            socket_id,
-        })
-        .into(),
-    );
+    header.flags = flags;
+    let request = InetRequest {
+        family,
+        protocol: IPPROTO_TCP,
+        extensions,
+        states: StateFlags::from_bits_truncate(states),
+        socket_id,
+    };
+    let mut packet = NetlinkMessage::new(header, SockDiagMessage::InetRequest(request).into());
     packet.finalize();
+    packet.header.message_type = message_type;
     let mut buf = vec![0u8; packet.buffer_len()];
     packet.serialize(&mut buf);
+    buf
+}
+
+/// The dump request: `NLM_F_REQUEST | NLM_F_DUMP`, all states in the filter, tcp_info wanted.
+pub fn encode_request(family: Family, filter: &Filter) -> Vec<u8> {
+    let socket_id = match family {
+        Family::Inet => SocketId::new_v4(),
+        Family::Inet6 => SocketId::new_v6(),
+    };
+    let flags = NLM_F_REQUEST | NLM_F_DUMP;
+    let mut buf = inet_request(SOCK_DIAG_BY_FAMILY, flags, ExtensionFlags::INFO, filter.states.mask(), socket_id);
     // The crate has no INET_DIAG_REQ_BYTECODE: append the attribute and fix the message length.
     if let Some(code) = bytecode(filter) {
         buf.extend_from_slice(&((4 + code.len()) as u16).to_ne_bytes());
@@ -121,6 +134,46 @@ pub fn encode_request(family: Family, filter: &Filter) -> Vec<u8> {
         buf[..4].copy_from_slice(&len.to_ne_bytes());
     }
     buf
+}
+
+/// `SOCK_DESTROY` (include/uapi/linux/sock_diag.h): what `ss -K` sends.
+const SOCK_DESTROY: u16 = 21;
+
+/// Ends one socket in the kernel with `SOCK_DESTROY`, named by its 4-tuple and its cookie (so a
+/// later connection that reuses the 4-tuple is never hit). Its owner's next call on the socket
+/// fails with `ECONNABORTED`. Needs `CAP_NET_ADMIN`; a kernel without `CONFIG_INET_DIAG_DESTROY`
+/// answers `EOPNOTSUPP`, and one whose socket is already gone `ENOENT`.
+pub fn destroy(socket: &Socket) -> io::Result<()> {
+    let socket_id = SocketId {
+        source_port: socket.local.port(),
+        destination_port: socket.peer.port(),
+        source_address: socket.local.ip(),
+        destination_address: socket.peer.ip(),
+        interface_id: 0,
+        cookie: socket.cookie.to_ne_bytes(),
+    };
+    let buf = inet_request(SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, ExtensionFlags::empty(), u32::MAX, socket_id);
+
+    let mut nl = NlSocket::new(NETLINK_SOCK_DIAG)?;
+    nl.bind_auto()?;
+    nl.connect(&NlAddr::new(0, 0))?;
+    nl.send(&buf, 0)?;
+    let mut reply = vec![0u8; 4096];
+    let n = loop {
+        match nl.recv(&mut &mut reply[..], 0) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => break other?,
+        }
+    };
+    let msg = NetlinkBuffer::new_checked(&reply[..n.min(reply.len())]).map_err(|e| io::Error::other(e.to_string()))?;
+    if msg.message_type() != NLMSG_ERROR {
+        return Err(io::Error::other(format!("unexpected reply type {} to SOCK_DESTROY", msg.message_type())));
+    }
+    match msg.payload().get(..4).map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]])) {
+        Some(0) => Ok(()),
+        Some(code @ -4095..=-1) => Err(io::Error::from_raw_os_error(-code)),
+        _ => Err(io::Error::other("malformed reply to SOCK_DESTROY")),
+    }
 }
 
 /// `inet_diag_req_v2` attribute carrying a filter program for the kernel.
@@ -285,6 +338,7 @@ pub fn decode_socket(payload: &[u8], filter: &Filter) -> Result<Option<Socket>> 
         process: None,
         idle,
         sockopts: None,
+        cookie: u64::from_ne_bytes(id.cookie),
     }))
 }
 

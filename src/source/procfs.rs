@@ -146,6 +146,7 @@ pub fn parse_line(line: &str, family: Family, hz: u64, filter: &Filter) -> Resul
         process: None,
         idle: None,
         sockopts: None,
+        cookie: 0,
     }))
 }
 

@@ -5,6 +5,7 @@ mod abuse;
 mod bad_input;
 mod dashboard;
 mod fallback;
+mod fix;
 mod gate;
 mod generated;
 mod hardening;

@@ -335,7 +335,13 @@ fn close_wait_and_missing_keepalive_findings_follow_the_sockets() {
     let msg = finding["message"].as_str().unwrap();
     assert!(msg.starts_with(&format!("1 socket on :{port} in CLOSE-WAIT, owned by ")), "{msg}");
     assert!(msg.contains(&format!("(pid {})", std::process::id())), "{msg}");
-    assert!(msg.ends_with("keepalive will not clear these"), "{msg}");
+    assert!(
+        msg.ends_with(&format!(
+            "keepalive will not clear these. `webui-doctor fix --port {port} --close-wait` ends them now"
+        )),
+        "{msg}"
+    );
+    assert_eq!(finding["cure"], format!("webui-doctor fix --port {port} --close-wait"));
     assert_eq!(finding["evidence"]["port"], f.port);
     let missing = v["findings"].as_array().unwrap().iter().find(|f| f["code"] == "keepalive-missing").unwrap();
     let text = missing["message"].as_str().unwrap();

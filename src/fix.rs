@@ -1,0 +1,453 @@
+//! `webui-doctor fix`: put the keepalive fix on a server that is already running, from outside.
+//!
+//! The kernel copies a listening socket's options into every socket it accepts later. So a copy
+//! of the server's *listening* socket (`pidfd_getfd`), given `SO_KEEPALIVE`, the keepalive
+//! timings, `TCP_USER_TIMEOUT` and `TCP_NODELAY`, fixes every connection the server accepts from
+//! then on; the same options on copies of its established sockets fix the connections it already
+//! has. `--close-wait` ends the port's CLOSE-WAIT sockets with `SOCK_DESTROY` (what `ss -K`
+//! does), or `shutdown(SHUT_RDWR)` on a copy where the kernel refuses that.
+//!
+//! It works in two phases so that it either acts on everything selected or on nothing: first a
+//! copy of every selected socket is taken and checked (its inode must be the socket's; its owner
+//! must not be in a `net_cls` cgroup unless forced), then the options are set and read back. A
+//! permission error or an owner that exits in the first phase stops the command before any
+//! change. Nothing outside the selection is touched, and the owner's descriptors are never
+//! closed: only our copies are.
+
+use std::collections::BTreeSet;
+use std::os::fd::OwnedFd;
+
+use serde::Serialize;
+
+use crate::error::{Error, FixError, Result, SockOptError};
+use crate::filter::Filter;
+use crate::model::{Process, SockOptName, SockOpts, Socket, StateSet, TcpState};
+use crate::process::ProcessMap;
+use crate::query::Query;
+use crate::{os, source};
+
+/// The option values to put on each selected socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Wanted {
+    pub keepidle_s: u32,
+    pub keepintvl_s: u32,
+    pub keepcnt: u32,
+    /// `None`: leave `TCP_USER_TIMEOUT` as it is (`--user-timeout 0`).
+    pub user_timeout_ms: Option<u32>,
+    /// `false`: leave `TCP_NODELAY` as it is (`--no-nodelay`).
+    pub nodelay: bool,
+}
+
+impl Wanted {
+    /// Each option to set and its value, in the order they are set.
+    pub fn targets(&self) -> Vec<(SockOptName, u32)> {
+        let mut t = vec![(SockOptName::SoKeepalive, 1)];
+        if self.nodelay {
+            t.push((SockOptName::TcpNodelay, 1));
+        }
+        t.extend([
+            (SockOptName::TcpKeepidle, self.keepidle_s),
+            (SockOptName::TcpKeepintvl, self.keepintvl_s),
+            (SockOptName::TcpKeepcnt, self.keepcnt),
+        ]);
+        if let Some(ms) = self.user_timeout_ms {
+            t.push((SockOptName::TcpUserTimeout, ms));
+        }
+        t
+    }
+
+    /// Whether `o` already carries every wanted value.
+    pub fn satisfied_by(&self, o: &SockOpts) -> bool {
+        self.targets().iter().all(|&(name, value)| name.get(o) == value)
+    }
+}
+
+/// Which listening sockets to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Ports(Vec<u16>),
+    Pid(u32),
+}
+
+/// How `--close-wait` ends a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CloseWith {
+    /// `SOCK_DESTROY`, and `shutdown` where the kernel refuses it (`EOPNOTSUPP`)
+    Auto,
+    /// `SOCK_DESTROY` through sock_diag only (what `ss -K` does; needs CONFIG_INET_DIAG_DESTROY)
+    Destroy,
+    /// `shutdown(SHUT_RDWR)` on a `pidfd_getfd` copy only
+    Shutdown,
+}
+
+/// Everything one run needs.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub target: Target,
+    pub wanted: Wanted,
+    /// Also end the selected ports' CLOSE-WAIT sockets.
+    pub close_wait: Option<CloseWith>,
+    /// With `close_wait`: only sockets idle (neither sending nor receiving) for longer, in ms.
+    pub idle_over_ms: Option<u64>,
+    pub dry_run: bool,
+    /// Act even on owners in a `net_cls`/`net_prio` cgroup.
+    pub force: bool,
+}
+
+/// What a socket is to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Listening,
+    Established,
+    CloseWait,
+}
+
+/// What happened to one socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Options set and read back as wanted.
+    Set,
+    /// It already carried every wanted value.
+    Unchanged,
+    /// `--dry-run`: would be set.
+    WouldSet,
+    /// Ended (`closed_with` says how).
+    Closed,
+    /// `--dry-run`: would be ended.
+    WouldClose,
+    /// Left alone on purpose (`error` says why: a `net_cls` cgroup without `--force`).
+    Skipped,
+    /// An option or the close failed (`error` says which).
+    Failed,
+}
+
+/// One option's change on one socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub option: SockOptName,
+    pub from: u32,
+    pub to: u32,
+    /// The `setsockopt` error, when this option could not be set.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SocketFix {
+    pub role: Role,
+    pub local: String,
+    pub peer: String,
+    pub inode: u64,
+    pub process: Option<Process>,
+    pub action: Action,
+    /// The options read from the socket before anything was done (`null` for CLOSE-WAIT).
+    pub before: Option<SockOpts>,
+    /// Read back after setting (`null` on a dry run and for CLOSE-WAIT).
+    pub after: Option<SockOpts>,
+    /// The options whose value differed (on a dry run: would differ).
+    pub changes: Vec<Change>,
+    /// `destroy` or `shutdown`, for a closed socket.
+    pub closed_with: Option<&'static str>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FixSummary {
+    pub listening: usize,
+    pub established: usize,
+    pub close_wait: usize,
+    /// Sockets whose options were set (or would be, on a dry run).
+    pub changed: usize,
+    pub unchanged: usize,
+    pub closed: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FixReport {
+    pub dry_run: bool,
+    pub ports: Vec<u16>,
+    pub wanted: Wanted,
+    pub sockets: Vec<SocketFix>,
+    pub summary: FixSummary,
+}
+
+impl FixReport {
+    /// Everything selected was applied (or already was): exit 0.
+    pub fn ok(&self) -> bool {
+        self.summary.failed == 0 && self.summary.skipped == 0
+    }
+}
+
+/// A selected socket with its owner and, after phase one, our checked copy of it.
+struct Selected {
+    role: Role,
+    socket: Socket,
+    owner: Option<(Process, i32)>,
+}
+
+/// Runs `plan` against the sockets `base` can read (its source and proc root).
+pub fn run(plan: &Plan, base: &Query) -> Result<FixReport> {
+    let map =
+        ProcessMap::scan(&base.paths.root).map_err(|source| Error::Read { path: base.paths.root.clone(), source })?;
+    let (ports, selected) = select(plan, base, &map)?;
+
+    // Phase one: a checked copy of every socket whose options we set. Nothing changes yet.
+    let mut work: Vec<(Selected, std::result::Result<OwnedFd, String>)> = Vec::new();
+    for sel in selected {
+        let copy = if sel.role == Role::CloseWait { Err(String::new()) } else { copy_of(&sel, base, plan.force)? };
+        work.push((sel, copy));
+    }
+
+    // Phase two: set, read back, close.
+    let mut sockets = Vec::new();
+    for (sel, copy) in work {
+        let outcome = match sel.role {
+            Role::CloseWait => close(&sel, plan, base),
+            _ => match copy {
+                Ok(fd) => apply(&sel, &fd, plan),
+                Err(why) => outcome(&sel, Action::Skipped, Some(why)),
+            },
+        };
+        sockets.push(outcome);
+    }
+    let summary = summarize(&sockets);
+    Ok(FixReport { dry_run: plan.dry_run, ports, wanted: plan.wanted, sockets, summary })
+}
+
+/// The listening sockets of the target, then the established (and with `--close-wait`, the
+/// CLOSE-WAIT) sockets on their ports. Errors when nothing listens where asked.
+fn select(plan: &Plan, base: &Query, map: &ProcessMap) -> Result<(Vec<u16>, Vec<Selected>)> {
+    let read = |states: &[TcpState], ports: Vec<u16>| -> Result<Vec<Socket>> {
+        let filter = Filter { states: StateSet::of(states), ports, ..Filter::default() };
+        Ok(source::read(base.source, &filter, &base.paths)?.sockets)
+    };
+    let owner_of = |s: &Socket, pid: Option<u32>| -> Option<(Process, i32)> {
+        let owners = map.owners(s.inode);
+        let o = owners.iter().find(|o| pid.is_none_or(|p| o.process.pid == p)).or(owners.first())?;
+        Some((o.process.clone(), o.fd))
+    };
+    let (listeners, pid) = match &plan.target {
+        Target::Ports(ports) => {
+            let found = read(&[TcpState::Listening], ports.clone())?;
+            let missing: Vec<u16> =
+                ports.iter().copied().filter(|p| !found.iter().any(|s| s.local.port() == *p)).collect();
+            if !missing.is_empty() {
+                return Err(FixError::NoListener { ports: missing }.into());
+            }
+            (found, None)
+        }
+        Target::Pid(pid) => {
+            if !base.paths.root.join(pid.to_string()).exists() {
+                return Err(FixError::NoProcess(*pid).into());
+            }
+            let all = read(&[TcpState::Listening], Vec::new())?;
+            let mine: Vec<Socket> =
+                all.into_iter().filter(|s| map.owners(s.inode).iter().any(|o| o.process.pid == *pid)).collect();
+            if mine.is_empty() {
+                return Err(FixError::PidListensNowhere(*pid).into());
+            }
+            (mine, Some(*pid))
+        }
+    };
+    let ports: Vec<u16> = listeners.iter().map(|s| s.local.port()).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut selected: Vec<Selected> = Vec::new();
+    for s in listeners {
+        let owner = owner_of(&s, pid);
+        selected.push(Selected { role: Role::Listening, socket: s, owner });
+    }
+    // Inode 0: still in the accept queue, owned by nobody yet; nothing to take a copy of.
+    for s in read(&[TcpState::Established], ports.clone())?.into_iter().filter(|s| s.inode != 0) {
+        let owner = owner_of(&s, pid);
+        selected.push(Selected { role: Role::Established, socket: s, owner });
+    }
+    if plan.close_wait.is_some() {
+        for s in read(&[TcpState::CloseWait], ports.clone())? {
+            let idle_ms = s.idle.map(|i| i.last_recv_ms.min(i.last_send_ms));
+            if plan.idle_over_ms.is_some_and(|min| idle_ms.is_none_or(|idle| idle <= min)) {
+                continue;
+            }
+            let owner = owner_of(&s, pid);
+            selected.push(Selected { role: Role::CloseWait, socket: s, owner });
+        }
+    }
+    Ok((ports, selected))
+}
+
+/// Our copy of a selected socket, checked. A permission error, a hidden owner or an owner that
+/// exited stops the whole command (nothing has changed yet); a `net_cls` owner without `--force`
+/// skips this socket only.
+fn copy_of(sel: &Selected, base: &Query, force: bool) -> Result<std::result::Result<OwnedFd, String>> {
+    let Some((process, fd)) = &sel.owner else {
+        return Err(FixError::OwnerHidden { inode: sel.socket.inode, local: sel.socket.local.to_string() }.into());
+    };
+    let pid = process.pid;
+    if !force && let Some(cgroup) = crate::sockopt::net_cls_cgroup(&base.paths.root, pid) {
+        return Ok(Err(SockOptError::NetCls { pid, cgroup }.to_string()));
+    }
+    let copy = os::duplicate(pid, *fd).map_err(|source| match source.raw_os_error() {
+        Some(libc::ESRCH) => Error::from(FixError::Exited { pid }),
+        Some(libc::EBADF) => Error::from(FixError::Exited { pid }),
+        _ => FixError::Permission { pid, scope: os::ptrace_scope(), source }.into(),
+    })?;
+    let found = os::inode_of(&copy).map_err(|source| SockOptError::Read { pid, source })?;
+    if found != sel.socket.inode {
+        return Ok(Err(SockOptError::InodeChanged { pid, fd: *fd, expected: sel.socket.inode, found }.to_string()));
+    }
+    Ok(Ok(copy))
+}
+
+fn outcome(sel: &Selected, action: Action, error: Option<String>) -> SocketFix {
+    SocketFix {
+        role: sel.role,
+        local: sel.socket.local.to_string(),
+        peer: sel.socket.peer.to_string(),
+        inode: sel.socket.inode,
+        process: sel.owner.as_ref().map(|(p, _)| p.clone()),
+        action,
+        before: None,
+        after: None,
+        changes: Vec::new(),
+        closed_with: None,
+        error,
+    }
+}
+
+/// Sets each wanted option that differs, on its own (one failure never skips the others), and
+/// reads them all back.
+fn apply(sel: &Selected, copy: &OwnedFd, plan: &Plan) -> SocketFix {
+    let before = match os::get_sockopts(copy) {
+        Ok(o) => o,
+        Err(e) => return outcome(sel, Action::Failed, Some(format!("reading the options: {e}"))),
+    };
+    let mut fix = outcome(sel, Action::Unchanged, None);
+    fix.before = Some(before);
+    fix.changes = plan
+        .wanted
+        .targets()
+        .into_iter()
+        .filter(|&(name, value)| name.get(&before) != value)
+        .map(|(option, to)| Change { option, from: option.get(&before), to, error: None })
+        .collect();
+    if fix.changes.is_empty() {
+        return fix;
+    }
+    if plan.dry_run {
+        fix.action = Action::WouldSet;
+        return fix;
+    }
+    for change in &mut fix.changes {
+        change.error = os::set_sockopt(copy, change.option, change.to).err().map(|e| e.to_string());
+    }
+    fix.after = os::get_sockopts(copy).ok();
+    let read_back = fix.after.is_some_and(|a| fix.changes.iter().all(|c| c.option.get(&a) == c.to));
+    fix.action = if read_back && fix.changes.iter().all(|c| c.error.is_none()) { Action::Set } else { Action::Failed };
+    if fix.action == Action::Failed {
+        let failed: Vec<&str> = fix.changes.iter().filter(|c| c.error.is_some()).map(|c| c.option.name()).collect();
+        fix.error = Some(if failed.is_empty() {
+            "the options did not read back as set".into()
+        } else {
+            format!("could not set {}", failed.join(", "))
+        });
+    }
+    fix
+}
+
+/// Ends one CLOSE-WAIT socket: `SOCK_DESTROY`, or `shutdown` on a copy.
+fn close(sel: &Selected, plan: &Plan, base: &Query) -> SocketFix {
+    let mut fix = outcome(sel, Action::WouldClose, None);
+    let Some(with) = plan.close_wait else { return fix };
+    if plan.dry_run {
+        return fix;
+    }
+    let destroy = || source::destroy(&sel.socket);
+    let shutdown = || -> std::result::Result<(), String> {
+        let Some((p, fd)) = &sel.owner else { return Err("no process holds this socket".into()) };
+        if !plan.force
+            && let Some(cgroup) = crate::sockopt::net_cls_cgroup(&base.paths.root, p.pid)
+        {
+            return Err(SockOptError::NetCls { pid: p.pid, cgroup }.to_string());
+        }
+        let copy = os::duplicate(p.pid, *fd).map_err(|e| format!("pidfd_getfd: {e}"))?;
+        let found = os::inode_of(&copy).map_err(|e| e.to_string())?;
+        if found != sel.socket.inode {
+            return Err(format!("fd {fd} of process {} is no longer socket {}; left alone", p.pid, sel.socket.inode));
+        }
+        os::shutdown_both(&copy).map_err(|e| format!("shutdown: {e}"))
+    };
+    // A socket read from procfs has no cookie, and SOCK_DESTROY without one could hit a newer
+    // connection on the same 4-tuple: such sockets take the shutdown path.
+    let result = match with {
+        CloseWith::Destroy => destroy().map(|()| "destroy").map_err(|e| format!("SOCK_DESTROY: {e}")),
+        CloseWith::Shutdown => shutdown().map(|()| "shutdown"),
+        CloseWith::Auto if sel.socket.cookie == 0 => shutdown().map(|()| "shutdown"),
+        CloseWith::Auto => match destroy() {
+            Ok(()) => Ok("destroy"),
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => shutdown().map(|()| "shutdown"),
+            Err(e) => Err(format!("SOCK_DESTROY: {e}")),
+        },
+    };
+    match result {
+        Ok(how) => {
+            fix.action = Action::Closed;
+            fix.closed_with = Some(how);
+        }
+        Err(e) => {
+            fix.action = Action::Failed;
+            fix.error = Some(e);
+        }
+    }
+    fix
+}
+
+fn summarize(sockets: &[SocketFix]) -> FixSummary {
+    let mut s = FixSummary::default();
+    for f in sockets {
+        match f.role {
+            Role::Listening => s.listening += 1,
+            Role::Established => s.established += 1,
+            Role::CloseWait => s.close_wait += 1,
+        }
+        match f.action {
+            Action::Set | Action::WouldSet => s.changed += 1,
+            Action::Unchanged => s.unchanged += 1,
+            Action::Closed | Action::WouldClose => s.closed += 1,
+            Action::Skipped => s.skipped += 1,
+            Action::Failed => s.failed += 1,
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wanted_options_and_what_satisfies_them() {
+        let w = Wanted { keepidle_s: 2, keepintvl_s: 1, keepcnt: 3, user_timeout_ms: Some(5000), nodelay: true };
+        let names: Vec<&str> = w.targets().iter().map(|(n, _)| n.name()).collect();
+        assert_eq!(
+            names,
+            ["SO_KEEPALIVE", "TCP_NODELAY", "TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_USER_TIMEOUT"]
+        );
+        let mut o = SockOpts {
+            so_keepalive: true,
+            tcp_nodelay: true,
+            keepidle_s: 2,
+            keepintvl_s: 1,
+            keepcnt: 3,
+            user_timeout_ms: 5000,
+        };
+        assert!(w.satisfied_by(&o));
+        o.tcp_nodelay = false;
+        assert!(!w.satisfied_by(&o));
+        // --no-nodelay and --user-timeout 0 leave those two alone.
+        let loose = Wanted { nodelay: false, user_timeout_ms: None, ..w };
+        o.user_timeout_ms = 0;
+        assert!(loose.satisfied_by(&o));
+        assert_eq!(loose.targets().len(), 4);
+    }
+}

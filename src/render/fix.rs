@@ -1,0 +1,113 @@
+//! `fix` output: a table of what changed on each socket (before → after, read back from the
+//! socket), a summary line, or the JSON document (README, "Fix a running server").
+
+use std::io::{self, Write};
+
+use crate::fix::{Action, FixReport, Role, SocketFix};
+use crate::render::Clean;
+
+/// `TCP_KEEPIDLE 7200→2, TCP_KEEPCNT 9→3`, or a dash.
+fn changes(f: &SocketFix) -> String {
+    if f.changes.is_empty() {
+        return "-".into();
+    }
+    f.changes
+        .iter()
+        .map(|c| {
+            let failed = if c.error.is_some() { " FAILED" } else { "" };
+            format!("{} {}→{}{failed}", c.option.name(), c.from, c.to)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn role(r: Role) -> &'static str {
+    match r {
+        Role::Listening => "LISTEN",
+        Role::Established => "ESTAB",
+        Role::CloseWait => "CLOSE-WAIT",
+    }
+}
+
+fn action(f: &SocketFix) -> String {
+    match f.action {
+        Action::Set => "set".into(),
+        Action::Unchanged => "unchanged".into(),
+        Action::WouldSet => "would set".into(),
+        Action::Closed => format!("closed ({})", f.closed_with.unwrap_or("?")),
+        Action::WouldClose => "would close".into(),
+        Action::Skipped => "skipped".into(),
+        Action::Failed => "FAILED".into(),
+    }
+}
+
+/// The table and the summary line.
+pub fn write(out: &mut impl Write, r: &FixReport) -> io::Result<()> {
+    let rows: Vec<[String; 6]> = r
+        .sockets
+        .iter()
+        .map(|f| {
+            let owner = f.process.as_ref().map(|p| format!("{}({})", Clean(&p.comm), p.pid)).unwrap_or("-".into());
+            [role(f.role).into(), f.local.clone(), f.peer.clone(), owner, action(f), changes(f)]
+        })
+        .collect();
+    let header = ["State", "Local", "Peer", "Process", "Action", "Options (before→after)"];
+    let mut width = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            text.push_str(cell);
+            if i + 1 < cells.len() {
+                text.extend(std::iter::repeat_n(' ', width[i] - cell.chars().count() + 2));
+            }
+        }
+        text
+    };
+    writeln!(out, "{}", line(&header))?;
+    for row in &rows {
+        writeln!(out, "{}", line(&row.each_ref().map(String::as_str)))?;
+    }
+    writeln!(out)?;
+    writeln!(out, "{}", summary_line(r))?;
+    for f in r.sockets.iter().filter(|f| f.error.is_some()) {
+        writeln!(out, "{} {} {}: {}", action(f), role(f.role), f.local, Clean(f.error.as_deref().unwrap_or("")))?;
+    }
+    Ok(())
+}
+
+/// `fix: ports 8787: 1 listening and 3 established sockets set, 2 unchanged; 5 CLOSE-WAIT closed; 0 failed`.
+pub fn summary_line(r: &FixReport) -> String {
+    let s = &r.summary;
+    let ports = r.ports.iter().map(|p| format!(":{p}")).collect::<Vec<_>>().join(", ");
+    let verb = if r.dry_run { "would be set" } else { "set" };
+    let mut text = format!(
+        "fix{}: {ports}: {} listening and {} established sockets; {} {verb}, {} already carried the options",
+        if r.dry_run { " --dry-run (nothing changed)" } else { "" },
+        s.listening,
+        s.established,
+        s.changed,
+        s.unchanged
+    );
+    if s.close_wait > 0 {
+        text.push_str(&format!("; {} CLOSE-WAIT {}", s.closed, if r.dry_run { "would be closed" } else { "closed" }));
+    }
+    if s.skipped > 0 {
+        text.push_str(&format!("; {} skipped", s.skipped));
+    }
+    text.push_str(&format!("; {} failed", s.failed));
+    if !r.dry_run && s.changed == 0 && s.closed == 0 && s.failed == 0 && s.skipped == 0 {
+        text.push_str(" (nothing to change: every selected socket already carries the options)");
+    }
+    text
+}
+
+/// `fix --format json`.
+pub fn write_json(out: &mut impl Write, r: &FixReport) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, r)?;
+    writeln!(out)
+}
