@@ -4,6 +4,7 @@
 //!     cargo bench --bench compare -- --sizes 20000 --runs 5
 //!     cargo bench --bench compare -- --smoke            # CI: N = 2000, checks counts, no timing verdicts
 //!     cargo bench --bench compare -- --serve-clients 10000
+//!     cargo bench --bench compare -- --follow-overhead 10000   # fix --follow 1 on a port with 10k connections
 //!
 //! For each N it starts the scale fixture (worker processes of this same binary, each holding at
 //! most 16,000 descriptors, since one process may hold 20,000 here), checks that webui-doctor
@@ -55,6 +56,7 @@ fn main() {
             }
             "--serve-clients" => serve_clients = Some(it.next().expect("--serve-clients N").parse().unwrap()),
             "--soak" => return soak(it.next().expect("--soak SECS").parse().unwrap()),
+            "--follow-overhead" => return follow_overhead(it.next().expect("--follow-overhead N").parse().unwrap()),
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown argument {other}"),
         }
@@ -408,6 +410,62 @@ fn cpu_ticks(pid: u32) -> u64 {
     let f: Vec<&str> = after.split_whitespace().collect();
     f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
         + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+/// `fix --follow 1` watching a port with `connections` open connections: the CPU it uses once
+/// the first fix is done, as a share of one core, over 30 s. The server is a plain Python accept
+/// loop holding the server ends; this process holds the client ends.
+fn follow_overhead(connections: usize) {
+    const SERVER: &str = "import socket, sys\n\
+        l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(4096)\n\
+        print(l.getsockname()[1], flush=True)\n\
+        held = [l.accept()[0] for _ in range(int(sys.argv[1]))]\n\
+        print('held', flush=True)\n\
+        sys.stdin.read()\n";
+    let mut server = Command::new("python3")
+        .args(["-c", SERVER, &connections.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let port: u16 = lines.next().unwrap().unwrap().trim().parse().unwrap();
+    let clients: Vec<TcpStream> = (0..connections).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    assert_eq!(lines.next().unwrap().unwrap(), "held");
+    let mut follow = Command::new(&*BIN)
+        .args(["fix", "--port", &port.to_string(), "--follow", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(follow.stdout.take().unwrap()).lines();
+    // The first fix prints its table and summary line; then the follow loop begins.
+    let first = Instant::now();
+    for line in out.by_ref() {
+        if line.unwrap().starts_with("fix: ") {
+            break;
+        }
+    }
+    let first = first.elapsed();
+    std::thread::spawn(move || for _ in out {});
+    let pid = follow.id();
+    let hz = 100.0; // USER_HZ on Linux
+    let (t0, c0) = (Instant::now(), cpu_ticks(pid));
+    std::thread::sleep(Duration::from_secs(30));
+    let (secs, ticks) = (t0.elapsed().as_secs_f64(), cpu_ticks(pid) - c0);
+    let share = ticks as f64 / hz / secs * 100.0;
+    println!("fix --follow 1 on a port with {connections} connections:");
+    println!("  first fix (listener + {connections} established sockets): {:.2} s", first.as_secs_f64());
+    println!(
+        "  CPU while following: {share:.2} % of one core over {secs:.0} s ({ticks} ticks; target <= 1 %): {}",
+        if share <= 1.0 { "pass" } else { "FAIL" }
+    );
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let status = follow.wait().unwrap();
+    println!("  SIGTERM: exit {:?}", status.code());
+    drop(clients);
+    let _ = server.kill();
+    let _ = server.wait();
 }
 
 fn serve_load(clients: usize) {

@@ -289,6 +289,13 @@ pub struct FixArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Keep running: every SECS seconds (default 2), fix again a listening socket on the ports
+    /// that is new (the server restarted) or has lost the options; one line per change. Ends on
+    /// SIGINT or SIGTERM
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "2", value_parser = parse_seconds,
+          conflicts_with = "dry_run")]
+    pub follow: Option<std::time::Duration>,
+
     /// Where to read sockets
     #[arg(long, value_enum, default_value_t = Source::Auto)]
     pub source: Source,

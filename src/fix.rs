@@ -140,6 +140,9 @@ pub struct SocketFix {
     pub peer: String,
     pub inode: u64,
     pub process: Option<Process>,
+    /// The owner's descriptor for the socket (`--follow` re-checks the listener through it).
+    #[serde(skip)]
+    pub fd: Option<i32>,
     pub action: Action,
     /// The options read from the socket before anything was done (`null` for CLOSE-WAIT).
     pub before: Option<SockOpts>,
@@ -306,6 +309,7 @@ fn outcome(sel: &Selected, action: Action, error: Option<String>) -> SocketFix {
         peer: sel.socket.peer.to_string(),
         inode: sel.socket.inode,
         process: sel.owner.as_ref().map(|(p, _)| p.clone()),
+        fd: sel.owner.as_ref().map(|(_, fd)| *fd),
         action,
         before: None,
         after: None,
@@ -402,6 +406,125 @@ fn close(sel: &Selected, plan: &Plan, base: &Query) -> SocketFix {
     fix
 }
 
+/// Something `--follow` saw and did, one line each.
+#[derive(Debug, Clone, Serialize)]
+pub struct FollowEvent {
+    pub port: u16,
+    /// `applied` (a new listener, or one that lost the options, was fixed), `no-listener` (the
+    /// server is down), `failed`.
+    pub event: &'static str,
+    pub inode: Option<u64>,
+    pub process: Option<Process>,
+    pub message: String,
+}
+
+/// `--follow`: every `period`, checks the listening sockets on `ports` and fixes again any that
+/// is new (the server restarted) or has lost the options. Cheap when nothing changed: one
+/// LISTEN-only, port-filtered sock_diag read and, per listener, one `pidfd_getfd` copy whose
+/// options are read and compared (no `/proc` scan). Returns when SIGINT or SIGTERM arrives.
+pub fn follow(
+    plan: &Plan,
+    ports: &[u16],
+    first: &FixReport,
+    base: &Query,
+    period: std::time::Duration,
+    mut on_event: impl FnMut(&FollowEvent) -> std::io::Result<()>,
+) -> Result<()> {
+    use std::collections::HashMap;
+    os::catch_termination();
+    // Listener inode -> (pid, fd) of the owner we last fixed it through.
+    let mut known: HashMap<u64, (u32, i32)> = first
+        .sockets
+        .iter()
+        .filter(|f| f.role == Role::Listening && f.action != Action::Failed)
+        .filter_map(|f| Some((f.inode, (f.process.as_ref()?.pid, f.fd?))))
+        .collect();
+    let mut down: BTreeSet<u16> = BTreeSet::new();
+    let again = Plan { target: Target::Ports(Vec::new()), close_wait: None, dry_run: false, ..plan.clone() };
+    let sleep = |total: std::time::Duration| {
+        let start = std::time::Instant::now();
+        while start.elapsed() < total && !os::terminate_requested() {
+            std::thread::sleep(std::time::Duration::from_millis(50).min(total));
+        }
+    };
+    loop {
+        sleep(period);
+        if os::terminate_requested() {
+            return Ok(());
+        }
+        let filter =
+            Filter { states: StateSet::of(&[TcpState::Listening]), ports: ports.to_vec(), ..Filter::default() };
+        let listeners = source::read(base.source, &filter, &base.paths)?.sockets;
+        for &port in ports {
+            let here: Vec<&Socket> = listeners.iter().filter(|s| s.local.port() == port).collect();
+            if here.is_empty() {
+                if down.insert(port) {
+                    let message = format!("no listening socket on :{port}; waiting for the server");
+                    on_event(&FollowEvent { port, event: "no-listener", inode: None, process: None, message })
+                        .map_err(Error::Output)?;
+                }
+                continue;
+            }
+            down.remove(&port);
+            let stale = here.iter().any(|s| match known.get(&s.inode) {
+                None => true,
+                Some(&(pid, fd)) => !still_fixed(pid, fd, s.inode, &plan.wanted),
+            });
+            if !stale {
+                continue;
+            }
+            let one = Plan { target: Target::Ports(vec![port]), ..again.clone() };
+            match run(&one, base) {
+                Ok(report) => {
+                    for f in report.sockets.iter().filter(|f| f.role == Role::Listening) {
+                        if let (Some(p), Some(fd)) = (&f.process, f.fd) {
+                            known.insert(f.inode, (p.pid, fd));
+                        }
+                        let event = if f.action == Action::Failed { "failed" } else { "applied" };
+                        let message = format!(
+                            ":{port} listening socket {} ({}): {}; {} established sockets fixed with it",
+                            f.inode,
+                            f.process
+                                .as_ref()
+                                .map(|p| format!("{} pid {}", p.comm, p.pid))
+                                .unwrap_or("owner unknown".into()),
+                            match f.action {
+                                Action::Set => "options set".to_owned(),
+                                Action::Unchanged => "already carries the options".to_owned(),
+                                _ => f.error.clone().unwrap_or("failed".into()),
+                            },
+                            report
+                                .sockets
+                                .iter()
+                                .filter(|s| s.role == Role::Established && s.action == Action::Set)
+                                .count()
+                        );
+                        on_event(&FollowEvent {
+                            port,
+                            event,
+                            inode: Some(f.inode),
+                            process: f.process.clone(),
+                            message,
+                        })
+                        .map_err(Error::Output)?;
+                    }
+                }
+                Err(e) => {
+                    let message = format!(":{port}: {e}");
+                    on_event(&FollowEvent { port, event: "failed", inode: None, process: None, message })
+                        .map_err(Error::Output)?;
+                }
+            }
+        }
+    }
+}
+
+/// Whether the listener `inode`, still held by `pid` as `fd`, carries the wanted options.
+fn still_fixed(pid: u32, fd: i32, inode: u64, wanted: &Wanted) -> bool {
+    let Ok(copy) = os::duplicate(pid, fd) else { return false };
+    os::inode_of(&copy).is_ok_and(|i| i == inode) && os::get_sockopts(&copy).is_ok_and(|o| wanted.satisfied_by(&o))
+}
+
 fn summarize(sockets: &[SocketFix]) -> FixSummary {
     let mut s = FixSummary::default();
     for f in sockets {
@@ -424,6 +547,38 @@ fn summarize(sockets: &[SocketFix]) -> FixSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Endpoint, Family};
+
+    /// A socket owned by a process that has exited between the scan and the copy: the command
+    /// stops with that reason before anything changes, instead of acting on a reused pid.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_owner_that_exited_stops_the_fix() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let socket = Socket {
+            family: Family::Inet,
+            state: TcpState::Listening,
+            local: Endpoint("127.0.0.1:8787".parse().unwrap()),
+            peer: Endpoint("0.0.0.0:0".parse().unwrap()),
+            recv_q: 0,
+            send_q: 0,
+            timer: None,
+            uid: 0,
+            inode: 1,
+            process: None,
+            idle: None,
+            sockopts: None,
+            cookie: 0,
+        };
+        let sel = Selected { role: Role::Listening, socket, owner: Some((Process { pid, comm: "true".into() }, 3)) };
+        let base = Query::new(crate::model::Source::Netlink, Filter::default(), crate::model::ProcPaths::default());
+        match copy_of(&sel, &base, false) {
+            Err(Error::Fix(FixError::Exited { pid: p })) => assert_eq!(p, pid),
+            other => panic!("expected Exited, got {:?}", other.map(|r| r.map(|_| ()))),
+        }
+    }
 
     #[test]
     fn wanted_options_and_what_satisfies_them() {

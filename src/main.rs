@@ -322,6 +322,16 @@ fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
             render::Clean(f.error.as_deref().unwrap_or_default())
         );
     }
+    if let Some(period) = args.follow {
+        drop(out);
+        let json = args.format == CheckFormat::Json;
+        fix::follow(&plan, &report.ports, &report, &base, period, |event| {
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            render::fix::write_follow_event(&mut out, event, json)
+        })?;
+        return Ok(ExitCode::Ok);
+    }
     Ok(if report.ok() { ExitCode::Ok } else { ExitCode::Breached })
 }
 

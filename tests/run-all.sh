@@ -2,9 +2,10 @@
 # The whole webui-doctor test suite, for real, on a fresh Debian machine: installs what the tests
 # need (ss and ip from iproute2, nft from nftables, Prometheus and promtool from prometheus,
 # node_exporter, chromium and chromedriver for the dashboard, setpriv and script from
-# util-linux), then runs formatting, lints, the benchmark's smoke run, the fuzzers (60 s each)
-# and every test. Root-only tests (network namespaces, nftables rules, pidfd_getfd,
-# switching to `nobody`) run when this is run as root, as CI does. `.ci/run` calls this script.
+# util-linux, systemd-analyze to check the shipped unit), then runs formatting, lints, the
+# benchmark's smoke run, the fuzzers (60 s each) and every test. Root-only tests (network
+# namespaces, nftables rules, pidfd_getfd, SOCK_DESTROY, switching to `nobody`) run when this is
+# run as root, as CI does. `.ci/run` calls this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,7 @@ command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporte
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v script >/dev/null || need+=(bsdutils)
+command -v systemd-analyze >/dev/null || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "run-all: missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root" >&2

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use crate::fix::{Action, FixReport, Role, SocketFix};
+use crate::fix::{Action, FixReport, FollowEvent, Role, SocketFix};
 use crate::render::Clean;
 
 /// `TCP_KEEPIDLE 7200→2, TCP_KEEPCNT 9→3`, or a dash.
@@ -110,4 +110,22 @@ pub fn summary_line(r: &FixReport) -> String {
 pub fn write_json(out: &mut impl Write, r: &FixReport) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, r)?;
     writeln!(out)
+}
+
+/// One `--follow` line: `2026-11-25T13:50:00.123Z :8790 listening socket …`, or a JSON line.
+pub fn write_follow_event(out: &mut impl Write, e: &FollowEvent, json: bool) -> io::Result<()> {
+    let now = crate::units::timestamp(std::time::SystemTime::now());
+    if json {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            at: String,
+            #[serde(flatten)]
+            event: &'a FollowEvent,
+        }
+        serde_json::to_writer(&mut *out, &Line { at: now, event: e })?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{now} {} {}", e.event, Clean(&e.message))?;
+    }
+    out.flush()
 }

@@ -286,3 +286,73 @@ fn fix_refuses_cleanly() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert_eq!(listener_opts(server.port), before, "a refused fix changed the listener");
 }
+
+/// The `ExecStart` of `deploy/systemd/webui-doctor-fix@.service`, for port `port`, with this
+/// build's binary in place of the installed one.
+fn unit_command(port: u16) -> Vec<String> {
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/systemd/webui-doctor-fix@.service"))
+            .expect("the systemd unit");
+    let exec = unit.lines().find_map(|l| l.strip_prefix("ExecStart=")).expect("an ExecStart line");
+    let mut words: Vec<String> = exec.split_whitespace().map(|w| w.replace("%i", &port.to_string())).collect();
+    assert_eq!(words[0], "/usr/local/bin/webui-doctor");
+    words.remove(0);
+    words
+}
+
+/// `--follow` as the systemd unit runs it: the server restarts on the same port and the new
+/// listening socket carries the options within two periods; SIGTERM ends it with exit 0.
+#[test]
+fn follow_fixes_a_restarted_server() {
+    if !require(is_root(), "root (pidfd_getfd on the server)") {
+        return;
+    }
+    let server = PyServer::start(60.0);
+    let port = server.port;
+    let mut args = unit_command(port);
+    assert!(args.windows(2).any(|w| w == ["--follow", "2"]), "{args:?}");
+    // The unit's command, with a shorter period and the test's timings.
+    let at = args.iter().position(|a| a == "--follow").unwrap();
+    args[at + 1] = "0.5".into();
+    args.extend(TIMINGS.iter().map(|s| s.to_string()));
+    let mut follow = cmd().args(&args).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    assert!(lines.by_ref().map_while(Result::ok).any(|l| l.starts_with("fix: ")), "the first fix ran");
+    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<String>>());
+    let fixed: Value = serde_json::from_str(FIXED).unwrap();
+    assert_eq!(listener_opts(port), fixed);
+
+    drop(server);
+    let restarted = PyServer::on_port(60.0, port);
+    let start = Instant::now();
+    assert!(wait_until(Duration::from_secs(3), || listener_opts(port) == fixed), "the new listener was not fixed");
+    let took = start.elapsed();
+    eprintln!("--follow 0.5: the restarted server's listener carried the options after {took:?}");
+    assert!(took <= Duration::from_millis(1500), "{took:?}: more than two periods (and a read)");
+
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(follow.id() as i32, libc::SIGTERM) };
+    let status = follow.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let log = log.join().unwrap();
+    assert!(log.iter().any(|l| l.contains("applied") && l.contains("options set")), "{log:?}");
+    drop(restarted);
+}
+
+/// The unit file is one systemd accepts: no unknown key, no bad value (`systemd-analyze verify`,
+/// with this build's binary in place of the installed one).
+#[test]
+fn systemd_unit_verifies() {
+    if !require(Command::new("systemd-analyze").arg("--version").output().is_ok(), "systemd-analyze (systemd)") {
+        return;
+    }
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/systemd/webui-doctor-fix@.service"))
+            .unwrap()
+            .replace("/usr/local/bin/webui-doctor", env!("CARGO_BIN_EXE_webui-doctor"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("webui-doctor-fix@8787.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&path).output().unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
