@@ -127,7 +127,7 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             [CompletionResult]::new('--keepalive-count', '--keepalive-count', [CompletionResultType]::ParameterName, 'Unanswered probes before the connection is dropped (TCP_KEEPCNT, 1-127)')
             [CompletionResult]::new('--user-timeout', '--user-timeout', [CompletionResultType]::ParameterName, 'TCP_USER_TIMEOUT in seconds: how long sent data may stay unacknowledged. Default: idle + interval x count; 0 leaves the kernel default')
             [CompletionResult]::new('--close-with', '--close-with', [CompletionResultType]::ParameterName, 'With --close-wait: how to end them')
-            [CompletionResult]::new('--idle-over', '--idle-over', [CompletionResultType]::ParameterName, 'With --close-wait: only sockets idle (neither sending nor receiving) for longer than SECS')
+            [CompletionResult]::new('--idle-over', '--idle-over', [CompletionResultType]::ParameterName, 'With --close-wait: only sockets that have received nothing for longer than SECS (about the time since the peer''s FIN; from tcp_info)')
             [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep running: every SECS seconds (default 2), fix again a listening socket on the ports that is new (the server restarted) or has lost the options; one line per change. Ends on SIGINT or SIGTERM')
             [CompletionResult]::new('--source', '--source', [CompletionResultType]::ParameterName, 'Where to read sockets')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')

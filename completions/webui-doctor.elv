@@ -119,7 +119,7 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand --keepalive-count 'Unanswered probes before the connection is dropped (TCP_KEEPCNT, 1-127)'
             cand --user-timeout 'TCP_USER_TIMEOUT in seconds: how long sent data may stay unacknowledged. Default: idle + interval x count; 0 leaves the kernel default'
             cand --close-with 'With --close-wait: how to end them'
-            cand --idle-over 'With --close-wait: only sockets idle (neither sending nor receiving) for longer than SECS'
+            cand --idle-over 'With --close-wait: only sockets that have received nothing for longer than SECS (about the time since the peer''s FIN; from tcp_info)'
             cand --follow 'Keep running: every SECS seconds (default 2), fix again a listening socket on the ports that is new (the server restarted) or has lost the options; one line per change. Ends on SIGINT or SIGTERM'
             cand --source 'Where to read sockets'
             cand --format 'Output format'

@@ -146,7 +146,7 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l user-t
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l close-with -d 'With --close-wait: how to end them' -r -f -a "auto\t'`SOCK_DESTROY`, and `shutdown` where the kernel refuses it (`EOPNOTSUPP`)'
 destroy\t'`SOCK_DESTROY` through sock_diag only (what `ss -K` does; needs CONFIG_INET_DIAG_DESTROY)'
 shutdown\t'`shutdown(SHUT_RDWR)` on a `pidfd_getfd` copy only'"
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l idle-over -d 'With --close-wait: only sockets idle (neither sending nor receiving) for longer than SECS' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l idle-over -d 'With --close-wait: only sockets that have received nothing for longer than SECS (about the time since the peer\'s FIN; from tcp_info)' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l follow -d 'Keep running: every SECS seconds (default 2), fix again a listening socket on the ports that is new (the server restarted) or has lost the options; one line per change. Ends on SIGINT or SIGTERM' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l source -d 'Where to read sockets' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
 netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'

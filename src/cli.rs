@@ -276,7 +276,8 @@ pub struct FixArgs {
     #[arg(long, value_enum, default_value_t = CloseWith::Auto, requires = "close_wait")]
     pub close_with: CloseWith,
 
-    /// With --close-wait: only sockets idle (neither sending nor receiving) for longer than SECS
+    /// With --close-wait: only sockets that have received nothing for longer than SECS (about the
+    /// time since the peer's FIN; from tcp_info)
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, requires = "close_wait")]
     pub idle_over: Option<std::time::Duration>,
 

@@ -87,7 +87,7 @@ pub struct Plan {
     pub wanted: Wanted,
     /// Also end the selected ports' CLOSE-WAIT sockets.
     pub close_wait: Option<CloseWith>,
-    /// With `close_wait`: only sockets idle (neither sending nor receiving) for longer, in ms.
+    /// With `close_wait`: only sockets that have received nothing for longer, in ms.
     pub idle_over_ms: Option<u64>,
     pub dry_run: bool,
     /// Act even on owners in a `net_cls`/`net_prio` cgroup.
@@ -268,7 +268,9 @@ fn select(plan: &Plan, base: &Query, map: &ProcessMap) -> Result<(Vec<u16>, Vec<
     }
     if plan.close_wait.is_some() {
         for s in read(&[TcpState::CloseWait], ports.clone())? {
-            let idle_ms = s.idle.map(|i| i.last_recv_ms.min(i.last_send_ms));
+            // Since the last byte received: for a CLOSE-WAIT socket, about the time since the
+            // peer's FIN. (Time since the last send would hide a zombie that still writes.)
+            let idle_ms = s.idle.map(|i| i.last_recv_ms);
             if plan.idle_over_ms.is_some_and(|min| idle_ms.is_none_or(|idle| idle <= min)) {
                 continue;
             }

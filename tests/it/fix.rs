@@ -233,6 +233,12 @@ fn close_wait_sockets_are_ended_and_their_threads_freed() {
         }
         assert!(wait_until(Duration::from_secs(3), || close_wait_count(server.port) == 5));
         assert_eq!(server.threads(), baseline + 5);
+        // A dry run lists the five and closes none; --idle-over narrows the selection by idle time.
+        let (_, plan, _) = fix_json(&["--port", &port, "--close-wait", "--close-with", how, "--dry-run"]);
+        assert_eq!(plan["summary"]["close_wait"], 5, "{plan:#}");
+        assert_eq!(close_wait_count(server.port), 5, "a dry run closed something");
+        let (_, plan, _) = fix_json(&["--port", &port, "--close-wait", "--idle-over", "3600", "--dry-run"]);
+        assert_eq!(plan["summary"]["close_wait"], 0, "none has been idle for an hour: {plan:#}");
         let (status, report, err) = fix_json(&["--port", &port, "--close-wait", "--close-with", how]);
         assert_eq!(status, 0, "{err}");
         let closed: Vec<&Value> =
