@@ -256,25 +256,35 @@ fn select(plan: &Plan, base: &Query, map: &ProcessMap) -> Result<(Vec<u16>, Vec<
         }
     };
     let ports: Vec<u16> = listeners.iter().map(|s| s.local.port()).collect::<BTreeSet<_>>().into_iter().collect();
+    // The server: every process that holds one of the listeners (a pre-forking server's workers
+    // share it). Connections on the ports are selected only when one of them holds the socket,
+    // so a client's own socket that happens to use the same port number is never touched.
+    let server: BTreeSet<u32> = listeners.iter().flat_map(|s| map.owners(s.inode)).map(|o| o.process.pid).collect();
+    let served = |s: &Socket| map.owners(s.inode).iter().any(|o| server.contains(&o.process.pid));
+    let owned_by_server = |s: &Socket| -> Option<(Process, i32)> {
+        let o = map.owners(s.inode).iter().find(|o| server.contains(&o.process.pid))?;
+        Some((o.process.clone(), o.fd))
+    };
     let mut selected: Vec<Selected> = Vec::new();
     for s in listeners {
         let owner = owner_of(&s, pid);
         selected.push(Selected { role: Role::Listening, socket: s, owner });
     }
-    // Inode 0: still in the accept queue, owned by nobody yet; nothing to take a copy of.
-    for s in read(&[TcpState::Established], ports.clone())?.into_iter().filter(|s| s.inode != 0) {
-        let owner = owner_of(&s, pid);
+    // Inode 0: still in the accept queue, owned by nobody yet; nothing to take a copy of (it
+    // was cloned from the listener before the fix).
+    for s in read(&[TcpState::Established], ports.clone())?.into_iter().filter(served) {
+        let owner = owned_by_server(&s);
         selected.push(Selected { role: Role::Established, socket: s, owner });
     }
     if plan.close_wait.is_some() {
-        for s in read(&[TcpState::CloseWait], ports.clone())? {
+        for s in read(&[TcpState::CloseWait], ports.clone())?.into_iter().filter(served) {
             // Since the last byte received: for a CLOSE-WAIT socket, about the time since the
             // peer's FIN. (Time since the last send would hide a zombie that still writes.)
             let idle_ms = s.idle.map(|i| i.last_recv_ms);
             if plan.idle_over_ms.is_some_and(|min| idle_ms.is_none_or(|idle| idle <= min)) {
                 continue;
             }
-            let owner = owner_of(&s, pid);
+            let owner = owned_by_server(&s);
             selected.push(Selected { role: Role::CloseWait, socket: s, owner });
         }
     }

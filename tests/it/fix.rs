@@ -137,6 +137,13 @@ fn fix_cures_a_running_python_server() {
     let port = server.port.to_string();
     let before_fix = server.stream();
     let before_port = before_fix.local_addr().unwrap().port();
+    // A socket of this test that uses the server's port number on another address: a client's
+    // own connection, not the server's. The fix must leave it alone.
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bystander = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    bystander.bind(&std::net::SocketAddr::from(([127, 0, 0, 2], server.port)).into()).unwrap();
+    bystander.connect(&elsewhere.local_addr().unwrap().into()).unwrap();
+    let (_accepted, _) = elsewhere.accept().unwrap();
 
     // Before: keepalive is off.
     let out = run(&["verify", &server.addr(), "--stream", "/events"]);
@@ -174,6 +181,11 @@ fn fix_cures_a_running_python_server() {
     assert!(pre.is_some(), "the connection opened before the fix was fixed too: {report:#}");
     assert_eq!(listener_opts(server.port), fixed);
     assert_eq!(listener_opts(other.port)["so_keepalive"], false, "the other server was touched");
+    assert!(
+        !report["sockets"].as_array().unwrap().iter().any(|s| s["local"] == format!("127.0.0.2:{port}")),
+        "{report:#}"
+    );
+    assert!(!bystander.keepalive().unwrap(), "a socket of another process on the same port number was changed");
 
     // Running it again changes nothing, and says so.
     let out = run(&[&["fix", "--port", &port][..], &TIMINGS].concat());
