@@ -480,6 +480,22 @@ fn sockopts_skip_net_cls_owners_unless_forced() {
     let forced = json(&["sockets", "-O", "--force", "--port", &port, "--state", "listening"]);
     assert_eq!(forced["sockets"][0]["sockopts"]["so_keepalive"], false, "{forced:#}");
     assert_eq!(forced["attribution"]["sockopts_skipped_net_cls"], 0);
+    // fix honours the same rule: the listener is skipped (exit 1, the reason on stderr) and left
+    // as it was; with --force it is fixed.
+    let out = run(&["fix", "--port", &port, "--format", "json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listen = v["sockets"].as_array().unwrap().iter().find(|s| s["role"] == "listening").unwrap().clone();
+    assert_eq!(listen["action"], "skipped", "{v:#}");
+    assert!(stderr(&out).contains("net_cls/net_prio cgroup"), "{}", stderr(&out));
+    assert_eq!(
+        json(&["sockets", "-O", "--force", "--port", &port, "--state", "listening"])["sockets"][0]["sockopts"]["so_keepalive"],
+        false
+    );
+    let out = run(&["fix", "--port", &port, "--force"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let fixed = json(&["sockets", "-O", "--force", "--port", &port, "--state", "listening"]);
+    assert_eq!(fixed["sockets"][0]["sockopts"]["so_keepalive"], true);
     drop(server);
 }
 
