@@ -8,10 +8,11 @@
 //! does), or `shutdown(SHUT_RDWR)` on a copy where the kernel refuses that.
 //!
 //! It works in two phases so that it either acts on everything selected or on nothing: first a
-//! copy of every selected socket is taken and checked (its inode must be the socket's; its owner
-//! must not be in a `net_cls` cgroup unless forced), then the options are set and read back. A
-//! permission error or an owner that exits in the first phase stops the command before any
-//! change. Nothing outside the selection is touched, and the owner's descriptors are never
+//! copy of every selected socket is taken, checked (its inode must be the socket's; its owner
+//! must not be in a `net_cls` cgroup unless forced) and let go; then each is copied and checked
+//! again, and the options are set and read back. A permission error or an owner that exits in the
+//! first phase stops the command before any change; one that exits during the second fails only
+//! its own sockets. Nothing outside the selection is touched, and the owner's descriptors are never
 //! closed: only our copies are.
 
 use std::collections::BTreeSet;
@@ -184,7 +185,7 @@ impl FixReport {
     }
 }
 
-/// A selected socket with its owner and, after phase one, our checked copy of it.
+/// A selected socket with the process and descriptor it is held under.
 struct Selected {
     role: Role,
     socket: Socket,
@@ -197,21 +198,28 @@ pub fn run(plan: &Plan, base: &Query) -> Result<FixReport> {
         ProcessMap::scan(&base.paths.root).map_err(|source| Error::Read { path: base.paths.root.clone(), source })?;
     let (ports, selected) = select(plan, base, &map)?;
 
-    // Phase one: a checked copy of every socket whose options we set. Nothing changes yet.
-    let mut work: Vec<(Selected, std::result::Result<OwnedFd, String>)> = Vec::new();
+    // Phase one: take and check a copy of every socket whose options we set, then let it go.
+    // Nothing changes yet, and only one copy is open at a time (a server may hold more sockets
+    // than this process may open files).
+    let mut work: Vec<(Selected, std::result::Result<(), String>)> = Vec::new();
     for sel in selected {
-        let copy = if sel.role == Role::CloseWait { Err(String::new()) } else { copy_of(&sel, base, plan.force)? };
-        work.push((sel, copy));
+        let checked = if sel.role == Role::CloseWait { Ok(()) } else { copy_of(&sel, base, plan.force)?.map(drop) };
+        work.push((sel, checked));
     }
 
-    // Phase two: set, read back, close.
+    // Phase two: a fresh copy (checked again), set, read back, close.
     let mut sockets = Vec::new();
-    for (sel, copy) in work {
-        let outcome = match sel.role {
-            Role::CloseWait => close(&sel, plan, base),
-            _ => match copy {
-                Ok(fd) => apply(&sel, &fd, plan),
-                Err(why) => outcome(&sel, Action::Skipped, Some(why)),
+    for (sel, checked) in work {
+        let outcome = match (sel.role, checked) {
+            (Role::CloseWait, _) => close(&sel, plan, base),
+            (_, Err(why)) => outcome(&sel, Action::Skipped, Some(why)),
+            (_, Ok(())) => match copy_of(&sel, base, plan.force) {
+                Ok(Ok(fd)) => apply(&sel, &fd, plan),
+                Ok(Err(why)) => outcome(&sel, Action::Failed, Some(why)),
+                Err(Error::Fix(FixError::Exited { pid })) => {
+                    outcome(&sel, Action::Failed, Some(format!("process {pid} exited before its options were set")))
+                }
+                Err(e) => outcome(&sel, Action::Failed, Some(e.to_string())),
             },
         };
         sockets.push(outcome);
@@ -303,9 +311,10 @@ fn copy_of(sel: &Selected, base: &Query, force: bool) -> Result<std::result::Res
         return Ok(Err(SockOptError::NetCls { pid, cgroup }.to_string()));
     }
     let copy = os::duplicate(pid, *fd).map_err(|source| match source.raw_os_error() {
-        Some(libc::ESRCH) => Error::from(FixError::Exited { pid }),
-        Some(libc::EBADF) => Error::from(FixError::Exited { pid }),
-        _ => FixError::Permission { pid, scope: os::ptrace_scope(), source }.into(),
+        // The process is gone, or has closed that descriptor since the scan.
+        Some(libc::ESRCH | libc::EBADF) => Error::from(FixError::Exited { pid }),
+        Some(libc::EPERM | libc::EACCES) => FixError::Permission { pid, scope: os::ptrace_scope(), source }.into(),
+        _ => SockOptError::Duplicate { pid, fd: *fd, source }.into(),
     })?;
     let found = os::inode_of(&copy).map_err(|source| SockOptError::Read { pid, source })?;
     if found != sel.socket.inode {
