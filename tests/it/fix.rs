@@ -149,6 +149,12 @@ fn fix_cures_a_running_python_server() {
     let out = run(&["verify", &server.addr(), "--stream", "/events"]);
     assert_eq!(code(&out), 1, "{}", stdout(&out));
     assert!(stdout(&out).contains("SO_KEEPALIVE is off"), "{}", stdout(&out));
+    // ... and names the cure, as the keepalive-missing finding does.
+    let cure = format!("`webui-doctor fix --port {port}` puts keepalive on the running server");
+    assert!(stdout(&out).contains(&cure), "{}", stdout(&out));
+    let v = json(&["sockets", "--port", &port]);
+    let missing = v["findings"].as_array().unwrap().iter().find(|f| f["code"] == "keepalive-missing").unwrap();
+    assert_eq!(missing["cure"], format!("webui-doctor fix --port {port}"), "{missing}");
 
     // A dry run plans and changes nothing.
     let untouched = listener_opts(server.port);
