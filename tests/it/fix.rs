@@ -102,12 +102,7 @@ impl Drop for PyServer {
 const TIMINGS: [&str; 6] = ["--keepalive-idle", "2", "--keepalive-interval", "1", "--keepalive-count", "3"];
 
 fn fix_json(args: &[&str]) -> (i32, Value, String) {
-    let mut all = vec!["fix"];
-    all.extend_from_slice(args);
-    all.extend(["--format", "json"]);
-    let out = run(&all);
-    let v = strict_json(&out.stdout).unwrap_or_else(|e| panic!("no JSON ({e}): {} {}", stdout(&out), stderr(&out)));
-    (code(&out), v, stderr(&out))
+    subcommand_json("fix", args)
 }
 
 /// The listening socket's options, read the way `sockets -O` reads them.

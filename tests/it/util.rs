@@ -55,6 +55,18 @@ pub fn json(args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("valid JSON")
 }
 
+/// `webui-doctor SUBCOMMAND ARGS --format json` whatever its exit code: the code, the document
+/// (parsed strictly: a key written twice in one object is an error, not a silent overwrite) and
+/// stderr.
+pub fn subcommand_json(subcommand: &str, args: &[&str]) -> (i32, Value, String) {
+    let mut all = vec![subcommand];
+    all.extend_from_slice(args);
+    all.extend(["--format", "json"]);
+    let out = run(&all);
+    let v = strict_json(&out.stdout).unwrap_or_else(|e| panic!("no JSON ({e}): {} {}", stdout(&out), stderr(&out)));
+    (code(&out), v, stderr(&out))
+}
+
 /// Polls `cond` every 20 ms for up to `limit`; true once it held.
 pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();

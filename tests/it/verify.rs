@@ -20,13 +20,7 @@ fn drill_turn() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn verify_json(args: &[&str]) -> (i32, Value, String) {
-    let mut all = vec!["verify"];
-    all.extend_from_slice(args);
-    all.extend(["--format", "json"]);
-    let out = run(&all);
-    // Parsed strictly: a key written twice in one object is an error, not a silent overwrite.
-    let v = strict_json(&out.stdout).unwrap_or_else(|e| panic!("no JSON ({e}): {} {}", stdout(&out), stderr(&out)));
-    (code(&out), v, stderr(&out))
+    subcommand_json("verify", args)
 }
 
 /// The system keepalive defaults, as `SO_KEEPALIVE` alone uses them.
