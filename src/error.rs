@@ -168,4 +168,17 @@ pub enum FixError {
     Exited { pid: u32 },
 }
 
+/// An error and its causes on one line, as `main` prints them: `cannot duplicate fd 5 of process
+/// 42 (…): Operation not permitted (os error 1)`. For reasons kept as text in a report.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -307,20 +307,23 @@ fn copy_of(sel: &Selected, base: &Query, force: bool) -> Result<std::result::Res
         return Err(FixError::OwnerHidden { inode: sel.socket.inode, local: sel.socket.local.to_string() }.into());
     };
     let pid = process.pid;
-    if !force && let Some(cgroup) = crate::sockopt::net_cls_cgroup(&base.paths.root, pid) {
-        return Ok(Err(SockOptError::NetCls { pid, cgroup }.to_string()));
-    }
-    let copy = os::duplicate(pid, *fd).map_err(|source| match source.raw_os_error() {
+    match crate::sockopt::checked_copy(&base.paths.root, pid, *fd, sel.socket.inode, force) {
+        Ok(copy) => Ok(Ok(copy)),
+        // This socket only: left alone, with the reason.
+        Err(e @ (SockOptError::NetCls { .. } | SockOptError::InodeChanged { .. })) => Ok(Err(e.to_string())),
         // The process is gone, or has closed that descriptor since the scan.
-        Some(libc::ESRCH | libc::EBADF) => Error::from(FixError::Exited { pid }),
-        Some(libc::EPERM | libc::EACCES) => FixError::Permission { pid, scope: os::ptrace_scope(), source }.into(),
-        _ => SockOptError::Duplicate { pid, fd: *fd, source }.into(),
-    })?;
-    let found = os::inode_of(&copy).map_err(|source| SockOptError::Read { pid, source })?;
-    if found != sel.socket.inode {
-        return Ok(Err(SockOptError::InodeChanged { pid, fd: *fd, expected: sel.socket.inode, found }.to_string()));
+        Err(SockOptError::Duplicate { source, .. })
+            if matches!(source.raw_os_error(), Some(libc::ESRCH | libc::EBADF)) =>
+        {
+            Err(FixError::Exited { pid }.into())
+        }
+        Err(SockOptError::Duplicate { source, .. })
+            if matches!(source.raw_os_error(), Some(libc::EPERM | libc::EACCES)) =>
+        {
+            Err(FixError::Permission { pid, scope: os::ptrace_scope(), source }.into())
+        }
+        Err(e) => Err(e.into()),
     }
-    Ok(Ok(copy))
 }
 
 fn outcome(sel: &Selected, action: Action, error: Option<String>) -> SocketFix {
@@ -390,16 +393,8 @@ fn close(sel: &Selected, plan: &Plan, base: &Query) -> SocketFix {
     let destroy = || source::destroy(&sel.socket);
     let shutdown = || -> std::result::Result<(), String> {
         let Some((p, fd)) = &sel.owner else { return Err("no process holds this socket".into()) };
-        if !plan.force
-            && let Some(cgroup) = crate::sockopt::net_cls_cgroup(&base.paths.root, p.pid)
-        {
-            return Err(SockOptError::NetCls { pid: p.pid, cgroup }.to_string());
-        }
-        let copy = os::duplicate(p.pid, *fd).map_err(|e| format!("pidfd_getfd: {e}"))?;
-        let found = os::inode_of(&copy).map_err(|e| e.to_string())?;
-        if found != sel.socket.inode {
-            return Err(format!("fd {fd} of process {} is no longer socket {}; left alone", p.pid, sel.socket.inode));
-        }
+        let copy = crate::sockopt::checked_copy(&base.paths.root, p.pid, *fd, sel.socket.inode, plan.force)
+            .map_err(|e| crate::error::chain(&e))?;
         os::shutdown_both(&copy).map_err(|e| format!("shutdown: {e}"))
     };
     // A socket read from procfs has no cookie, and SOCK_DESTROY without one could hit a newer

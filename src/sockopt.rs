@@ -11,6 +11,7 @@
 //!   for that service. An owner in a non-root `net_cls` or `net_prio` cgroup is skipped unless
 //!   the caller forces it.
 
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use crate::error::SockOptError;
@@ -20,6 +21,14 @@ use crate::os;
 /// The options of the socket `inode`, held by `pid` as descriptor `fd`. `proc_root` is where
 /// `PID/cgroup` is read; `force` reads even from a `net_cls`/`net_prio` cgroup.
 pub fn read(proc_root: &Path, pid: u32, fd: i32, inode: u64, force: bool) -> Result<SockOpts, SockOptError> {
+    let copy = checked_copy(proc_root, pid, fd, inode, force)?;
+    os::get_sockopts(&copy).map_err(|source| SockOptError::Read { pid, source })
+}
+
+/// Our own descriptor for the socket `inode` that `pid` holds as `fd`, after both guards: the
+/// owner is not in a `net_cls`/`net_prio` cgroup (unless `force`), and the copy is that socket.
+/// Every command that reads or changes another process's socket goes through here.
+pub fn checked_copy(proc_root: &Path, pid: u32, fd: i32, inode: u64, force: bool) -> Result<OwnedFd, SockOptError> {
     if !force && let Some(cgroup) = net_cls_cgroup(proc_root, pid) {
         return Err(SockOptError::NetCls { pid, cgroup });
     }
@@ -28,7 +37,7 @@ pub fn read(proc_root: &Path, pid: u32, fd: i32, inode: u64, force: bool) -> Res
     if found != inode {
         return Err(SockOptError::InodeChanged { pid, fd, expected: inode, found });
     }
-    os::get_sockopts(&copy).map_err(|source| SockOptError::Read { pid, source })
+    Ok(copy)
 }
 
 /// The non-root cgroup-v1 `net_cls`/`net_prio` path of `pid`, if it has one.

@@ -96,9 +96,8 @@ pub fn connect(target: SocketAddr, stream: Option<&str>, base: &Query, force: bo
     let start = Instant::now();
     let options = loop {
         let options = match &owner {
-            Some(o) => {
-                crate::sockopt::read(root, o.process.pid, o.fd, server.inode, force).map_err(|e| format!("{e:#}"))
-            }
+            Some(o) => crate::sockopt::read(root, o.process.pid, o.fd, server.inode, force)
+                .map_err(|e| crate::error::chain(&e)),
             None => {
                 Err("the server's process is not visible (another user's process, or another PID namespace)".into())
             }

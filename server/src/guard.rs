@@ -26,7 +26,8 @@ use crate::AppState;
 #[derive(Debug, Clone)]
 pub struct AllowedHosts {
     names: Vec<String>,
-    port: u16,
+    /// The bound port as text, for `NAME:PORT`.
+    port: String,
 }
 
 impl AllowedHosts {
@@ -38,7 +39,7 @@ impl AllowedHosts {
         let mut names: Vec<String> = ["localhost", "127.0.0.1", "[::1]"].iter().map(|s| s.to_string()).collect();
         names.push(bind);
         names.extend(extra.iter().map(|h| h.trim().to_ascii_lowercase()));
-        AllowedHosts { names, port }
+        AllowedHosts { names, port: port.to_string() }
     }
 
     /// Whether a `Host` header value names this server: a known name, alone or with our port.
@@ -46,7 +47,7 @@ impl AllowedHosts {
         let host = host.trim().to_ascii_lowercase();
         self.names.iter().any(|name| {
             host == *name
-                || host.strip_prefix(name.as_str()).and_then(|r| r.strip_prefix(':')) == Some(&self.port.to_string())
+                || host.strip_prefix(name.as_str()).and_then(|r| r.strip_prefix(':')) == Some(self.port.as_str())
         })
     }
 }
