@@ -73,7 +73,7 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__check)
-            opts="-4 -6 -p -h --source --state --port --sport --dport --ipv4 --ipv6 --processes --pid --process --netns --max-close-wait --require-keepalive --format --help"
+            opts="-4 -6 -p -h --source --state --port --sport --dport --ipv4 --ipv6 --processes --pid --process --netns --netns-pid --all-netns --cgroup --max-close-wait --require-keepalive --format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -108,6 +108,14 @@ _webui__doctor() {
                     return 0
                     ;;
                 --netns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --netns-pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -361,7 +369,7 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__sockets)
-            opts="-4 -6 -p -O -h --source --state --port --sport --dport --ipv4 --ipv6 --processes --pid --process --netns --format --sockopts --watch --summary --force --help"
+            opts="-4 -6 -p -i -m -e -O -h --source --state --port --sport --dport --ipv4 --ipv6 --processes --pid --process --netns --netns-pid --all-netns --cgroup --format --info --memory --extended --by --sockopts --watch --summary --force --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -399,8 +407,20 @@ _webui__doctor() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --netns-pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --format)
                     COMPREPLY=($(compgen -W "table json prometheus" -- "${cur}"))
+                    return 0
+                    ;;
+                --by)
+                    COMPREPLY=($(compgen -W "process port peer cgroup netns" -- "${cur}"))
                     return 0
                     ;;
                 --watch)

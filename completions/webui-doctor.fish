@@ -57,13 +57,24 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l dp
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l pid -d 'Only sockets owned by process PID (implies -p)' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l process -d 'Only sockets owned by a process whose command name is NAME (implies -p)' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l netns -d 'Read the sockets of network namespace NAME (as listed by `ip netns`)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l netns-pid -d 'Read the sockets of process PID\'s network namespace (a container\'s)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l cgroup -d 'Only sockets created in cgroup v2 PATH or below (as `ss --cgroup` shows it, e.g. /system.slice/nginx.service); needs the netlink source' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l format -d 'Output format' -r -f -a "table\t'a table like `ss`, then the summary'
 json\t'one JSON object (schema in the README)'
 prometheus\t'Prometheus text, e.g. for node_exporter\'s textfile collector'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l by -d 'Add a summary per group: sockets per state, CLOSE-WAIT and keepalive coverage (for `process` also open files against the limit, and threads), largest CLOSE-WAIT first' -r -f -a "process\t'the owning process (implies -p)'
+port\t'the local port where it is listening (the server side); other sockets as one group'
+peer\t'the peer\'s address'
+cgroup\t'the cgroup v2 path'
+netns\t'the network namespace (with --all-netns)'"
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l watch -d 'Refresh every SECS seconds: in place on a terminal, as repeated reports when piped' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s 4 -l ipv4 -d 'Only IPv4 sockets'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s 6 -l ipv6 -d 'Only IPv6 sockets'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s p -l processes -d 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l all-netns -d 'Read every network namespace on the host, one after another: the named ones (`ip netns`) and those of running processes, each once; every socket is tagged with its namespace'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s i -l info -d 'Show what each connection is doing, from tcp_info (like `ss -i`): RTT, retransmissions, unacknowledged segments, bytes not yet sent, time since the peer\'s last ACK, windows'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s m -l memory -d 'Show each socket\'s memory (like `ss -m`): receive and send queues against their buffers'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s e -l extended -d 'Show extended columns: the cgroup v2 path of each socket (like `ss -e --cgroup`)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s O -l sockopts -d 'Read each socket\'s keepalive options (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT, TCP_USER_TIMEOUT, TCP_NODELAY) from its owning process with pidfd_getfd; implies -p. Needs root or the owner\'s user'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l summary -d 'Print only the summary (counts per state, CLOSE-WAIT, keepalive coverage); with --format json, the JSON document without its socket list'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l force -d 'With -O: read the options even of a process in a non-root cgroup-v1 net_cls or net_prio group. pidfd_getfd re-tags the socket with this process\'s class id, which breaks tc and nftables `meta cgroup` rules for that service; without --force such sockets are skipped'
@@ -93,12 +104,15 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l dpor
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l pid -d 'Only sockets owned by process PID (implies -p)' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l process -d 'Only sockets owned by a process whose command name is NAME (implies -p)' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l netns -d 'Read the sockets of network namespace NAME (as listed by `ip netns`)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l netns-pid -d 'Read the sockets of process PID\'s network namespace (a container\'s)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l cgroup -d 'Only sockets created in cgroup v2 PATH or below (as `ss --cgroup` shows it, e.g. /system.slice/nginx.service); needs the netlink source' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l max-close-wait -d 'The most CLOSE-WAIT sockets that still pass' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l format -d 'Output format' -r -f -a "text\t'one line per rule, then the source and socket count'
 json\t'one JSON object: summary, rules and the verdict'"
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s 4 -l ipv4 -d 'Only IPv4 sockets'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s 6 -l ipv6 -d 'Only IPv6 sockets'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s p -l processes -d 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l all-netns -d 'Read every network namespace on the host, one after another: the named ones (`ip netns`) and those of running processes, each once; every socket is tagged with its namespace'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l require-keepalive -d 'Fail when any established socket in the selection has no keepalive timer armed'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l listen -d 'Address to listen on' -r

@@ -3,12 +3,93 @@
 //! from data handed in (the sockets, the keepalive sysctls, the listening ports): no I/O here.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::sync::Arc;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::diagnose::{Facts, Finding, diagnose};
 use crate::filter::Filter;
-use crate::model::{Attribution, Snapshot, Socket, TcpState};
+use crate::model::{Attribution, ProcessStats, Snapshot, Socket, TcpState};
+
+/// What `--by` groups sockets by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    /// the owning process (implies -p)
+    Process,
+    /// the local port where it is listening (the server side); other sockets as one group
+    Port,
+    /// the peer's address
+    Peer,
+    /// the cgroup v2 path
+    Cgroup,
+    /// the network namespace (with --all-netns)
+    Netns,
+}
+
+impl GroupBy {
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupBy::Process => "process",
+            GroupBy::Port => "port",
+            GroupBy::Peer => "peer",
+            GroupBy::Cgroup => "cgroup",
+            GroupBy::Netns => "netns",
+        }
+    }
+}
+
+/// One `--by` group: its key, what its sockets add up to and, for a process, its files and
+/// threads.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Group {
+    /// The process (`comm (pid N)`), port, peer address, cgroup path or namespace; `-` for
+    /// sockets without one (no owner seen, no cgroup), `other` for non-listening ports.
+    pub key: String,
+    pub summary: Summary,
+    /// With `--by process`: the owner's open files, limit and threads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessStats>,
+}
+
+/// The sockets split by `by`, largest CLOSE-WAIT first (then most sockets, then by key).
+/// `listening` names the server-side ports for `--by port`; `processes` the owners' stats.
+pub fn groups(by: GroupBy, sockets: &[Socket], listening: &BTreeSet<u16>, processes: &[ProcessStats]) -> Vec<Group> {
+    let mut map: BTreeMap<String, (Summary, Option<u32>)> = BTreeMap::new();
+    for s in sockets {
+        let (key, pid) = match by {
+            GroupBy::Process => match &s.process {
+                Some(p) => (format!("{} (pid {})", p.comm, p.pid), Some(p.pid)),
+                None => ("-".to_owned(), None),
+            },
+            GroupBy::Port if listening.contains(&s.local.port()) => (s.local.port().to_string(), None),
+            GroupBy::Port => ("other".to_owned(), None),
+            GroupBy::Peer if s.state == TcpState::Listening => ("-".to_owned(), None),
+            GroupBy::Peer => (s.peer.ip().to_string(), None),
+            GroupBy::Cgroup => (s.details.cgroup.as_deref().unwrap_or("-").to_owned(), None),
+            GroupBy::Netns => (s.details.netns.as_deref().unwrap_or("-").to_owned(), None),
+        };
+        let entry = map.entry(key).or_insert_with(|| (Summary::default(), pid));
+        entry.0.add(s);
+    }
+    let mut out: Vec<Group> = map
+        .into_iter()
+        .map(|(key, (summary, pid))| Group {
+            key,
+            summary,
+            process: pid.and_then(|pid| processes.iter().find(|p| p.pid == pid).cloned()),
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.summary
+            .close_wait()
+            .cmp(&a.summary.close_wait())
+            .then(b.summary.total.cmp(&a.summary.total))
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    out
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
@@ -104,6 +185,15 @@ pub fn listening_ports(sockets: &[Socket]) -> BTreeSet<u16> {
     sockets.iter().filter(|s| s.state == TcpState::Listening).map(|s| s.local.port()).collect()
 }
 
+/// One namespace's share of an `--all-netns` read: its sockets (a range of the snapshot's list)
+/// and the facts its findings are judged by.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub netns: Arc<str>,
+    pub sockets: Range<usize>,
+    pub facts: Facts,
+}
+
 /// A snapshot as read with a filter, with its summary and findings: what every output shows.
 pub struct Report<'a> {
     pub snapshot: &'a Snapshot,
@@ -113,6 +203,8 @@ pub struct Report<'a> {
     pub filter: &'a Filter,
     pub netns: Option<&'a str>,
     pub attribution: Option<Attribution>,
+    /// With `--by`: the per-group summaries, and what they are grouped by.
+    pub groups: Option<(GroupBy, Vec<Group>)>,
 }
 
 impl<'a> Report<'a> {
@@ -125,7 +217,36 @@ impl<'a> Report<'a> {
         facts: &Facts,
     ) -> Report<'a> {
         let findings = diagnose(&snapshot.sockets, facts);
-        Report { summary: Summary::of(&snapshot.sockets), findings, snapshot, filter, netns, attribution }
+        Report { summary: Summary::of(&snapshot.sockets), findings, snapshot, filter, netns, attribution, groups: None }
+    }
+
+    /// An `--all-netns` report: one summary over every namespace, findings judged per namespace
+    /// (a port listening in one says nothing about another) and tagged with it, and the
+    /// sockets grouped by namespace.
+    pub fn for_namespaces(
+        snapshot: &'a Snapshot,
+        filter: &'a Filter,
+        attribution: Option<Attribution>,
+        parts: &[Part],
+    ) -> Report<'a> {
+        let mut findings = Vec::new();
+        for part in parts {
+            let sockets = snapshot.sockets.get(part.sockets.clone()).unwrap_or_default();
+            findings.extend(diagnose(sockets, &part.facts).into_iter().map(|mut f| {
+                f.netns = Some(part.netns.clone());
+                f
+            }));
+        }
+        let by_netns = groups(GroupBy::Netns, &snapshot.sockets, &BTreeSet::new(), &[]);
+        Report {
+            summary: Summary::of(&snapshot.sockets),
+            findings,
+            snapshot,
+            filter,
+            netns: None,
+            attribution,
+            groups: Some((GroupBy::Netns, by_netns)),
+        }
     }
 }
 
@@ -151,6 +272,7 @@ mod properties {
             idle: None,
             sockopts: None,
             cookie: 0,
+            details: Default::default(),
         }
     }
 

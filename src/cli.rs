@@ -3,6 +3,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::analysis::GroupBy;
 use crate::filter::{PortRange, group};
 use crate::fix::CloseWith;
 use crate::model::{Source, StateSet, TcpState};
@@ -112,8 +113,22 @@ pub struct Selection {
     pub process: Option<String>,
 
     /// Read the sockets of network namespace NAME (as listed by `ip netns`)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["netns_pid", "all_netns"])]
     pub netns: Option<String>,
+
+    /// Read the sockets of process PID's network namespace (a container's)
+    #[arg(long, value_name = "PID", conflicts_with = "all_netns")]
+    pub netns_pid: Option<u32>,
+
+    /// Read every network namespace on the host, one after another: the named ones (`ip netns`)
+    /// and those of running processes, each once; every socket is tagged with its namespace
+    #[arg(long)]
+    pub all_netns: bool,
+
+    /// Only sockets created in cgroup v2 PATH or below (as `ss --cgroup` shows it, e.g.
+    /// /system.slice/nginx.service); needs the netlink source
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +139,24 @@ pub struct SocketsArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = SocketsFormat::Table)]
     pub format: SocketsFormat,
+
+    /// Show what each connection is doing, from tcp_info (like `ss -i`): RTT, retransmissions,
+    /// unacknowledged segments, bytes not yet sent, time since the peer's last ACK, windows
+    #[arg(short = 'i', long)]
+    pub info: bool,
+
+    /// Show each socket's memory (like `ss -m`): receive and send queues against their buffers
+    #[arg(short = 'm', long)]
+    pub memory: bool,
+
+    /// Show extended columns: the cgroup v2 path of each socket (like `ss -e --cgroup`)
+    #[arg(short = 'e', long)]
+    pub extended: bool,
+
+    /// Add a summary per group: sockets per state, CLOSE-WAIT and keepalive coverage (for
+    /// `process` also open files against the limit, and threads), largest CLOSE-WAIT first
+    #[arg(long, value_name = "GROUP", value_enum)]
+    pub by: Option<GroupBy>,
 
     /// Read each socket's keepalive options (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT,
     /// TCP_USER_TIMEOUT, TCP_NODELAY) from its owning process with pidfd_getfd; implies -p.

@@ -7,14 +7,17 @@
 //! | `keepalive-missing` | established server-side sockets (local port listening) with no keepalive timer armed |
 //! | `dead-peer-retransmitting` | established sockets resending data (or window probes) that are never acknowledged |
 //! | `keepalive-sysctl-slow` | the system keepalive timings take more than 10 minutes to detect a dead peer |
+//! | `slow-reader` | established sockets with data queued whose peer stopped reading (zero window) |
+//! | `fd-exhaustion` | an owning process past 80 % of its soft `RLIMIT_NOFILE` (needs `-p`) |
+//! | `thread-per-connection` | an owning process with at least as many threads as connections (needs `-p`) |
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::model::{KeepaliveSysctls, Socket, TcpState, TimerKind};
-use crate::units::{human_ms, long_duration};
+use crate::model::{KeepaliveSysctls, ProcessStats, Socket, TcpState, TimerKind};
+use crate::units::{human_bytes, human_ms, long_duration, thousands};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -33,6 +36,9 @@ pub struct Finding {
     /// The command that cures it, where there is one (a suggestion: nothing runs by itself).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cure: Option<String>,
+    /// With `--all-netns`: the network namespace the finding is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns: Option<std::sync::Arc<str>>,
 }
 
 /// Retransmissions (or unanswered zero-window probes) after which a peer counts as gone. A
@@ -50,7 +56,23 @@ pub struct Facts {
     pub sysctls: Option<KeepaliveSysctls>,
     /// The local ports with a listening socket: a socket on one of them is the server side.
     pub listening: BTreeSet<u16>,
+    /// Whether owners were joined (`-p`): the per-process findings need them.
+    pub processes_joined: bool,
+    /// Each owning process's files, limit and threads (with `-p`).
+    pub processes: Vec<ProcessStats>,
 }
+
+/// Share of the soft `RLIMIT_NOFILE` past which a process is about to fail `accept()` and
+/// `open()` with `EMFILE`, in percent.
+pub const FD_EXHAUSTION_PERCENT: u64 = 80;
+
+/// Connections a process must hold before a thread count that matches them says "a thread per
+/// connection" rather than "a small pool".
+pub const THREAD_PER_CONNECTION_MIN: usize = 16;
+
+/// With `-i`: a stream whose sending was held back by the peer's window for more than half its
+/// busy time, and at least this long, has a reader that cannot keep up.
+pub const RWND_LIMITED_MIN_MS: u64 = 1000;
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -59,9 +81,12 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// All findings for `sockets` (already filtered), given the namespace's facts.
 pub fn diagnose(sockets: &[Socket], facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
-    close_wait(sockets, &mut out);
+    close_wait(sockets, facts.processes_joined, &mut out);
     keepalive_missing(sockets, &facts.listening, &mut out);
     dead_peers(sockets, &mut out);
+    slow_readers(sockets, &mut out);
+    fd_exhaustion(sockets, &facts.processes, &mut out);
+    thread_per_connection(sockets, &facts.processes, &mut out);
     if let Some(s) = facts.sysctls
         && s.detect_ms() > SLOW_KEEPALIVE_MS
     {
@@ -78,12 +103,13 @@ pub fn diagnose(sockets: &[Socket], facts: &Facts) -> Vec<Finding> {
             ),
             evidence: json!({ "sysctls": s, "detect_ms": s.detect_ms() }),
             cure: None,
+            netns: None,
         });
     }
     out
 }
 
-fn close_wait(sockets: &[Socket], out: &mut Vec<Finding>) {
+fn close_wait(sockets: &[Socket], processes_joined: bool, out: &mut Vec<Finding>) {
     let mut by_port: BTreeMap<u16, Vec<&Socket>> = BTreeMap::new();
     for s in sockets.iter().filter(|s| s.state == TcpState::CloseWait) {
         by_port.entry(s.local.port()).or_default().push(s);
@@ -106,12 +132,16 @@ fn close_wait(sockets: &[Socket], out: &mut Vec<Finding>) {
             ": the application is not closing connections after the client's FIN; keepalive will not clear these. \
              `{cure}` ends them now"
         ));
+        if !processes_joined {
+            message.push_str(" (with -p: whether the owner is running out of files)");
+        }
         out.push(Finding {
             code: "close-wait",
             severity: Severity::Warning,
             message,
             evidence: json!({ "port": port, "sockets": group.len(), "owners": owners, "oldest_idle_ms": oldest }),
             cure: Some(cure),
+            netns: None,
         });
     }
 }
@@ -147,6 +177,7 @@ fn keepalive_missing(sockets: &[Socket], listening: &BTreeSet<u16>, out: &mut Ve
         ),
         evidence: json!({ "established": server_side, "without_keepalive": unarmed, "ports": ports }),
         cure: Some(cure),
+        netns: None,
     });
 }
 
@@ -180,7 +211,177 @@ fn dead_peers(sockets: &[Socket], out: &mut Vec<Finding>) {
             "peers": stuck.iter().map(|s| s.peer.to_string()).collect::<Vec<_>>(),
         }),
         cure: None,
+        netns: None,
     });
+}
+
+/// Whether the peer has stopped reading a stream we are writing: data queued and the peer's
+/// window closed (the kernel runs the zero-window probe timer, or `tcp_info` says `snd_wnd` 0),
+/// or with `-i` unsent data while the window held sending back most of the busy time.
+pub fn is_slow_reader(s: &Socket) -> bool {
+    if s.state != TcpState::Established || s.send_q == 0 {
+        return false;
+    }
+    let persist = s.timer.is_some_and(|t| t.kind == TimerKind::Persist);
+    let info = s.details.info.as_deref().copied().unwrap_or_default();
+    let closed = info.snd_wnd == Some(0);
+    let held_back = match (info.notsent_bytes, info.rwnd_limited_ms, info.busy_ms) {
+        (Some(notsent), Some(limited), Some(busy)) => {
+            notsent > 0 && limited >= RWND_LIMITED_MIN_MS && limited.saturating_mul(2) > busy
+        }
+        _ => false,
+    };
+    persist || closed || held_back
+}
+
+fn slow_readers(sockets: &[Socket], out: &mut Vec<Finding>) {
+    let mut by_port: BTreeMap<u16, Vec<&Socket>> = BTreeMap::new();
+    for s in sockets.iter().filter(|s| is_slow_reader(s)) {
+        by_port.entry(s.local.port()).or_default().push(s);
+    }
+    for (port, group) in by_port {
+        let queued: u64 = group.iter().map(|s| u64::from(s.send_q)).sum();
+        // Since the last data segment went out: how long the stream has not moved.
+        let stalled = group.iter().filter_map(|s| s.idle.map(|i| i.last_send_ms)).max();
+        let streams = plural(group.len(), "stream", "streams");
+        let mut message = match stalled {
+            Some(ms) => format!(
+                "{streams} on :{port} {} not been read for {}; {} queued",
+                if group.len() == 1 { "has" } else { "have" },
+                human_ms(ms),
+                human_bytes(queued)
+            ),
+            None => format!("{streams} on :{port} stopped being read; {} queued", human_bytes(queued)),
+        };
+        let cure = format!("webui-doctor fix --port {port}");
+        message.push_str(&format!(
+            ": the peer's receive window is closed (it stopped reading), so keepalive never fires and the \
+             server's writes block or buffer. With TCP_USER_TIMEOUT the kernel ends such a stream once its window \
+             has stayed closed that long (measured on Linux 6.18 by webui-doctor's tests; older kernels kept it \
+             open while the peer answered window probes). `{cure}` sets it"
+        ));
+        out.push(Finding {
+            code: "slow-reader",
+            severity: Severity::Warning,
+            message,
+            evidence: json!({
+                "port": port,
+                "sockets": group.len(),
+                "queued_bytes": queued,
+                "stalled_ms": stalled,
+                "peers": group.iter().map(|s| s.peer.to_string()).collect::<Vec<_>>(),
+            }),
+            cure: Some(cure),
+            netns: None,
+        });
+    }
+}
+
+/// Local ports of `pid`'s sockets in `state`, with how many sockets each.
+fn ports_of(sockets: &[Socket], pid: u32, state: TcpState) -> BTreeMap<u16, usize> {
+    let mut ports = BTreeMap::new();
+    for s in sockets.iter().filter(|s| s.state == state && s.process.as_ref().is_some_and(|p| p.pid == pid)) {
+        *ports.entry(s.local.port()).or_insert(0) += 1;
+    }
+    ports
+}
+
+fn port_list(ports: &BTreeMap<u16, usize>) -> String {
+    ports.keys().map(|p| format!(":{p}")).collect::<Vec<_>>().join(", ")
+}
+
+fn fd_exhaustion(sockets: &[Socket], processes: &[ProcessStats], out: &mut Vec<Finding>) {
+    for p in processes {
+        let Some(limit) = p.file_limit else { continue };
+        let open = p.open_files as u64;
+        if open.saturating_mul(100) < limit.saturating_mul(FD_EXHAUSTION_PERCENT) {
+            continue;
+        }
+        let close_wait = ports_of(sockets, p.pid, TcpState::CloseWait);
+        let stuck: usize = close_wait.values().sum();
+        let mut message = format!(
+            "{} (pid {}) holds {} of {} files; {} are sockets",
+            p.comm,
+            p.pid,
+            thousands(open),
+            thousands(limit),
+            thousands(p.socket_files as u64)
+        );
+        let cure = if stuck > 0 {
+            message.push_str(&format!(
+                ", {} of them CLOSE-WAIT on {}",
+                thousands(stuck as u64),
+                port_list(&close_wait)
+            ));
+            let ports: Vec<String> = close_wait.keys().map(|p| format!("--port {p}")).collect();
+            Some(format!("webui-doctor fix {} --close-wait", ports.join(" ")))
+        } else {
+            None
+        };
+        message.push_str(": at the limit accept() and open() fail with EMFILE (\"Too many open files\")");
+        if let Some(cure) = &cure {
+            message.push_str(&format!("; `{cure}` frees the CLOSE-WAIT ones"));
+        }
+        out.push(Finding {
+            code: "fd-exhaustion",
+            severity: Severity::Warning,
+            message,
+            evidence: json!({
+                "pid": p.pid,
+                "comm": p.comm,
+                "open_files": p.open_files,
+                "file_limit": limit,
+                "socket_files": p.socket_files,
+                "close_wait": stuck,
+                "ports": close_wait.keys().collect::<Vec<_>>(),
+            }),
+            cure,
+            netns: None,
+        });
+    }
+}
+
+fn thread_per_connection(sockets: &[Socket], processes: &[ProcessStats], out: &mut Vec<Finding>) {
+    for p in processes {
+        let Some(threads) = p.threads else { continue };
+        let mut ports = ports_of(sockets, p.pid, TcpState::Established);
+        for (port, n) in ports_of(sockets, p.pid, TcpState::CloseWait) {
+            *ports.entry(port).or_insert(0) += n;
+        }
+        let connections: usize = ports.values().sum();
+        if connections < THREAD_PER_CONNECTION_MIN || (threads as usize) < connections {
+            continue;
+        }
+        let listening: BTreeMap<u16, usize> = ports_of(sockets, p.pid, TcpState::Listening);
+        let served: Vec<String> = listening.keys().map(|p| format!("--port {p}")).collect();
+        let cure = (!served.is_empty()).then(|| format!("webui-doctor fix {}", served.join(" ")));
+        let mut message = format!(
+            "{} (pid {}) runs {} threads for {} connections on {}: a thread per connection, so every peer that \
+             vanishes without a FIN also holds a thread (and its stack) until the connection ends",
+            p.comm,
+            p.pid,
+            thousands(threads),
+            thousands(connections as u64),
+            port_list(&ports)
+        );
+        if let Some(cure) = &cure {
+            message.push_str(&format!("; `{cure}` puts keepalive on it so dead peers end"));
+        }
+        out.push(Finding {
+            code: "thread-per-connection",
+            severity: Severity::Warning,
+            message,
+            evidence: json!({
+                "pid": p.pid,
+                "comm": p.comm,
+                "threads": threads,
+                "connections": connections,
+                "ports": ports.keys().collect::<Vec<_>>(),
+            }),
+            cure,
+            netns: None,
+        });
+    }
 }
 
 #[cfg(test)]
@@ -203,6 +404,7 @@ mod tests {
             idle: Some(Idle { last_recv_ms: 7_800_000, last_send_ms: 1 }),
             sockopts: None,
             cookie: 0,
+            details: Default::default(),
         }
     }
 
@@ -210,11 +412,18 @@ mod tests {
     fn each_finding_appears_only_in_its_situation() {
         let healthy = vec![socket(TcpState::Established, Some((TimerKind::Keepalive, 0)), 0)];
         let fast = KeepaliveSysctls { time_s: 10, intvl_s: 5, probes: 3 };
-        let server = |sysctls| Facts { sysctls: Some(sysctls), listening: [8787].into() };
+        let server = |sysctls| Facts {
+            sysctls: Some(sysctls),
+            listening: [8787].into(),
+            processes_joined: true,
+            ..Facts::default()
+        };
         assert!(diagnose(&healthy, &server(fast)).is_empty());
         // Without keepalive, but not on a listening port (a client's own connection): no finding.
         let client = vec![socket(TcpState::Established, None, 0)];
-        assert!(diagnose(&client, &Facts { sysctls: Some(fast), listening: [80].into() }).is_empty());
+        assert!(
+            diagnose(&client, &Facts { sysctls: Some(fast), listening: [80].into(), ..Facts::default() }).is_empty()
+        );
         // Sums over hostile sysctl values saturate instead of overflowing.
         let huge = KeepaliveSysctls { time_s: u64::MAX, intvl_s: u64::MAX, probes: u64::MAX };
         assert_eq!(diagnose(&healthy, &server(huge)).len(), 1);
@@ -243,5 +452,66 @@ mod tests {
         );
         assert!(findings[2].message.starts_with("1 established socket retransmitting with 180 bytes unacknowledged"));
         assert!(findings[3].message.contains("detects a dead peer after 2 h 11 min"), "{}", findings[3].message);
+    }
+
+    fn stats(pid: u32, open_files: usize, file_limit: u64, threads: u64) -> ProcessStats {
+        ProcessStats {
+            pid,
+            comm: "python3".into(),
+            open_files,
+            socket_files: open_files - 4,
+            file_limit: Some(file_limit),
+            threads: Some(threads),
+        }
+    }
+
+    #[test]
+    fn per_process_findings_need_their_thresholds() {
+        let mut sockets: Vec<Socket> = (0..20).map(|_| socket(TcpState::CloseWait, None, 0)).collect();
+        sockets.push(socket(TcpState::Listening, None, 0));
+        let facts = |p: ProcessStats| Facts { processes_joined: true, processes: vec![p], ..Facts::default() };
+        let codes = |f: &Facts| diagnose(&sockets, f).iter().map(|f| f.code).collect::<Vec<_>>();
+        // 220 of 256 files (86 %) and 22 threads for 20 connections.
+        let found = diagnose(&sockets, &facts(stats(4242, 220, 256, 22)));
+        let fd = found.iter().find(|f| f.code == "fd-exhaustion").unwrap();
+        assert_eq!(
+            fd.message,
+            "python3 (pid 4242) holds 220 of 256 files; 216 are sockets, 20 of them CLOSE-WAIT on :8787: at the limit \
+             accept() and open() fail with EMFILE (\"Too many open files\"); `webui-doctor fix --port 8787 \
+             --close-wait` frees the CLOSE-WAIT ones"
+        );
+        assert!(found.iter().any(|f| f.code == "thread-per-connection"
+            && f.message.starts_with("python3 (pid 4242) runs 22 threads for 20 connections on :8787")));
+        // 100 of 256 files, and fewer threads than connections: neither.
+        assert_eq!(codes(&facts(stats(4242, 100, 256, 5))), ["close-wait"]);
+        // Another process's numbers say nothing about these sockets' owner.
+        let other = codes(&facts(stats(1, 100, 256, 40)));
+        assert!(!other.contains(&"thread-per-connection"), "{other:?}");
+        // Without -p the close-wait finding says what -p would add.
+        let plain = diagnose(&sockets, &Facts::default());
+        assert!(
+            plain[0].message.ends_with("(with -p: whether the owner is running out of files)"),
+            "{}",
+            plain[0].message
+        );
+    }
+
+    #[test]
+    fn slow_reader_is_a_closed_window_with_data_queued() {
+        let stalled = socket(TcpState::Established, Some((TimerKind::Persist, 0)), 4_100_000);
+        let idle_reader = socket(TcpState::Established, Some((TimerKind::Keepalive, 0)), 0);
+        let mut closed = socket(TcpState::Established, None, 10);
+        closed.details.info = Some(Box::new(TcpInfo { snd_wnd: Some(0), ..TcpInfo::default() }));
+        assert!(is_slow_reader(&stalled) && is_slow_reader(&closed) && !is_slow_reader(&idle_reader));
+        let found = diagnose(&[stalled, idle_reader, closed], &Facts::default());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].message.starts_with(
+                "2 streams on :8787 have not been read for 1ms; 4.1 MB queued: the peer's receive window is closed"
+            ),
+            "{}",
+            found[0].message
+        );
+        assert_eq!(found[0].evidence["queued_bytes"], 4_100_010);
     }
 }

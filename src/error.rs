@@ -67,6 +67,14 @@ pub enum Error {
 
     #[error("{0} is only supported on Linux")]
     Unsupported(&'static str),
+
+    /// `--all-netns` found no namespace it could enter.
+    #[error("no network namespace could be entered (needs CAP_SYS_ADMIN)")]
+    NoNamespaces,
+
+    /// A selection the source that answered cannot make (`--cgroup` on procfs).
+    #[error("{0} needs the netlink source: /proc/net/tcp does not say")]
+    NeedsNetlink(&'static str),
 }
 
 /// Why another process's socket options were not read.

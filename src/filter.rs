@@ -104,6 +104,8 @@ pub struct Filter {
     pub dport: Option<PortRange>,
     pub pid: Option<u32>,
     pub process: Option<String>,
+    /// `--cgroup PATH` (normalized, see `cgroup::normalize`): sockets in that cgroup v2 or below.
+    pub cgroup: Option<String>,
 }
 
 impl Default for Filter {
@@ -117,6 +119,7 @@ impl Default for Filter {
             dport: None,
             pid: None,
             process: None,
+            cgroup: None,
         }
     }
 }
@@ -157,6 +160,8 @@ pub struct FilterEcho<'a> {
     pub dport: Option<PortRange>,
     pub pid: Option<u32>,
     pub process: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<&'a str>,
     pub netns: Option<&'a str>,
 }
 
@@ -177,6 +182,7 @@ impl Filter {
             dport: self.dport,
             pid: self.pid,
             process: self.process.as_deref(),
+            cgroup: self.cgroup.as_deref(),
             netns,
         }
     }

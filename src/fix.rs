@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::error::{Error, FixError, Result, SockOptError};
 use crate::filter::Filter;
-use crate::model::{Process, SockOptName, SockOpts, Socket, StateSet, TcpState};
+use crate::model::{Extras, Process, SockOptName, SockOpts, Socket, StateSet, TcpState};
 use crate::process::ProcessMap;
 use crate::query::Query;
 use crate::{os, source};
@@ -233,7 +233,7 @@ pub fn run(plan: &Plan, base: &Query) -> Result<FixReport> {
 fn select(plan: &Plan, base: &Query, map: &ProcessMap) -> Result<(Vec<u16>, Vec<Selected>)> {
     let read = |states: &[TcpState], ports: Vec<u16>| -> Result<Vec<Socket>> {
         let filter = Filter { states: StateSet::of(states), ports, ..Filter::default() };
-        Ok(source::read(base.source, &filter, &base.paths)?.sockets)
+        Ok(source::read(base.source, &filter, Extras::default(), &base.paths)?.sockets)
     };
     let owner_of = |s: &Socket, pid: Option<u32>| -> Option<(Process, i32)> {
         let owners = map.owners(s.inode);
@@ -470,7 +470,7 @@ pub fn follow(
         }
         let filter =
             Filter { states: StateSet::of(&[TcpState::Listening]), ports: ports.to_vec(), ..Filter::default() };
-        let listeners = source::read(base.source, &filter, &base.paths)?.sockets;
+        let listeners = source::read(base.source, &filter, Extras::default(), &base.paths)?.sockets;
         for &port in ports {
             let here: Vec<&Socket> = listeners.iter().filter(|s| s.local.port() == port).collect();
             if here.is_empty() {
@@ -587,6 +587,7 @@ mod tests {
             idle: None,
             sockopts: None,
             cookie: 0,
+            details: Default::default(),
         };
         let sel = Selected { role: Role::Listening, socket, owner: Some((Process { pid, comm: "true".into() }, 3)) };
         let base = Query::new(crate::model::Source::Netlink, Filter::default(), crate::model::ProcPaths::default());

@@ -72,6 +72,7 @@ mod tests {
             idle: None,
             sockopts: None,
             cookie: 0,
+            details: Default::default(),
         }
     }
 

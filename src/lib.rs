@@ -18,6 +18,7 @@
 //! options and nothing of how sockets are read.
 
 pub mod analysis;
+pub mod cgroup;
 pub mod cli;
 pub mod diagnose;
 pub mod drill;

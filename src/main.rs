@@ -7,16 +7,18 @@ use std::io::{self, BufWriter, Write};
 use anyhow::Context;
 use clap::Parser as _;
 
-use webui_doctor::analysis::Report;
+use webui_doctor::analysis::{GroupBy, Part, Report, groups};
 use webui_doctor::cli::{
     CheckArgs, CheckFormat, Cli, Command, FixArgs, KeepaliveFlags, Selection, ServeArgs, SocketsArgs, SocketsFormat,
     VerifyArgs,
 };
+use webui_doctor::diagnose::Facts;
 use webui_doctor::exit_codes::ExitCode;
 use webui_doctor::filter::Filter;
 use webui_doctor::gate::Gate;
 use webui_doctor::model::StateSet;
-use webui_doctor::query::{Query, collect, facts, listening_ports};
+use webui_doctor::model::{Attribution, Snapshot};
+use webui_doctor::query::{Query, collect, collect_namespaces, facts, listening_ports};
 use webui_doctor::render::table::{Columns, Style};
 use webui_doctor::{netns, os, render};
 
@@ -84,7 +86,15 @@ fn enter_netns(sel: &Selection) -> anyhow::Result<()> {
     if let Some(name) = &sel.netns {
         netns::enter(name)?;
     }
+    if let Some(pid) = sel.netns_pid {
+        netns::enter_pid(&os::proc_paths().root, pid)?;
+    }
     Ok(())
+}
+
+/// The namespace a report is about, as the summary names it.
+fn netns_label(sel: &Selection) -> Option<String> {
+    sel.netns.clone().or_else(|| sel.netns_pid.map(|pid| format!("pid:{pid}")))
 }
 
 /// The query a selection asks for; the proc root is resolved here, once.
@@ -103,9 +113,11 @@ fn query(sel: &Selection) -> Query {
         dport: sel.dport,
         pid: sel.pid,
         process: sel.process.clone(),
+        cgroup: sel.cgroup.as_deref().map(webui_doctor::cgroup::normalize),
     };
     let mut q = Query::new(sel.source, filter, os::proc_paths());
     q.processes = sel.processes;
+    q.extras.cgroup = sel.cgroup.is_some();
     q
 }
 
@@ -114,6 +126,10 @@ fn sockets(args: SocketsArgs) -> anyhow::Result<ExitCode> {
     let mut q = query(&args.selection);
     q.sockopts = args.sockopts;
     q.force = args.force;
+    q.extras.info = args.info;
+    q.extras.memory = args.memory;
+    q.extras.cgroup |= args.extended || args.by == Some(GroupBy::Cgroup);
+    q.processes |= args.by == Some(GroupBy::Process);
     let style = Style::detect();
     let Some(period) = args.watch else {
         let stdout = io::stdout();
@@ -142,18 +158,69 @@ fn sockets(args: SocketsArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn sockets_once(args: &SocketsArgs, q: &Query, style: Style, out: &mut impl Write) -> anyhow::Result<()> {
+/// One read as `sockets` and `check` judge it: the current namespace with its facts, or with
+/// `--all-netns` every namespace, each with its own.
+enum Judged {
+    One(Facts),
+    Namespaces(Vec<Part>),
+}
+
+fn read_and_judge(sel: &Selection, q: &Query) -> anyhow::Result<(Snapshot, Option<Attribution>, Judged)> {
+    if sel.all_netns {
+        let namespaces = netns::all(&q.paths.root);
+        let (snapshot, attribution, parts) = collect_namespaces(q, &namespaces)?;
+        return Ok((snapshot, attribution, Judged::Namespaces(parts)));
+    }
     let (snapshot, attribution) = collect(q)?;
+    let facts = facts(q, &snapshot)?;
+    Ok((snapshot, attribution, Judged::One(facts)))
+}
+
+fn report<'a>(
+    snapshot: &'a Snapshot,
+    q: &'a Query,
+    netns: Option<&'a str>,
+    attribution: Option<Attribution>,
+    judged: &Judged,
+) -> Report<'a> {
+    match judged {
+        Judged::One(facts) => Report::new(snapshot, &q.filter, netns, attribution, facts),
+        Judged::Namespaces(parts) => Report::for_namespaces(snapshot, &q.filter, attribution, parts),
+    }
+}
+
+fn sockets_once(args: &SocketsArgs, q: &Query, style: Style, out: &mut impl Write) -> anyhow::Result<()> {
     if args.format == SocketsFormat::Prometheus {
+        if args.selection.all_netns {
+            anyhow::bail!("--all-netns cannot be used with --format prometheus: scrape each namespace with --netns");
+        }
+        let (snapshot, _) = collect(q)?;
         let listening =
             listening_ports(q, &snapshot.sockets).context("reading listening sockets for the port label")?;
         let by_port = webui_doctor::analysis::Summary::by_port(&snapshot.sockets, &listening);
         render::prometheus::write(out, render::prometheus::SocketMetrics { by_port, source: snapshot.source })?;
         return Ok(());
     }
-    let facts = facts(q, &snapshot.sockets)?;
-    let report = Report::new(&snapshot, &q.filter, args.selection.netns.as_deref(), attribution, &facts);
-    let columns = Columns { processes: q.joins_processes(), sockopts: q.sockopts };
+    let (snapshot, attribution, judged) = read_and_judge(&args.selection, q)?;
+    let netns = netns_label(&args.selection);
+    let mut report = report(&snapshot, q, netns.as_deref(), attribution, &judged);
+    if let Some(by) = args.by {
+        let listening = match by {
+            GroupBy::Port => {
+                listening_ports(q, &snapshot.sockets).context("reading listening sockets for --by port")?
+            }
+            _ => Default::default(),
+        };
+        report.groups = Some((by, groups(by, &snapshot.sockets, &listening, &snapshot.processes)));
+    }
+    let columns = Columns {
+        processes: q.joins_processes(),
+        sockopts: q.sockopts,
+        info: args.info,
+        memory: args.memory,
+        cgroup: args.extended,
+        netns: args.selection.all_netns,
+    };
     match (args.format, args.summary) {
         (SocketsFormat::Table, true) => render::table::write_summary(out, &report)?,
         (SocketsFormat::Table, false) => render::table::write(out, &report, style, columns)?,
@@ -167,9 +234,9 @@ fn sockets_once(args: &SocketsArgs, q: &Query, style: Style, out: &mut impl Writ
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     enter_netns(&args.selection)?;
     let q = query(&args.selection);
-    let (snapshot, attribution) = collect(&q)?;
-    let facts = facts(&q, &snapshot.sockets)?;
-    let report = Report::new(&snapshot, &q.filter, args.selection.netns.as_deref(), attribution, &facts);
+    let (snapshot, attribution, judged) = read_and_judge(&args.selection, &q)?;
+    let netns = netns_label(&args.selection);
+    let report = report(&snapshot, &q, netns.as_deref(), attribution, &judged);
     let gate = Gate { max_close_wait: args.max_close_wait, require_keepalive: args.require_keepalive };
     let results = gate.evaluate(&report.summary);
     let ok = results.iter().all(|r| r.ok);

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::{Serialize, Serializer};
@@ -221,7 +222,7 @@ pub struct Idle {
     pub last_send_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Process {
     pub pid: u32,
     pub comm: String,
@@ -273,6 +274,98 @@ pub struct Socket {
     /// with the same 4-tuple, so `fix --close-wait` destroys exactly what it read.
     #[serde(skip)]
     pub cookie: u64,
+    /// What `-i`, `-m`, the cgroup lookup and `--all-netns` add.
+    #[serde(flatten)]
+    pub details: Details,
+}
+
+/// The optional parts of a socket: filled only when asked for (`-i`, `-m`) or where the source
+/// knows them (cgroup: sock_diag only), so a plain listing pays nothing for them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Details {
+    /// With `-i`: what the connection is doing, from `tcp_info`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<Box<TcpInfo>>,
+    /// With `-m`: the socket's memory, from `INET_DIAG_SKMEMINFO`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Box<Memory>>,
+    /// The cgroup v2 path of the process that created the socket, relative to the cgroup2 mount
+    /// (as `ss --cgroup` prints it); `None` from procfs, for minisockets (TIME-WAIT, SYN-RECV)
+    /// and for a cgroup removed since.
+    pub cgroup: Option<Arc<str>>,
+    /// The kernel's cgroup v2 id (`INET_DIAG_CGROUP_ID`); 0 when not reported.
+    #[serde(skip)]
+    pub cgroup_id: u64,
+    /// With `--all-netns`: the namespace the socket lives in, `NAME` (from `ip netns`) or
+    /// `pid:PID` (a process's namespace that has no name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns: Option<Arc<str>>,
+}
+
+/// The `tcp_info` fields that tell what a connection is doing (`-i`). Each is `None` where the
+/// running kernel's `tcp_info` is too short to hold it (older kernels send a shorter struct;
+/// minisockets and the procfs source send none), never a guessed zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TcpInfo {
+    /// Smoothed round-trip time, microseconds.
+    pub rtt_us: Option<u32>,
+    pub rttvar_us: Option<u32>,
+    /// Retransmission timeout, milliseconds.
+    pub rto_ms: Option<u32>,
+    /// Exponential backoff of the retransmit or window-probe timer.
+    pub backoff: Option<u8>,
+    /// Retransmissions of the current segment (reset by an ACK).
+    pub retransmits: Option<u8>,
+    /// Retransmissions over the connection's life.
+    pub total_retrans: Option<u32>,
+    /// Segments sent and not yet acknowledged.
+    pub unacked: Option<u32>,
+    /// Segments presumed lost.
+    pub lost: Option<u32>,
+    /// Bytes written by the application and not yet sent.
+    pub notsent_bytes: Option<u32>,
+    /// Milliseconds since the peer last acknowledged anything.
+    pub last_ack_ms: Option<u32>,
+    /// The peer's advertised receive window, bytes (0: the peer stopped reading).
+    pub snd_wnd: Option<u32>,
+    /// Our advertised receive window, bytes.
+    pub rcv_wnd: Option<u32>,
+    pub bytes_acked: Option<u64>,
+    pub bytes_received: Option<u64>,
+    /// Most recent delivery rate, bits per second (as `ss -i` prints it).
+    pub delivery_rate_bps: Option<u64>,
+    /// Milliseconds spent sending data.
+    pub busy_ms: Option<u64>,
+    /// Milliseconds sending was limited by the peer's receive window.
+    pub rwnd_limited_ms: Option<u64>,
+    /// Milliseconds sending was limited by our send buffer.
+    pub sndbuf_limited_ms: Option<u64>,
+}
+
+/// Socket memory in bytes (`-m`), from `INET_DIAG_SKMEMINFO` (what `ss -m` prints as `skmem`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Memory {
+    /// Received data waiting for the application (`r`).
+    pub rmem_alloc: Option<u32>,
+    /// Receive buffer size (`rb`).
+    pub rcvbuf: Option<u32>,
+    /// Data handed to the network layer, not yet freed (`t`).
+    pub wmem_alloc: Option<u32>,
+    /// Send buffer size (`tb`).
+    pub sndbuf: Option<u32>,
+    /// Data queued for sending, sent or not (`w`).
+    pub wmem_queued: Option<u32>,
+}
+
+/// The optional parts a read asks the source for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// `-i`: decode `tcp_info` into [`TcpInfo`].
+    pub info: bool,
+    /// `-m`: ask for and decode `INET_DIAG_SKMEMINFO`.
+    pub memory: bool,
+    /// The cgroup path is shown or selected on (`-e`, `--by cgroup`, `--cgroup`).
+    pub cgroup: bool,
 }
 
 impl Socket {
@@ -311,6 +404,11 @@ pub struct Snapshot {
     pub source: Source,
     pub taken_at: SystemTime,
     pub sockets: Vec<Socket>,
+    /// Fields asked for that this source cannot give (named as in the JSON output, such as
+    /// `info.rtt_us`): they are `null` in every socket, which is not the same as zero.
+    pub unavailable: Vec<&'static str>,
+    /// With `-p`: each process owning a socket in `sockets`, lowest pid first.
+    pub processes: Vec<ProcessStats>,
 }
 
 /// Where the `/proc` files are: `/proc`, or the `PROC_ROOT`, `PROC_NET_TCP` and `PROC_NET_TCP6`
@@ -392,6 +490,22 @@ impl SockOptName {
             SockOptName::TcpUserTimeout => o.user_timeout_ms,
         }
     }
+}
+
+/// What an owning process holds and may hold (`-p`): its open files against its soft
+/// `RLIMIT_NOFILE`, and its threads. `None` where `/proc/PID` would not say (exited, denied).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcessStats {
+    pub pid: u32,
+    pub comm: String,
+    /// Entries in `/proc/PID/fd`.
+    pub open_files: usize,
+    /// Of those, sockets of any kind (TCP, UDP, unix).
+    pub socket_files: usize,
+    /// The soft `RLIMIT_NOFILE` (`/proc/PID/limits`); `None` when unlimited or unreadable.
+    pub file_limit: Option<u64>,
+    /// `Threads` in `/proc/PID/status`.
+    pub threads: Option<u64>,
 }
 
 /// How process attribution went (`-p`): sockets with an inode but no owner we could see, and the

@@ -27,3 +27,52 @@ pub fn enter(name: &str) -> Result<()> {
     })?;
     os::enter_netns(&file).map_err(|source| Error::NetnsEnter { name: name.to_owned(), source })
 }
+
+/// `--netns-pid PID`: enter the network namespace process PID lives in (a container's), through
+/// `ROOT/PID/ns/net`.
+pub fn enter_pid(root: &Path, pid: u32) -> Result<()> {
+    let name = format!("pid:{pid}");
+    let path = root.join(pid.to_string()).join("ns/net");
+    let file = std::fs::File::open(&path).map_err(|source| Error::NetnsMissing { name: name.clone(), path, source })?;
+    os::enter_netns(&file).map_err(|source| Error::NetnsEnter { name, source })
+}
+
+/// One network namespace found by [`all`]: its label and an open handle to enter it with.
+#[derive(Debug)]
+pub struct Namespace {
+    /// `NAME` for a namespace `ip netns` named, else `pid:PID` of the lowest pid living in it.
+    pub label: std::sync::Arc<str>,
+    pub file: std::fs::File,
+}
+
+/// `--all-netns`: every distinct network namespace on the host, each once (by the nsfs inode
+/// behind it): the named ones in `/run/netns` first, then those of running processes, lowest pid
+/// first (so the host's own is usually `pid:1`). Processes that exit while being looked at, or
+/// whose namespace may not be opened, are skipped.
+pub fn all(root: &Path) -> Vec<Namespace> {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut add = |label: String, path: &Path| {
+        let Ok(file) = std::fs::File::open(path) else { return };
+        let Ok(meta) = file.metadata() else { return };
+        if seen.insert((meta.dev(), meta.ino())) {
+            out.push(Namespace { label: label.into(), file });
+        }
+    };
+    let mut names: Vec<String> = std::fs::read_dir(NETNS_RUN_DIR)
+        .map(|dir| dir.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+        .unwrap_or_default();
+    names.sort();
+    for name in names {
+        add(name.clone(), &Path::new(NETNS_RUN_DIR).join(&name));
+    }
+    let mut pids: Vec<u32> = std::fs::read_dir(root)
+        .map(|dir| dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    pids.sort_unstable();
+    for pid in pids {
+        add(format!("pid:{pid}"), &root.join(pid.to_string()).join("ns/net"));
+    }
+    out
+}

@@ -7,7 +7,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::model::{Process, Socket};
+use crate::model::{Process, ProcessStats, Socket};
 use crate::os;
 
 /// One process holding a socket, and the descriptor it holds it under.
@@ -20,6 +20,8 @@ pub struct Owner {
 #[derive(Debug, Default)]
 pub struct ProcessMap {
     owners: HashMap<u64, Vec<Owner>>,
+    /// Per process: descriptors open, and how many of them are sockets.
+    files: HashMap<u32, (usize, usize)>,
     /// Processes whose fd table we were not allowed to read.
     pub denied: usize,
 }
@@ -77,9 +79,15 @@ impl ProcessMap {
                 .collect();
             handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
         });
+        for table in &tables {
+            map.files.insert(table.pid, (table.fds.len(), 0));
+        }
         let mut comms: HashMap<usize, String> = HashMap::new();
         for (t, fd, inode) in found {
             let table = &tables[t];
+            if let Some(files) = map.files.get_mut(&table.pid) {
+                files.1 += 1;
+            }
             let comm = comms.entry(t).or_insert_with(|| read_comm(&table.dir)).clone();
             let owners = map.owners.entry(inode).or_default();
             if !owners.iter().any(|o| o.process.pid == table.pid) {
@@ -91,6 +99,22 @@ impl ProcessMap {
             owners.sort_by_key(|o| o.process.pid);
         }
         Ok(map)
+    }
+
+    /// What `pid` holds and may hold: the descriptor counts from the scan, the soft
+    /// `RLIMIT_NOFILE` and thread count read now (through the procfs crate: two small files per
+    /// owning process, off the per-socket path). `None` for a process the scan did not see.
+    pub fn stats(&self, root: &Path, process: &Process) -> Option<ProcessStats> {
+        let &(open_files, socket_files) = self.files.get(&process.pid)?;
+        let (file_limit, threads) = limits_and_threads(root, process.pid);
+        Some(ProcessStats {
+            pid: process.pid,
+            comm: process.comm.clone(),
+            open_files,
+            socket_files,
+            file_limit,
+            threads,
+        })
     }
 
     pub fn owners(&self, inode: u64) -> &[Owner] {
@@ -116,6 +140,21 @@ impl ProcessMap {
         }
         unattributed
     }
+}
+
+#[cfg(target_os = "linux")]
+fn limits_and_threads(root: &Path, pid: u32) -> (Option<u64>, Option<u64>) {
+    let Ok(p) = procfs::process::Process::new_with_root(root.join(pid.to_string())) else { return (None, None) };
+    let limit = p.limits().ok().and_then(|l| match l.max_open_files.soft_limit {
+        procfs::process::LimitValue::Value(v) => Some(v),
+        procfs::process::LimitValue::Unlimited => None,
+    });
+    (limit, p.status().ok().map(|s| s.threads))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn limits_and_threads(_: &Path, _: u32) -> (Option<u64>, Option<u64>) {
+    (None, None)
 }
 
 /// One process's open `fd` directory and the descriptor numbers listed in it.

@@ -3,13 +3,18 @@
 //! with the query, resolved once by the caller; nothing here reads the environment.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
+use crate::analysis::Part;
 use crate::diagnose::Facts;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::model::{Attribution, KeepaliveSysctls, ProcPaths, Process, Snapshot, Socket, Source, StateSet, TcpState};
+use crate::model::{
+    Attribution, Extras, KeepaliveSysctls, ProcPaths, Process, Snapshot, Socket, Source, StateSet, TcpState,
+};
+use crate::netns::Namespace;
 use crate::process::ProcessMap;
-use crate::{analysis, sockopt, source};
+use crate::{analysis, cgroup, sockopt, source};
 
 /// Everything one read needs: where, what, and whether to join owning processes.
 #[derive(Debug, Clone)]
@@ -22,11 +27,13 @@ pub struct Query {
     pub sockopts: bool,
     /// With `sockopts`: read even from owners in a `net_cls`/`net_prio` cgroup.
     pub force: bool,
+    /// What to read besides the basics (`-i`, `-m`, cgroup paths).
+    pub extras: Extras,
 }
 
 impl Query {
     pub fn new(source: Source, filter: Filter, paths: ProcPaths) -> Query {
-        Query { source, filter, paths, processes: false, sockopts: false, force: false }
+        Query { source, filter, paths, processes: false, sockopts: false, force: false, extras: Extras::default() }
     }
 
     /// Whether owners are joined: asked for, or needed by `-O` or a `--pid`/`--process` filter.
@@ -38,9 +45,81 @@ impl Query {
 /// Reads the sockets `query` selects. With processes, joins owners and applies the `--pid` /
 /// `--process` filters, reporting how attribution went.
 pub fn collect(query: &Query) -> Result<(Snapshot, Option<Attribution>)> {
-    let mut snapshot = source::read(query.source, &query.filter, &query.paths)?;
+    let mut snapshot = read(query, &query.paths)?;
+    let attribution = join(query, &mut snapshot)?;
+    Ok((snapshot, attribution))
+}
+
+/// The sockets of the current network namespace, with cgroup paths, `--cgroup` applied.
+fn read(query: &Query, paths: &ProcPaths) -> Result<Snapshot> {
+    let mut snapshot = source::read(query.source, &query.filter, query.extras, paths)?;
+    name_cgroups(&mut snapshot.sockets, paths);
+    if let Some(wanted) = &query.filter.cgroup {
+        if snapshot.source == Source::Procfs {
+            return Err(Error::NeedsNetlink("--cgroup"));
+        }
+        snapshot.sockets.retain(|s| s.details.cgroup.as_deref().is_some_and(|p| cgroup::is_within(p, wanted)));
+    }
+    Ok(snapshot)
+}
+
+/// `--all-netns`: reads each namespace in turn, on a thread that enters it (a thread's network
+/// namespace is its own, so this process's stays as it was), tagging every socket with its
+/// namespace. Owners are joined once, after all reads (inodes are unique host-wide). Returns the
+/// part of the socket list and the facts (sysctls, listening ports) of each namespace, for
+/// findings that are about one namespace each.
+pub fn collect_namespaces(
+    query: &Query,
+    namespaces: &[Namespace],
+) -> Result<(Snapshot, Option<Attribution>, Vec<Part>)> {
+    let mut all: Option<Snapshot> = None;
+    let mut parts = Vec::new();
+    for ns in namespaces {
+        let read_one = || -> Result<Option<(Snapshot, Facts)>> {
+            if crate::os::enter_netns(&ns.file).is_err() {
+                return Ok(None); // gone since it was listed, or not ours to enter
+            }
+            // `/proc/net` follows the process's first thread; this thread's view is thread-self.
+            let paths = if query.paths == ProcPaths::default() {
+                ProcPaths::under(PathBuf::from("/proc/thread-self"))
+            } else {
+                query.paths.clone()
+            };
+            let paths = ProcPaths { root: query.paths.root.clone(), ..paths };
+            let snapshot = read(query, &paths)?;
+            let facts = facts(query, &snapshot)?;
+            Ok(Some((snapshot, facts)))
+        };
+        let Some((mut snapshot, facts)) = std::thread::scope(|scope| scope.spawn(read_one).join())
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))?
+        else {
+            continue;
+        };
+        for s in &mut snapshot.sockets {
+            s.details.netns = Some(ns.label.clone());
+        }
+        let whole = all.get_or_insert_with(|| Snapshot { sockets: Vec::new(), ..snapshot.clone() });
+        let start = whole.sockets.len();
+        whole.sockets.append(&mut snapshot.sockets);
+        parts.push(Part { netns: ns.label.clone(), sockets: start..whole.sockets.len(), facts });
+    }
+    let Some(mut snapshot) = all else {
+        return Err(Error::NoNamespaces);
+    };
+    let attribution = join(query, &mut snapshot)?;
+    for part in &mut parts {
+        part.facts.processes_joined = query.joins_processes();
+        let owners: BTreeSet<u32> =
+            snapshot.sockets[part.sockets.clone()].iter().filter_map(|s| s.process.as_ref().map(|p| p.pid)).collect();
+        part.facts.processes = snapshot.processes.iter().filter(|p| owners.contains(&p.pid)).cloned().collect();
+    }
+    Ok((snapshot, attribution, parts))
+}
+
+/// Joins owners (`-p` and what implies it), applies `--pid`/`--process`, reads `-O` options.
+fn join(query: &Query, snapshot: &mut Snapshot) -> Result<Option<Attribution>> {
     if !query.joins_processes() {
-        return Ok((snapshot, None));
+        return Ok(None);
     }
     let root = &query.paths.root;
     let map = ProcessMap::scan(root).map_err(|source| Error::Read { path: root.clone(), source })?;
@@ -50,6 +129,8 @@ pub fn collect(query: &Query) -> Result<(Snapshot, Option<Attribution>)> {
     if f.wants_processes() {
         snapshot.sockets.retain(|s| s.process.as_ref().is_some_and(wanted));
     }
+    let owners: BTreeSet<&Process> = snapshot.sockets.iter().filter_map(|s| s.process.as_ref()).collect();
+    snapshot.processes = owners.into_iter().filter_map(|p| map.stats(root, p)).collect();
     let mut attribution = Attribution {
         unattributed,
         denied_processes: map.denied,
@@ -61,7 +142,18 @@ pub fn collect(query: &Query) -> Result<(Snapshot, Option<Attribution>)> {
         attribution.sockopts_unread = Some(unread);
         attribution.sockopts_skipped_net_cls = Some(skipped);
     }
-    Ok((snapshot, Some(attribution)))
+    Ok(Some(attribution))
+}
+
+/// Names the cgroup of every socket the source gave an id for (sock_diag does, procfs does not);
+/// costs one walk of the cgroup2 tree, and nothing when no socket has an id.
+fn name_cgroups(sockets: &mut [Socket], paths: &ProcPaths) {
+    if !sockets.iter().any(|s| s.details.cgroup_id != 0) {
+        return;
+    }
+    if let Some(mount) = cgroup::mount_point(paths) {
+        cgroup::resolve(sockets, &cgroup::names(&mount));
+    }
 }
 
 /// Fills `sockopts` for every socket with a known owner; returns how many could not be read, and
@@ -98,18 +190,26 @@ pub fn listening_ports(query: &Query, sockets: &[Socket]) -> Result<BTreeSet<u16
         dport: None,
         pid: None,
         process: None,
+        cgroup: None,
         ..query.filter.clone()
     };
-    let snapshot = source::read(query.source, &filter, &query.paths)?;
+    let snapshot = source::read(query.source, &filter, Extras::default(), &query.paths)?;
     Ok(analysis::listening_ports(&snapshot.sockets))
 }
 
-/// What the findings need besides the sockets: the keepalive sysctls, and the listening ports
-/// (read only when an established socket lacks keepalive, the one finding that needs them).
-pub fn facts(query: &Query, sockets: &[Socket]) -> Result<Facts> {
+/// What the findings need besides the sockets: the keepalive sysctls, the listening ports (read
+/// only when an established socket lacks keepalive, the one finding that needs them) and, with
+/// `-p`, the owning processes' files and threads.
+pub fn facts(query: &Query, snapshot: &Snapshot) -> Result<Facts> {
+    let sockets = &snapshot.sockets;
     let unarmed = sockets.iter().any(|s| s.state == TcpState::Established && !s.keepalive_armed());
     let listening = if unarmed { listening_ports(query, sockets)? } else { BTreeSet::new() };
-    Ok(Facts { sysctls: read_sysctls(&query.paths), listening })
+    Ok(Facts {
+        sysctls: read_sysctls(&query.paths),
+        listening,
+        processes_joined: query.joins_processes(),
+        processes: snapshot.processes.clone(),
+    })
 }
 
 /// `net.ipv4.tcp_keepalive_{time,intvl,probes}` under the proc root; `None` when unreadable.

@@ -41,7 +41,7 @@ fn internal(e: impl std::fmt::Display) -> ProviderError {
 
 fn json(query: &Query) -> Result<String, ProviderError> {
     let (snapshot, attribution) = collect(query).map_err(internal)?;
-    let facts = facts(query, &snapshot.sockets).map_err(internal)?;
+    let facts = facts(query, &snapshot).map_err(internal)?;
     render::json::to_compact(&Report::new(&snapshot, &query.filter, None, attribution, &facts)).map_err(internal)
 }
 

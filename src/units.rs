@@ -31,6 +31,28 @@ impl std::fmt::Display for HumanMs {
     }
 }
 
+/// Bytes in decimal units, one decimal: `512 B`, `4.1 kB`, `4.1 MB`, `1.2 GB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1_000_000_000, "GB"), (1_000_000, "MB"), (1_000, "kB")];
+    match UNITS.iter().find(|(size, _)| n >= *size) {
+        Some((size, unit)) => format!("{}.{} {unit}", n / size, n % size * 10 / size),
+        None => format!("{n} B"),
+    }
+}
+
+/// A count with thousands separators: `3,900`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `2 h 11 min`, `25 s`: for durations people compare against hours.
 pub fn long_duration(ms: u64) -> String {
     let s = ms / 1000;
@@ -50,6 +72,16 @@ pub fn timestamp(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_and_counts_read_at_a_glance() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(4_150_000), "4.1 MB");
+        assert_eq!(human_bytes(u64::MAX), "18446744073.7 GB");
+        assert_eq!(thousands(3900), "3,900");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+    }
 
     #[test]
     fn human_units() {

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::analysis::Summary;
+use crate::analysis::{Group, GroupBy, Summary};
 use crate::diagnose::Finding;
 use crate::filter::FilterEcho;
 use crate::gate::RuleResult;
@@ -19,10 +19,18 @@ struct Head<'a> {
     taken_at: String,
     filters: FilterEcho<'a>,
     summary: &'a Summary,
+    /// Fields asked for (`-i`, `-m`, cgroup) that the source cannot give: `null` in every socket.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    unavailable: &'a [&'static str],
     /// Present with `-p`: how many sockets stayed without an owner, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     attribution: Option<Attribution>,
     findings: &'a [Finding],
+    /// With `--by`: what the groups are split by, and the groups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grouped_by: Option<GroupBy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<&'a [Group]>,
 }
 
 impl<'a> Head<'a> {
@@ -32,8 +40,11 @@ impl<'a> Head<'a> {
             taken_at: timestamp(report.snapshot.taken_at),
             filters: report.filter.echo(report.netns),
             summary: &report.summary,
+            unavailable: &report.snapshot.unavailable,
             attribution: report.attribution,
             findings: &report.findings,
+            grouped_by: report.groups.as_ref().map(|(by, _)| *by),
+            groups: report.groups.as_ref().map(|(_, g)| g.as_slice()),
         }
     }
 }

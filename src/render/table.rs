@@ -4,7 +4,8 @@
 
 use std::io::{self, Write};
 
-use crate::model::{Socket, TcpState};
+use crate::analysis::{Group, GroupBy};
+use crate::model::{Memory, Socket, TcpState};
 use crate::render::{Clean, Report, attribution_warning, describe_sockopts, sockopts_warning};
 use crate::units::{HumanMs, timestamp};
 
@@ -34,9 +35,41 @@ pub struct Columns {
     pub processes: bool,
     /// The socket options read from the owner (`-O`).
     pub sockopts: bool,
+    /// RTT, retransmissions, unacknowledged, not sent, last ACK (`-i`).
+    pub info: bool,
+    /// Socket memory (`-m`).
+    pub memory: bool,
+    /// The cgroup path (`-e`).
+    pub cgroup: bool,
+    /// The network namespace (`--all-netns`).
+    pub netns: bool,
 }
 
-const HEADER: [&str; 13] = [
+impl Columns {
+    fn shown(self, i: usize) -> bool {
+        match i {
+            0..=10 => true,
+            PROCESS => self.processes,
+            OPTIONS => self.sockopts,
+            RTT..=LAST_ACK => self.info,
+            MEMORY => self.memory,
+            CGROUP => self.cgroup,
+            NETNS => self.netns,
+            _ => false,
+        }
+    }
+}
+
+const COLUMNS: usize = 21;
+const PROCESS: usize = 11;
+const OPTIONS: usize = 12;
+const RTT: usize = 13;
+const LAST_ACK: usize = 17;
+const MEMORY: usize = 18;
+const CGROUP: usize = 19;
+const NETNS: usize = 20;
+
+const HEADER: [&str; COLUMNS] = [
     "State",
     "Recv-Q",
     "Send-Q",
@@ -50,9 +83,20 @@ const HEADER: [&str; 13] = [
     "Inode",
     "Process",
     "Options",
+    "RTT",
+    "Retrans",
+    "Unacked",
+    "Not-sent",
+    "Last-ACK",
+    "Memory",
+    "Cgroup",
+    "Netns",
 ];
 /// Columns whose numbers line up on the right.
-const RIGHT: [bool; 13] = [false, true, true, false, false, false, true, false, false, true, true, false, false];
+const RIGHT: [bool; COLUMNS] = [
+    false, true, true, false, false, false, true, false, false, true, true, false, false, true, true, true, true, true,
+    false, false, false,
+];
 
 /// Formats one socket's cells, handing each to `cell(column, text)`; optional columns the table
 /// does not show are skipped. One reused buffer: no allocation per cell.
@@ -88,14 +132,58 @@ fn cells(s: &Socket, columns: Columns, buf: &mut String, mut cell: impl FnMut(us
     put(9, buf, &|b| write!(b, "{}", s.uid));
     put(10, buf, &|b| write!(b, "{}", s.inode));
     if columns.processes {
-        put(11, buf, &|b| match &s.process {
+        put(PROCESS, buf, &|b| match &s.process {
             Some(p) => write!(b, "{}({})", Clean(&p.comm), p.pid),
             None => dash(b),
         });
     }
     if columns.sockopts {
-        put(12, buf, &|b| match s.sockopts {
+        put(OPTIONS, buf, &|b| match s.sockopts {
             Some(o) => b.write_str(&describe_sockopts(&o)),
+            None => dash(b),
+        });
+    }
+    if columns.info {
+        let info = s.details.info.as_deref().copied().unwrap_or_default();
+        // A number, or `-` where the kernel (or the source) did not say.
+        fn num(b: &mut String, v: Option<impl std::fmt::Display>) -> std::fmt::Result {
+            match v {
+                Some(v) => write!(b, "{v}"),
+                None => b.write_char('-'),
+            }
+        }
+        put(RTT, buf, &|b| match info.rtt_us {
+            Some(us) => write!(b, "{}.{:03}ms", us / 1000, us % 1000),
+            None => dash(b),
+        });
+        put(14, buf, &|b| match (info.retransmits, info.total_retrans) {
+            (Some(now), Some(total)) => write!(b, "{now}/{total}"),
+            (now, _) => num(b, now),
+        });
+        put(15, buf, &|b| num(b, info.unacked));
+        put(16, buf, &|b| num(b, info.notsent_bytes));
+        put(LAST_ACK, buf, &|b| match info.last_ack_ms {
+            Some(ms) => write!(b, "{}", HumanMs(u64::from(ms))),
+            None => dash(b),
+        });
+    }
+    if columns.memory {
+        put(MEMORY, buf, &|b| match s.details.memory.as_deref() {
+            Some(Memory { rmem_alloc: Some(r), rcvbuf: Some(rb), wmem_queued: Some(w), sndbuf: Some(tb), .. }) => {
+                write!(b, "r{r}/{rb} w{w}/{tb}")
+            }
+            _ => dash(b),
+        });
+    }
+    if columns.cgroup {
+        put(CGROUP, buf, &|b| match &s.details.cgroup {
+            Some(path) => write!(b, "{}", Clean(path)),
+            None => dash(b),
+        });
+    }
+    if columns.netns {
+        put(NETNS, buf, &|b| match &s.details.netns {
+            Some(ns) => write!(b, "{}", Clean(ns)),
             None => dash(b),
         });
     }
@@ -112,15 +200,15 @@ fn width_of(text: &str) -> usize {
 /// 200 MiB and 3x the time of `ss -tanoe` for 50k sockets.)
 pub fn write(out: &mut impl Write, report: &Report, style: Style, columns: Columns) -> io::Result<()> {
     let sockets = &report.snapshot.sockets;
-    let shown = |i: usize| i < 11 || (i == 11 && columns.processes) || (i == 12 && columns.sockopts);
+    let shown = |i: usize| columns.shown(i);
     if !sockets.is_empty() {
         let mut width = HEADER.map(str::len);
         let mut arena = String::with_capacity(sockets.len() * 96);
         // Per row: where each shown cell ends in the arena.
-        let mut ends: Vec<[u32; 13]> = Vec::with_capacity(sockets.len());
+        let mut ends: Vec<[u32; COLUMNS]> = Vec::with_capacity(sockets.len());
         let mut buf = String::new();
         for s in sockets {
-            let mut row = [0u32; 13];
+            let mut row = [0u32; COLUMNS];
             cells(s, columns, &mut buf, |i, text| {
                 width[i] = width[i].max(width_of(text));
                 arena.push_str(text);
@@ -157,7 +245,7 @@ pub fn write(out: &mut impl Write, report: &Report, style: Style, columns: Colum
         for (s, row) in sockets.iter().zip(&ends) {
             line.clear();
             let red = (style.colour && s.state == TcpState::CloseWait).then_some("\x1b[1;31m");
-            for i in (0..13).filter(|&i| shown(i)) {
+            for i in (0..COLUMNS).filter(|&i| shown(i)) {
                 let end = row[i] as usize;
                 pad(&mut line, i, &arena[start..end], if i == 0 { red } else { None });
                 start = end;
@@ -187,6 +275,19 @@ pub fn write_summary(out: &mut impl Write, report: &Report) -> io::Result<()> {
         k.established,
         k.unarmed()
     )?;
+    if !report.snapshot.unavailable.is_empty() {
+        writeln!(
+            out,
+            "unavailable: the {} source cannot give {}; shown as -",
+            report.snapshot.source.name(),
+            report.snapshot.unavailable.join(", ")
+        )?;
+    }
+    if let Some((by, groups)) = &report.groups {
+        writeln!(out)?;
+        write_groups(out, *by, groups)?;
+        writeln!(out)?;
+    }
     if let Some(warning) = report.attribution.as_ref().and_then(attribution_warning) {
         writeln!(out, "processes: {warning}")?;
     }
@@ -196,6 +297,54 @@ pub fn write_summary(out: &mut impl Write, report: &Report) -> io::Result<()> {
     write_findings(out, report)
 }
 
+/// The `--by` summary: one row per group, largest CLOSE-WAIT first. A few dozen rows at most,
+/// so this uses comfy-table (the streaming writer above is for the big socket listing).
+pub fn write_groups(out: &mut impl Write, by: GroupBy, groups: &[Group]) -> io::Result<()> {
+    use comfy_table::{CellAlignment, ColumnConstraint, Table, presets};
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING);
+    let title = match by {
+        GroupBy::Process => "Process",
+        GroupBy::Port => "Port",
+        GroupBy::Peer => "Peer",
+        GroupBy::Cgroup => "Cgroup",
+        GroupBy::Netns => "Netns",
+    };
+    let mut header = vec![title, "Sockets", "ESTAB", "CLOSE-WAIT", "TIME-WAIT", "LISTEN", "Other", "Keepalive"];
+    if by == GroupBy::Process {
+        header.extend(["Files/Limit", "Threads"]);
+    }
+    table.set_header(header);
+    for g in groups {
+        let s = &g.summary;
+        let named = [TcpState::Established, TcpState::CloseWait, TcpState::TimeWait, TcpState::Listening];
+        let other = s.total - named.iter().map(|st| s.by_state.get(*st)).sum::<usize>();
+        let mut row = vec![Clean(&g.key).to_string(), s.total.to_string()];
+        row.extend(named.iter().map(|st| s.by_state.get(*st).to_string()));
+        row.push(other.to_string());
+        row.push(format!("{}/{}", s.keepalive.armed, s.keepalive.established));
+        if by == GroupBy::Process {
+            let p = g.process.as_ref();
+            row.push(match p {
+                Some(p) => match p.file_limit {
+                    Some(limit) => format!("{}/{limit}", p.open_files),
+                    None => format!("{}/unlimited", p.open_files),
+                },
+                None => "-".to_owned(),
+            });
+            row.push(p.and_then(|p| p.threads).map_or_else(|| "-".to_owned(), |t| t.to_string()));
+        }
+        table.add_row(row);
+    }
+    for (i, column) in table.column_iter_mut().enumerate() {
+        if i > 0 {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+        column.set_constraint(ColumnConstraint::ContentWidth);
+    }
+    writeln!(out, "{}", table.trim_fmt())
+}
+
 /// One line per finding: `warning [close-wait] 5 sockets on :8787 in CLOSE-WAIT, ...`.
 pub fn write_findings(out: &mut impl Write, report: &Report) -> io::Result<()> {
     for f in &report.findings {
@@ -203,7 +352,10 @@ pub fn write_findings(out: &mut impl Write, report: &Report) -> io::Result<()> {
             crate::diagnose::Severity::Warning => "warning",
             crate::diagnose::Severity::Info => "info",
         };
-        writeln!(out, "{severity} [{}] {}", f.code, Clean(&f.message))?;
+        match &f.netns {
+            Some(ns) => writeln!(out, "{severity} [{}] (netns {}) {}", f.code, Clean(ns), Clean(&f.message))?,
+            None => writeln!(out, "{severity} [{}] {}", f.code, Clean(&f.message))?,
+        }
     }
     Ok(())
 }

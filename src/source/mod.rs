@@ -11,26 +11,39 @@
 pub mod netlink;
 #[cfg(target_os = "linux")]
 pub mod procfs;
+pub mod tcpinfo;
 
 use std::time::SystemTime;
 
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::model::{ProcPaths, Snapshot, Socket, Source};
+use crate::model::{Extras, ProcPaths, Snapshot, Socket, Source};
 
 #[cfg(target_os = "linux")]
-pub fn read(choice: Source, filter: &Filter, paths: &ProcPaths) -> Result<Snapshot> {
+pub fn read(choice: Source, filter: &Filter, extras: Extras, paths: &ProcPaths) -> Result<Snapshot> {
     let taken_at = SystemTime::now();
     let (source, sockets) = match choice {
-        Source::Netlink => (Source::Netlink, netlink::read(filter)?),
-        Source::Procfs => (Source::Procfs, procfs::read(filter, paths)?),
-        Source::Auto => match netlink::read(filter) {
+        Source::Netlink => (Source::Netlink, netlink::read(filter, extras)?),
+        Source::Procfs => (Source::Procfs, procfs::read(filter, extras, paths)?),
+        Source::Auto => match netlink::read(filter, extras) {
             Ok(sockets) => (Source::Netlink, sockets),
-            Err(Error::NetlinkRefused(_)) => (Source::Procfs, procfs::read(filter, paths)?),
+            Err(Error::NetlinkRefused(_)) => (Source::Procfs, procfs::read(filter, extras, paths)?),
             Err(e) => return Err(e),
         },
     };
-    Ok(Snapshot { source, taken_at, sockets: dedup(sockets) })
+    let mut unavailable = Vec::new();
+    if source == Source::Procfs {
+        for (asked, fields) in [
+            (extras.info, procfs::UNAVAILABLE_INFO),
+            (extras.memory, procfs::UNAVAILABLE_MEMORY),
+            (extras.cgroup, &["cgroup"]),
+        ] {
+            if asked {
+                unavailable.extend_from_slice(fields);
+            }
+        }
+    }
+    Ok(Snapshot { source, taken_at, sockets: dedup(sockets), unavailable, processes: Vec::new() })
 }
 
 /// Drops second reports of the same socket, keeping the first: the same inode (a socket's own
@@ -126,7 +139,7 @@ pub fn destroy(_: &Socket) -> std::io::Result<()> {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn read(_choice: Source, _filter: &Filter, _paths: &ProcPaths) -> Result<Snapshot> {
+pub fn read(_choice: Source, _filter: &Filter, _extras: Extras, _paths: &ProcPaths) -> Result<Snapshot> {
     let _ = SystemTime::now();
     Err(Error::Unsupported("reading TCP sockets"))
 }
@@ -152,6 +165,7 @@ mod tests {
             idle: None,
             sockopts: None,
             cookie: 0,
+            details: Default::default(),
         };
         let mut moved = socket("127.0.0.1:40000", 7);
         moved.state = TcpState::CloseWait;

@@ -7,19 +7,21 @@
 
 use std::io;
 
-use netlink_packet_core::Parseable;
 use netlink_packet_core::{
     NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NetlinkBuffer, NetlinkHeader,
     NetlinkMessage,
 };
+use netlink_packet_core::{NlasIterator, Parseable};
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DIAG_BY_FAMILY};
-use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags, nlas::Nla};
+use netlink_packet_sock_diag::constants::{INET_DIAG_INFO, INET_DIAG_SKMEMINFO};
+use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags};
 use netlink_sys::{Socket as NlSocket, SocketAddr as NlAddr, protocols::NETLINK_SOCK_DIAG};
 
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::model::{Endpoint, Family, Idle, Socket, TcpState, Timer, TimerKind};
+use crate::model::{Details, Endpoint, Extras, Family, Socket, TcpState, Timer, TimerKind};
+use crate::source::tcpinfo;
 
 /// Receive buffer for one datagram of the dump. The kernel sizes its dump chunks after the
 /// reader's buffer; 4 KiB chunks made dumps about 4x slower than 32 KiB ones.
@@ -28,27 +30,27 @@ const RECV_BUFFER: usize = 64 * 1024;
 /// `sizeof(struct inet_diag_msg)`.
 const INET_DIAG_MSG_LEN: usize = 72;
 
-/// Offsets in `struct tcp_info` (include/uapi/linux/tcp.h) of the idle-time fields we report.
-const TCPI_LAST_DATA_SENT: usize = 44;
-const TCPI_LAST_DATA_RECV: usize = 52;
+/// `INET_DIAG_CGROUP_ID` (include/uapi/linux/inet_diag.h; the crate has no constant): the cgroup
+/// v2 id of the socket, sent unasked for every full socket.
+const INET_DIAG_CGROUP_ID: u16 = 21;
 
 /// Dumps both families, each on its own socket and thread: the kernel's share of a dump (walking
 /// the hash table, filling tcp_info) is most of its cost, and this uses both cores for it. A
 /// thread started after `--netns` entered a namespace is in that namespace too.
-pub fn read(filter: &Filter) -> Result<Vec<Socket>> {
+pub fn read(filter: &Filter, extras: Extras) -> Result<Vec<Socket>> {
     if filter.states.is_empty() {
         return Ok(Vec::new());
     }
     let (v4, v6) = std::thread::scope(|scope| {
-        let v6 = scope.spawn(|| dump(Family::Inet6, filter));
-        (dump(Family::Inet, filter), v6.join())
+        let v6 = scope.spawn(|| dump(Family::Inet6, filter, extras));
+        (dump(Family::Inet, filter, extras), v6.join())
     });
     let mut out = v4?;
     out.extend(v6.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
     Ok(out)
 }
 
-fn dump(family: Family, filter: &Filter) -> Result<Vec<Socket>> {
+fn dump(family: Family, filter: &Filter, extras: Extras) -> Result<Vec<Socket>> {
     let mut out = Vec::new();
     if !filter.wants_family(family) {
         return Ok(out);
@@ -57,7 +59,7 @@ fn dump(family: Family, filter: &Filter) -> Result<Vec<Socket>> {
     socket.bind_auto().map_err(Error::NetlinkRefused)?;
     socket.connect(&NlAddr::new(0, 0)).map_err(Error::NetlinkRefused)?;
     let mut buf = vec![0u8; RECV_BUFFER];
-    let request = encode_request(family, filter);
+    let request = encode_request(family, filter, extras);
     socket.send(&request, 0).map_err(Error::NetlinkRefused)?;
     loop {
         // MSG_TRUNC makes recv return the datagram's real length, so a reply that did not fit
@@ -74,7 +76,7 @@ fn dump(family: Family, filter: &Filter) -> Result<Vec<Socket>> {
                 buf.len()
             )));
         }
-        match decode_batch(&buf[..n], filter, &mut out) {
+        match decode_batch(&buf[..n], filter, extras, &mut out) {
             Ok(Batch::More) => {}
             Ok(Batch::Done) => return Ok(out),
             // A kernel without IPv6 answers the AF_INET6 dump with ENOENT: no IPv6 sockets.
@@ -116,14 +118,19 @@ fn inet_request(
     buf
 }
 
-/// The dump request: `NLM_F_REQUEST | NLM_F_DUMP`, all states in the filter, tcp_info wanted.
-pub fn encode_request(family: Family, filter: &Filter) -> Vec<u8> {
+/// The dump request: `NLM_F_REQUEST | NLM_F_DUMP`, all states in the filter, tcp_info wanted
+/// (and the memory attribute with `-m`).
+pub fn encode_request(family: Family, filter: &Filter, extras: Extras) -> Vec<u8> {
     let socket_id = match family {
         Family::Inet => SocketId::new_v4(),
         Family::Inet6 => SocketId::new_v6(),
     };
     let flags = NLM_F_REQUEST | NLM_F_DUMP;
-    let mut buf = inet_request(SOCK_DIAG_BY_FAMILY, flags, ExtensionFlags::INFO, filter.states.mask(), socket_id);
+    let mut wanted = ExtensionFlags::INFO;
+    if extras.memory {
+        wanted |= ExtensionFlags::SKMEMINFO;
+    }
+    let mut buf = inet_request(SOCK_DIAG_BY_FAMILY, flags, wanted, filter.states.mask(), socket_id);
     // The crate has no INET_DIAG_REQ_BYTECODE: append the attribute and fix the message length.
     if let Some(code) = bytecode(filter) {
         buf.extend_from_slice(&((4 + code.len()) as u16).to_ne_bytes());
@@ -242,7 +249,7 @@ pub enum Batch {
 
 /// Decodes one datagram of a dump, appending matching sockets to `out`. Every length is checked
 /// against the bytes actually received; a short or inconsistent message is an error, not a guess.
-pub fn decode_batch(mut buf: &[u8], filter: &Filter, out: &mut Vec<Socket>) -> Result<Batch> {
+pub fn decode_batch(mut buf: &[u8], filter: &Filter, extras: Extras, out: &mut Vec<Socket>) -> Result<Batch> {
     while !buf.is_empty() {
         let msg = NetlinkBuffer::new_checked(buf).map_err(|e| Error::NetlinkDecode(format!("{e}")))?;
         let len = msg.length() as usize;
@@ -264,7 +271,7 @@ pub fn decode_batch(mut buf: &[u8], filter: &Filter, out: &mut Vec<Socket>) -> R
                 }
             }
             SOCK_DIAG_BY_FAMILY => {
-                if let Some(socket) = decode_socket(msg.payload(), filter)? {
+                if let Some(socket) = decode_socket(msg.payload(), filter, extras)? {
                     out.push(socket);
                 }
             }
@@ -278,7 +285,7 @@ pub fn decode_batch(mut buf: &[u8], filter: &Filter, out: &mut Vec<Socket>) -> R
 }
 
 /// One `inet_diag_msg` and its attributes.
-pub fn decode_socket(payload: &[u8], filter: &Filter) -> Result<Option<Socket>> {
+pub fn decode_socket(payload: &[u8], filter: &Filter, extras: Extras) -> Result<Option<Socket>> {
     if payload.len() < INET_DIAG_MSG_LEN {
         return Err(Error::NetlinkDecode(format!(
             "inet_diag_msg of {} bytes, expected at least {INET_DIAG_MSG_LEN}",
@@ -296,8 +303,9 @@ pub fn decode_socket(payload: &[u8], filter: &Filter) -> Result<Option<Socket>> 
     if !filter.states.contains(state) || !filter.wants_family(family) {
         return Ok(None);
     }
-    let response = InetResponse::parse(payload).map_err(|e| Error::NetlinkDecode(format!("{e}")))?;
-    let id = &response.header.socket_id;
+    let header =
+        InetResponseHeader::parse(&payload[..INET_DIAG_MSG_LEN]).map_err(|e| Error::NetlinkDecode(format!("{e}")))?;
+    let id = &header.socket_id;
     if !filter.matches_ports(id.source_port, id.destination_port) {
         return Ok(None);
     }
@@ -312,43 +320,60 @@ pub fn decode_socket(payload: &[u8], filter: &Filter) -> Result<Option<Socket>> 
         None => return Err(Error::NetlinkDecode(format!("unknown timer code {timer_code}"))),
     };
 
-    // tcp_info's last_data_* are meaningless on a listening socket (it never sends data).
-    let idle = if state == TcpState::Listening {
-        None
-    } else {
-        response.nlas.iter().find_map(|nla| match nla {
-            Nla::TcpInfo(info) if info.len() >= TCPI_LAST_DATA_RECV + 4 => Some(Idle {
-                last_send_ms: u64::from(read_u32(info, TCPI_LAST_DATA_SENT)),
-                last_recv_ms: u64::from(read_u32(info, TCPI_LAST_DATA_RECV)),
-            }),
-            _ => None,
-        })
-    };
+    // The attributes, walked in place (the crate's `InetResponse::parse` copies each one into
+    // its own allocation). Every length is still checked by `NlasIterator`.
+    let (mut idle, mut details) = (None, Details::default());
+    for nla in NlasIterator::new(&payload[INET_DIAG_MSG_LEN..]) {
+        let nla = nla.map_err(|e| Error::NetlinkDecode(format!("{e}")))?;
+        let value = nla.value();
+        match nla.kind() {
+            INET_DIAG_INFO => {
+                // tcp_info's last_data_* are meaningless on a listening socket (it never sends data).
+                if state != TcpState::Listening {
+                    idle = tcpinfo::idle(value);
+                }
+                // A listener has no connection: its rtt, windows and ACK times are all zero.
+                if extras.info && state != TcpState::Listening {
+                    details.info = Some(Box::new(tcpinfo::decode(value)));
+                }
+            }
+            INET_DIAG_SKMEMINFO if extras.memory => details.memory = Some(Box::new(tcpinfo::memory(value))),
+            INET_DIAG_CGROUP_ID => {
+                details.cgroup_id = value.get(..8).map_or(0, |b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])));
+            }
+            _ => {}
+        }
+    }
+    // Asked for and not sent (minisockets have no tcp_info): every field unknown, not zero.
+    if extras.info && details.info.is_none() {
+        details.info = Some(Box::default());
+    }
+    if extras.memory && details.memory.is_none() {
+        details.memory = Some(Box::default());
+    }
 
     Ok(Some(Socket {
         family,
         state,
         local: Endpoint(std::net::SocketAddr::new(id.source_address, id.source_port)),
         peer: Endpoint(std::net::SocketAddr::new(id.destination_address, id.destination_port)),
-        recv_q: response.header.recv_queue,
-        send_q: response.header.send_queue,
+        recv_q: header.recv_queue,
+        send_q: header.send_queue,
         timer,
-        uid: response.header.uid,
-        inode: u64::from(response.header.inode),
+        uid: header.uid,
+        inode: u64::from(header.inode),
         process: None,
         idle,
         sockopts: None,
         cookie: u64::from_ne_bytes(id.cookie),
+        details,
     }))
-}
-
-fn read_u32(bytes: &[u8], at: usize) -> u32 {
-    u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Idle;
 
     /// A sock_diag reply message as the kernel lays it out: nlmsghdr, inet_diag_msg, attributes.
     fn message(state: u8, timer: u8, retrans: u8, expires: u32, tcp_info: Option<&[u8]>) -> Vec<u8> {
@@ -388,8 +413,8 @@ mod tests {
 
     fn tcp_info(last_sent: u32, last_recv: u32) -> Vec<u8> {
         let mut info = vec![0u8; 232];
-        info[TCPI_LAST_DATA_SENT..TCPI_LAST_DATA_SENT + 4].copy_from_slice(&last_sent.to_ne_bytes());
-        info[TCPI_LAST_DATA_RECV..TCPI_LAST_DATA_RECV + 4].copy_from_slice(&last_recv.to_ne_bytes());
+        info[44..48].copy_from_slice(&last_sent.to_ne_bytes());
+        info[52..56].copy_from_slice(&last_recv.to_ne_bytes());
         info
     }
 
@@ -397,7 +422,7 @@ mod tests {
     fn decodes_keepalive_timer_with_probes_and_idle_times() {
         let buf = message(1, 2, 2, 7412, Some(&tcp_info(1500, 2500)));
         let mut out = Vec::new();
-        assert_eq!(decode_batch(&buf, &Filter::default(), &mut out).unwrap(), Batch::More);
+        assert_eq!(decode_batch(&buf, &Filter::default(), Extras::default(), &mut out).unwrap(), Batch::More);
         let s = &out[0];
         assert_eq!(s.local.to_string(), "127.0.0.1:8787");
         assert_eq!(s.peer.to_string(), "127.0.0.2:40000");
@@ -412,7 +437,7 @@ mod tests {
         let mut buf = message(6, 3, 0, 59_000, None);
         buf.extend(message(1, 5, 0, 40, None));
         buf.extend(frame(NLMSG_DONE, &[0; 4]));
-        assert_eq!(decode_batch(&buf, &Filter::default(), &mut out).unwrap(), Batch::Done);
+        assert_eq!(decode_batch(&buf, &Filter::default(), Extras::default(), &mut out).unwrap(), Batch::Done);
         assert_eq!(out[0].timer, Some(Timer { kind: TimerKind::TimeWait, expires_ms: 59_000, probes: 0 }));
         assert_eq!(out[1].timer.unwrap().kind, TimerKind::DelayedAck);
     }
@@ -420,7 +445,7 @@ mod tests {
     #[test]
     fn short_tcp_info_gives_no_idle_times_not_garbage() {
         let mut out = Vec::new();
-        decode_batch(&message(1, 0, 0, 0, Some(&[0u8; 40])), &Filter::default(), &mut out).unwrap();
+        decode_batch(&message(1, 0, 0, 0, Some(&[0u8; 40])), &Filter::default(), Extras::default(), &mut out).unwrap();
         assert_eq!(out[0].idle, None);
     }
 
@@ -429,41 +454,66 @@ mod tests {
         let good = message(1, 0, 0, 0, Some(&tcp_info(1, 1)));
         let filter = Filter::default();
         for cut in [3, 15, 20, 80, good.len() - 1] {
-            let err = decode_batch(&good[..cut], &filter, &mut Vec::new());
+            let err = decode_batch(&good[..cut], &filter, Extras::default(), &mut Vec::new());
             assert!(matches!(err, Err(Error::NetlinkDecode(_))), "cut at {cut}: {err:?}");
         }
         // A header that claims fewer bytes than a header.
         let mut bad = good.clone();
         bad[..4].copy_from_slice(&8u32.to_ne_bytes());
-        assert!(matches!(decode_batch(&bad, &filter, &mut Vec::new()), Err(Error::NetlinkDecode(_))));
+        assert!(matches!(
+            decode_batch(&bad, &filter, Extras::default(), &mut Vec::new()),
+            Err(Error::NetlinkDecode(_))
+        ));
         // An attribute whose length runs past the message.
         let mut bad = good.clone();
         bad[16 + INET_DIAG_MSG_LEN..16 + INET_DIAG_MSG_LEN + 2].copy_from_slice(&4000u16.to_ne_bytes());
-        assert!(matches!(decode_batch(&bad, &filter, &mut Vec::new()), Err(Error::NetlinkDecode(_))));
+        assert!(matches!(
+            decode_batch(&bad, &filter, Extras::default(), &mut Vec::new()),
+            Err(Error::NetlinkDecode(_))
+        ));
         // Unknown state and family codes.
         let mut bad = good.clone();
         bad[17] = 42;
-        assert!(matches!(decode_batch(&bad, &filter, &mut Vec::new()), Err(Error::NetlinkDecode(_))));
+        assert!(matches!(
+            decode_batch(&bad, &filter, Extras::default(), &mut Vec::new()),
+            Err(Error::NetlinkDecode(_))
+        ));
         let mut bad = good.clone();
         bad[18] = 9;
-        assert!(matches!(decode_batch(&bad, &filter, &mut Vec::new()), Err(Error::NetlinkDecode(_))));
+        assert!(matches!(
+            decode_batch(&bad, &filter, Extras::default(), &mut Vec::new()),
+            Err(Error::NetlinkDecode(_))
+        ));
         let mut bad = good;
         bad[16] = 99;
-        assert!(matches!(decode_batch(&bad, &filter, &mut Vec::new()), Err(Error::NetlinkDecode(_))));
+        assert!(matches!(
+            decode_batch(&bad, &filter, Extras::default(), &mut Vec::new()),
+            Err(Error::NetlinkDecode(_))
+        ));
     }
 
     #[test]
     fn error_codes_outside_errno_range_are_decode_errors() {
         // Found by the sock_diag fuzz target: negating i32::MIN overflowed.
         for code in [i32::MIN, 1, 5000, -5000] {
-            let err = decode_batch(&frame(NLMSG_ERROR, &code.to_ne_bytes()), &Filter::default(), &mut Vec::new());
+            let err = decode_batch(
+                &frame(NLMSG_ERROR, &code.to_ne_bytes()),
+                &Filter::default(),
+                Extras::default(),
+                &mut Vec::new(),
+            );
             assert!(matches!(err, Err(Error::NetlinkDecode(_))), "{code}: {err:?}");
         }
     }
 
     #[test]
     fn kernel_errors_carry_errno() {
-        let err = decode_batch(&frame(NLMSG_ERROR, &(-libc::EPERM).to_ne_bytes()), &Filter::default(), &mut Vec::new());
+        let err = decode_batch(
+            &frame(NLMSG_ERROR, &(-libc::EPERM).to_ne_bytes()),
+            &Filter::default(),
+            Extras::default(),
+            &mut Vec::new(),
+        );
         match err {
             Err(Error::NetlinkKernel(e)) => assert_eq!(e.raw_os_error(), Some(libc::EPERM)),
             other => panic!("{other:?}"),
@@ -513,7 +563,7 @@ mod tests {
         }
         let one = bytecode(&Filter { ports: vec![8787], ..Filter::default() }).unwrap();
         assert!(run(&one, 8787, 1) && !run(&one, 8786, 1) && !run(&one, 8788, 1));
-        let req = encode_request(Family::Inet, &Filter { ports: vec![8787], ..Filter::default() });
+        let req = encode_request(Family::Inet, &Filter { ports: vec![8787], ..Filter::default() }, Extras::default());
         assert_eq!(req.len(), 16 + 56 + 4 + RANGE_LEN);
         assert_eq!(u32::from_ne_bytes([req[0], req[1], req[2], req[3]]) as usize, req.len());
     }
@@ -529,7 +579,7 @@ mod tests {
     #[test]
     fn request_carries_state_mask_and_info_extension() {
         let filter = Filter { states: crate::model::StateSet::of(&[TcpState::CloseWait]), ..Filter::default() };
-        let req = encode_request(Family::Inet6, &filter);
+        let req = encode_request(Family::Inet6, &filter, Extras::default());
         assert_eq!(req.len(), 16 + 56);
         assert_eq!(u16::from_ne_bytes([req[4], req[5]]), SOCK_DIAG_BY_FAMILY);
         assert_eq!(req[16], AF_INET6);
@@ -548,7 +598,7 @@ mod properties {
         /// Any datagram: sockets, the end of the dump, or a typed error, never a panic.
         #[test]
         fn any_datagram_decodes_or_fails_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
-            let _ = decode_batch(&bytes, &Filter::default(), &mut Vec::new());
+            let _ = decode_batch(&bytes, &Filter::default(), Extras::default(), &mut Vec::new());
         }
 
         /// A well-framed message around an arbitrary payload (header, attributes, tcp_info of
@@ -560,7 +610,7 @@ mod properties {
             m.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
             m.extend_from_slice(&[0u8; 10]);
             m.extend_from_slice(&payload);
-            match decode_batch(&m, &Filter::default(), &mut Vec::new()) {
+            match decode_batch(&m, &Filter::default(), Extras::default(), &mut Vec::new()) {
                 Ok(_) | Err(Error::NetlinkDecode(_)) | Err(Error::NetlinkKernel(_)) => {}
                 Err(other) => prop_assert!(false, "unexpected error kind: {other}"),
             }

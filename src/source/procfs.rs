@@ -9,22 +9,22 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::model::{Endpoint, Family, ProcPaths, Socket, TcpState, Timer, TimerKind};
+use crate::model::{Details, Endpoint, Extras, Family, ProcPaths, Socket, TcpInfo, TcpState, Timer, TimerKind};
 
 /// Reads both tables. Most of the cost is the kernel printing them (`/proc/net/tcp` is text
 /// made on every read), so the IPv6 table is read on a second thread while this one reads IPv4.
-pub fn read(filter: &Filter, paths: &ProcPaths) -> Result<Vec<Socket>> {
+pub fn read(filter: &Filter, extras: Extras, paths: &ProcPaths) -> Result<Vec<Socket>> {
     let hz = crate::os::clock_ticks_per_second();
     let (v4, v6) = std::thread::scope(|scope| {
-        let v6 = scope.spawn(|| read_family(Family::Inet6, &paths.tcp6, hz, filter));
-        (read_family(Family::Inet, &paths.tcp, hz, filter), v6.join())
+        let v6 = scope.spawn(|| read_family(Family::Inet6, &paths.tcp6, hz, filter, extras));
+        (read_family(Family::Inet, &paths.tcp, hz, filter, extras), v6.join())
     });
     let mut out = v4?;
     out.extend(v6.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
     Ok(out)
 }
 
-fn read_family(family: Family, path: &Path, hz: u64, filter: &Filter) -> Result<Vec<Socket>> {
+fn read_family(family: Family, path: &Path, hz: u64, filter: &Filter, extras: Extras) -> Result<Vec<Socket>> {
     let mut out = Vec::new();
     if !filter.wants_family(family) {
         return Ok(out);
@@ -35,7 +35,7 @@ fn read_family(family: Family, path: &Path, hz: u64, filter: &Filter) -> Result<
         Err(e) if e.kind() == io::ErrorKind::NotFound && family == Family::Inet6 => return Ok(out),
         Err(source) => return Err(Error::Read { path: path.to_owned(), source }),
     };
-    parse_table(BufReader::with_capacity(256 * 1024, file), path, family, hz, filter, &mut out)?;
+    parse_table(BufReader::with_capacity(256 * 1024, file), path, family, hz, filter, extras, &mut out)?;
     Ok(out)
 }
 
@@ -46,6 +46,7 @@ pub fn parse_table(
     family: Family,
     hz: u64,
     filter: &Filter,
+    extras: Extras,
     out: &mut Vec<Socket>,
 ) -> Result<()> {
     let mut saw_header = false;
@@ -64,7 +65,7 @@ pub fn parse_table(
         if line.trim().is_empty() {
             continue;
         }
-        if let Some(socket) = parse_line(line, family, hz, filter).map_err(err)? {
+        if let Some(socket) = parse_line(line, family, hz, filter, extras).map_err(err)? {
             out.push(socket);
         }
     }
@@ -80,7 +81,13 @@ pub fn parse_table(
 
 /// One socket line. Returns `Ok(None)` for a well-formed line the filter excludes; the state and
 /// family are checked before the rest is decoded, so excluded lines cost little.
-pub fn parse_line(line: &str, family: Family, hz: u64, filter: &Filter) -> Result<Option<Socket>, String> {
+pub fn parse_line(
+    line: &str,
+    family: Family,
+    hz: u64,
+    filter: &Filter,
+    extras: Extras,
+) -> Result<Option<Socket>, String> {
     let mut fields = line.split_ascii_whitespace();
     let mut next = |name: &str| fields.next().ok_or_else(|| format!("missing column '{name}'"));
     let _sl = next("sl")?;
@@ -114,6 +121,9 @@ pub fn parse_line(line: &str, family: Family, hz: u64, filter: &Filter) -> Resul
     let uid = uid.parse::<u32>().map_err(|_| bad("uid", uid))?;
     let probes = timeout.parse::<u32>().map_err(|_| bad("timeout", timeout))?;
     let inode = inode.parse::<u64>().map_err(|_| bad("inode", inode))?;
+    // Full sockets go on with refcount, address, then `rto` in clock ticks; TIME-WAIT and
+    // request sockets stop after the address.
+    let rto = fields.nth(2);
 
     let timer = match TimerKind::from_code(tr) {
         None if tr == 0 => None,
@@ -147,8 +157,51 @@ pub fn parse_line(line: &str, family: Family, hz: u64, filter: &Filter) -> Resul
         idle: None,
         sockopts: None,
         cookie: 0,
+        details: details(extras, rto, retransmits, hz)?,
     }))
 }
+
+/// The fields of `tcp_info` whose value this table prints: `rto` (clock ticks) and the
+/// retransmission count. Everything else stays unknown (see [`UNAVAILABLE`]).
+fn details(extras: Extras, rto: Option<&str>, retransmits: u32, hz: u64) -> Result<Details, String> {
+    let mut details = Details::default();
+    if extras.info {
+        let rto_ms = match rto {
+            Some(t) => {
+                let ticks = t.parse::<u64>().map_err(|_| bad("rto", t))?;
+                Some(u32::try_from(ticks.saturating_mul(1000) / hz).unwrap_or(u32::MAX))
+            }
+            None => None,
+        };
+        let retransmits = Some(u8::try_from(retransmits).unwrap_or(u8::MAX));
+        details.info = Some(Box::new(TcpInfo { rto_ms, retransmits, ..TcpInfo::default() }));
+    }
+    if extras.memory {
+        details.memory = Some(Box::default());
+    }
+    Ok(details)
+}
+
+/// What this source cannot give for `-i`, `-m` and the cgroup, named as in the JSON output.
+pub const UNAVAILABLE_INFO: &[&str] = &[
+    "info.rtt_us",
+    "info.rttvar_us",
+    "info.backoff",
+    "info.total_retrans",
+    "info.unacked",
+    "info.lost",
+    "info.notsent_bytes",
+    "info.last_ack_ms",
+    "info.snd_wnd",
+    "info.rcv_wnd",
+    "info.bytes_acked",
+    "info.bytes_received",
+    "info.delivery_rate_bps",
+    "info.busy_ms",
+    "info.rwnd_limited_ms",
+    "info.sndbuf_limited_ms",
+];
+pub const UNAVAILABLE_MEMORY: &[&str] = &["memory"];
 
 fn bad(column: &str, value: &str) -> String {
     format!("bad value '{value}' in column '{column}'")
@@ -202,7 +255,7 @@ mod tests {
 
     fn parse(text: &str, family: Family) -> Result<Vec<Socket>> {
         let mut out = Vec::new();
-        parse_table(text.as_bytes(), Path::new("tcp"), family, 100, &Filter::default(), &mut out)?;
+        parse_table(text.as_bytes(), Path::new("tcp"), family, 100, &Filter::default(), Extras::default(), &mut out)?;
         Ok(out)
     }
 
@@ -266,7 +319,8 @@ mod tests {
         );
         let filter = Filter { states: crate::model::StateSet::of(&[TcpState::CloseWait]), ..Filter::default() };
         let mut out = Vec::new();
-        parse_table(text.as_bytes(), Path::new("tcp"), Family::Inet, 100, &filter, &mut out).unwrap();
+        parse_table(text.as_bytes(), Path::new("tcp"), Family::Inet, 100, &filter, Extras::default(), &mut out)
+            .unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].inode, 78);
     }
@@ -282,7 +336,7 @@ mod properties {
         #[test]
         fn any_bytes_parse_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let mut out = Vec::new();
-            let r = parse_table(&bytes[..], Path::new("tcp"), Family::Inet, 100, &Filter::default(), &mut out);
+            let r = parse_table(&bytes[..], Path::new("tcp"), Family::Inet, 100, &Filter::default(), Extras::default(), &mut out);
             if let Err(e) = r {
                 prop_assert!(e.to_string().starts_with("tcp:"), "{}", e);
             }
@@ -292,8 +346,8 @@ mod properties {
         #[test]
         fn near_miss_lines_fail_cleanly(cols in proptest::collection::vec("[0-9A-Fa-f:x -]{0,40}", 0..14)) {
             let line = cols.join(" ");
-            let _ = parse_line(&line, Family::Inet6, 100, &Filter::default());
-            let _ = parse_line(&line, Family::Inet, 250, &Filter::default());
+            let _ = parse_line(&line, Family::Inet6, 100, &Filter::default(), Extras::default());
+            let _ = parse_line(&line, Family::Inet, 250, &Filter::default(), Extras::default());
         }
     }
 }

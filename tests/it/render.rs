@@ -29,14 +29,29 @@ const TCP6: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm
 fn snapshot() -> Snapshot {
     let mut sockets = Vec::new();
     for (text, family) in [(TCP, Family::Inet), (TCP6, Family::Inet6)] {
-        procfs::parse_table(text.as_bytes(), Path::new("tcp"), family, 100, &Filter::default(), &mut sockets).unwrap();
+        procfs::parse_table(
+            text.as_bytes(),
+            Path::new("tcp"),
+            family,
+            100,
+            &Filter::default(),
+            Default::default(),
+            &mut sockets,
+        )
+        .unwrap();
     }
     sockets[1].idle = Some(Idle { last_recv_ms: 123_000, last_send_ms: 9_500 });
     sockets[2].idle = Some(Idle { last_recv_ms: 7_380_000, last_send_ms: 7_380_000 });
     for s in sockets.iter_mut().filter(|s| s.inode >= 1001 && s.inode < 2000) {
         s.process = Some(Process { pid: 4242, comm: "python3".into() });
     }
-    Snapshot { source: Source::Procfs, taken_at: UNIX_EPOCH + Duration::from_secs(1_764_000_000), sockets }
+    Snapshot {
+        source: Source::Procfs,
+        taken_at: UNIX_EPOCH + Duration::from_secs(1_764_000_000),
+        sockets,
+        unavailable: Vec::new(),
+        processes: Vec::new(),
+    }
 }
 
 fn report<'a>(snapshot: &'a Snapshot, filter: &'a Filter) -> Report<'a> {
@@ -47,11 +62,14 @@ fn report<'a>(snapshot: &'a Snapshot, filter: &'a Filter) -> Report<'a> {
             &Facts {
                 sysctls: Some(KeepaliveSysctls { time_s: 7200, intvl_s: 75, probes: 9 }),
                 listening: webui_doctor::analysis::listening_ports(&snapshot.sockets),
+                processes_joined: true,
+                processes: Vec::new(),
             },
         ),
         snapshot,
         filter,
         netns: None,
+        groups: None,
         attribution: Some(Attribution {
             unattributed: 1,
             denied_processes: 2,
@@ -73,7 +91,7 @@ fn table_shape() {
     let r = report(&snap, &filter);
     insta::assert_snapshot!(
         "table",
-        text(|o| render::table::write(o, &r, Style::PLAIN, Columns { processes: true, sockopts: false }))
+        text(|o| render::table::write(o, &r, Style::PLAIN, Columns { processes: true, ..Columns::default() }))
     );
 }
 
