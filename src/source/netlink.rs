@@ -443,6 +443,38 @@ mod tests {
     }
 
     #[test]
+    fn extras_come_from_their_attributes() {
+        let mut buf = message(1, 0, 0, 0, Some(&tcp_info(10, 20)));
+        // Append INET_DIAG_SKMEMINFO (9 words) and INET_DIAG_CGROUP_ID (u64) to the message.
+        let mut attrs = Vec::new();
+        attrs.extend_from_slice(&(4u16 + 36).to_ne_bytes());
+        attrs.extend_from_slice(&INET_DIAG_SKMEMINFO.to_ne_bytes());
+        attrs.extend((0u32..9).flat_map(|i| (i * 100).to_ne_bytes()));
+        attrs.extend_from_slice(&12u16.to_ne_bytes());
+        attrs.extend_from_slice(&INET_DIAG_CGROUP_ID.to_ne_bytes());
+        attrs.extend_from_slice(&4242u64.to_ne_bytes());
+        buf.extend_from_slice(&attrs);
+        let len = buf.len() as u32;
+        buf[..4].copy_from_slice(&len.to_ne_bytes());
+        let all = Extras { info: true, memory: true, cgroup: true };
+        let mut out = Vec::new();
+        decode_batch(&buf, &Filter::default(), all, &mut out).unwrap();
+        let d = &out[0].details;
+        assert_eq!(d.cgroup_id, 4242);
+        assert_eq!(d.memory.as_deref().unwrap().sndbuf, Some(300));
+        assert_eq!(d.info.as_deref().unwrap().rtt_us, Some(0));
+        // Not asked for: not decoded, and not in the JSON.
+        let mut out = Vec::new();
+        decode_batch(&buf, &Filter::default(), Extras::default(), &mut out).unwrap();
+        assert!(out[0].details.info.is_none() && out[0].details.memory.is_none());
+        assert_eq!(out[0].details.cgroup_id, 4242, "the cgroup id comes unasked");
+        // A TIME-WAIT socket has no tcp_info: every field is unknown, not zero.
+        let mut out = Vec::new();
+        decode_batch(&message(6, 3, 0, 100, None), &Filter::default(), all, &mut out).unwrap();
+        assert_eq!(out[0].details.info.as_deref(), Some(&crate::model::TcpInfo::default()));
+    }
+
+    #[test]
     fn short_tcp_info_gives_no_idle_times_not_garbage() {
         let mut out = Vec::new();
         decode_batch(&message(1, 0, 0, 0, Some(&[0u8; 40])), &Filter::default(), Extras::default(), &mut out).unwrap();

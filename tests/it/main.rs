@@ -3,12 +3,15 @@
 
 mod abuse;
 mod bad_input;
+mod cgroup;
 mod dashboard;
+mod diagnosis;
 mod fallback;
 mod fix;
 mod gate;
 mod generated;
 mod hardening;
+mod info;
 mod netns;
 mod oracle;
 mod peers;

@@ -74,3 +74,88 @@ fn netns_lists_the_namespaces_sockets_only() {
     assert!(stdout(&out).contains(&format!("netns {}", ns.0)), "{}", stdout(&out));
     drop((client, server));
 }
+
+/// A listener and a connected pair inside `ns`; returns the listener's inode and the sockets.
+fn three_sockets(ns: &Netns) -> (u64, (TcpListener, TcpStream, TcpStream)) {
+    let sockets = ns.run(|| {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        (l, c, s)
+    });
+    (inode_of(&sockets.0), sockets)
+}
+
+/// A process living in `ns` (a container's stand-in), killed on drop.
+struct Resident(std::process::Child);
+
+impl Drop for Resident {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn netns_pid_reads_a_process_namespace() {
+    if !require(is_root(), "root (ip netns add)") {
+        return;
+    }
+    let ns = Netns::create("pid");
+    let (inode, held) = three_sockets(&ns);
+    let resident = Resident(Command::new("ip").args(["netns", "exec", &ns.0, "sleep", "60"]).spawn().unwrap());
+    let pid = resident.0.id().to_string();
+    // `ip netns exec` enters the namespace, then execs sleep under the same pid.
+    assert!(wait_until(std::time::Duration::from_secs(5), || {
+        std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
+            == std::fs::metadata(format!("/run/netns/{}", ns.0))
+                .ok()
+                .map(|m| std::path::PathBuf::from(format!("net:[{}]", std::os::unix::fs::MetadataExt::ino(&m))))
+    }));
+    let v = json(&["sockets", "--netns-pid", &pid]);
+    assert_eq!(v["summary"]["total"], 3, "{v:#}");
+    assert!(v["sockets"].as_array().unwrap().iter().any(|s| s["inode"] == inode));
+    assert_eq!(v["filters"]["netns"], format!("pid:{pid}"));
+    let out = run(&["sockets", "--netns-pid", "999999999"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("network namespace 'pid:999999999' not found"), "{}", stderr(&out));
+    drop(held);
+}
+
+#[test]
+fn all_netns_reads_every_namespace_once() {
+    if !require(is_root(), "root (ip netns add)") {
+        return;
+    }
+    let (a, b) = (Netns::create("all-a"), Netns::create("all-b"));
+    let (inode_a, held_a) = three_sockets(&a);
+    let (inode_b, held_b) = three_sockets(&b);
+    // A process inside `a` must not make it count twice.
+    let _resident = Resident(Command::new("ip").args(["netns", "exec", &a.0, "sleep", "60"]).spawn().unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let v = json(&["sockets", "--all-netns"]);
+    let sockets = v["sockets"].as_array().unwrap();
+    for (ns, inode) in [(&a, inode_a), (&b, inode_b)] {
+        let mine: Vec<&serde_json::Value> = sockets.iter().filter(|s| s["netns"] == ns.0.as_str()).collect();
+        assert_eq!(mine.len(), 3, "{}: {mine:#?}", ns.0);
+        assert_eq!(sockets.iter().filter(|s| s["inode"] == inode).count(), 1, "the listener once");
+        let group = v["groups"].as_array().unwrap().iter().filter(|g| g["key"] == ns.0.as_str()).count();
+        assert_eq!(group, 1, "one group per namespace");
+    }
+    assert_eq!(v["grouped_by"], "netns");
+    let labels: Vec<&str> = sockets.iter().map(|s| s["netns"].as_str().expect("every socket is tagged")).collect();
+    assert!(labels.iter().all(|l| !l.is_empty()));
+    // Findings say which namespace they are about: the listener's established pairs have no
+    // keepalive in each namespace.
+    let missing: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "keepalive-missing")
+        .map(|f| f["netns"].as_str().unwrap())
+        .collect();
+    assert!(missing.contains(&a.0.as_str()) && missing.contains(&b.0.as_str()), "{missing:?}");
+    let table = stdout(&run(&["sockets", "--all-netns", "--state", "listening"]));
+    assert!(table.lines().next().unwrap().contains("Netns") && table.contains(&a.0), "{table}");
+    drop((held_a, held_b));
+}
