@@ -175,9 +175,31 @@ impl Summary {
         out
     }
 
+    /// [`Summary::by_port`] split by cgroup path as well (`-` for sockets without one), for the
+    /// opt-in `cgroup` label.
+    pub fn by_port_and_cgroup(sockets: &[Socket], listening: &BTreeSet<u16>) -> BTreeMap<(String, String), Summary> {
+        let mut out: BTreeMap<(String, String), Summary> = BTreeMap::new();
+        for s in sockets {
+            let port = if listening.contains(&s.local.port()) { s.local.port().to_string() } else { String::new() };
+            let cgroup = s.details.cgroup.as_deref().unwrap_or("-").to_owned();
+            out.entry((port, cgroup)).or_default().add(s);
+        }
+        out
+    }
+
     pub fn close_wait(&self) -> usize {
         self.by_state.get(TcpState::CloseWait)
     }
+}
+
+/// The processes among `processes` that own a listening socket in `sockets`: the servers.
+pub fn listening_owners(sockets: &[Socket], processes: &[ProcessStats]) -> Vec<ProcessStats> {
+    let servers: BTreeSet<u32> = sockets
+        .iter()
+        .filter(|s| s.state == TcpState::Listening)
+        .filter_map(|s| s.process.as_ref().map(|p| p.pid))
+        .collect();
+    processes.iter().filter(|p| servers.contains(&p.pid)).cloned().collect()
 }
 
 /// The ports that have a listening socket.

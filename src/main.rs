@@ -7,7 +7,7 @@ use std::io::{self, BufWriter, Write};
 use anyhow::Context;
 use clap::Parser as _;
 
-use webui_doctor::analysis::{GroupBy, Part, Report, groups};
+use webui_doctor::analysis::{GroupBy, Part, Report, Summary, groups, listening_owners};
 use webui_doctor::cli::{
     CheckArgs, CheckFormat, Cli, Command, FixArgs, KeepaliveFlags, Selection, ServeArgs, SocketsArgs, SocketsFormat,
     VerifyArgs,
@@ -197,8 +197,13 @@ fn sockets_once(args: &SocketsArgs, q: &Query, style: Style, out: &mut impl Writ
         let (snapshot, _) = collect(q)?;
         let listening =
             listening_ports(q, &snapshot.sockets).context("reading listening sockets for the port label")?;
-        let by_port = webui_doctor::analysis::Summary::by_port(&snapshot.sockets, &listening);
-        render::prometheus::write(out, render::prometheus::SocketMetrics { by_port, source: snapshot.source })?;
+        let mut metrics =
+            render::prometheus::SocketMetrics::new(Summary::by_port(&snapshot.sockets, &listening), snapshot.source);
+        if args.by == Some(GroupBy::Cgroup) {
+            metrics.by_cgroup = Some(Summary::by_port_and_cgroup(&snapshot.sockets, &listening));
+        }
+        metrics.processes = listening_owners(&snapshot.sockets, &snapshot.processes);
+        render::prometheus::write(out, metrics)?;
         return Ok(());
     }
     let (snapshot, attribution, judged) = read_and_judge(&args.selection, q)?;

@@ -5,9 +5,9 @@ use std::sync::OnceLock;
 
 use webui_doctor_server::{ProviderError, SnapshotProvider};
 
-use crate::analysis::{Report, Summary};
+use crate::analysis::{Report, Summary, listening_owners};
 use crate::filter::{self, Filter};
-use crate::model::{ProcPaths, Source};
+use crate::model::{ProcPaths, Socket, Source, TcpState};
 use crate::query::{Query, collect, facts, listening_ports};
 use crate::render;
 
@@ -62,14 +62,23 @@ impl SnapshotProvider for Provider {
         json(&self.query(Filter { ports: self.watch_ports.get().cloned().unwrap_or_default(), ..Filter::default() }))
     }
 
+    /// The socket gauges; with `--allow-processes` also the open files and limit of each
+    /// process listening on a watched port (a few series, whatever the number of clients).
     fn metrics(&self) -> Result<String, ProviderError> {
-        let query = self.query(Filter::default());
+        let mut query = self.query(Filter::default());
+        query.processes = self.allow_processes;
         let (snapshot, _) = collect(&query).map_err(internal)?;
         let listening = listening_ports(&query, &snapshot.sockets).map_err(internal)?;
-        let metrics = render::prometheus::SocketMetrics {
-            by_port: Summary::by_port(&snapshot.sockets, &listening),
-            source: snapshot.source,
-        };
+        let mut metrics =
+            render::prometheus::SocketMetrics::new(Summary::by_port(&snapshot.sockets, &listening), snapshot.source);
+        let watched = self.watch_ports.get().cloned().unwrap_or_default();
+        let servers: Vec<Socket> = snapshot
+            .sockets
+            .iter()
+            .filter(|s| s.state == TcpState::Listening && watched.contains(&s.local.port()))
+            .cloned()
+            .collect();
+        metrics.processes = listening_owners(&servers, &snapshot.processes);
         let mut out = Vec::new();
         render::prometheus::write(&mut out, metrics).map_err(internal)?;
         String::from_utf8(out).map_err(internal)

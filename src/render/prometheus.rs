@@ -16,7 +16,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::analysis::Summary;
-use crate::model::{Source, TcpState};
+use crate::model::{ProcessStats, Source, TcpState};
 
 fn gauge_value(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -38,12 +38,38 @@ struct SourceLabels {
     source: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CgroupStateLabels {
+    state: &'static str,
+    port: String,
+    cgroup: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProcessLabels {
+    pid: String,
+    comm: String,
+}
+
 /// The socket gauges of one snapshot, ready to encode: one summary per `port` label value
 /// (built by [`Summary::by_port`]).
 #[derive(Debug, Clone)]
 pub struct SocketMetrics {
     pub by_port: BTreeMap<String, Summary>,
     pub source: Source,
+    /// Opt-in (`--by cgroup`): the state counts split by cgroup as well, as
+    /// `webui_doctor_tcp_sockets{state,port,cgroup}` instead of the plain gauge. One series per
+    /// cgroup holding sockets: bounded by the host's cgroups, so only when asked for.
+    pub by_cgroup: Option<BTreeMap<(String, String), Summary>>,
+    /// The processes owning a listening socket (the servers; with `-p`): their open files and
+    /// limit. Bounded by the number of server processes, never one series per client.
+    pub processes: Vec<ProcessStats>,
+}
+
+impl SocketMetrics {
+    pub fn new(by_port: BTreeMap<String, Summary>, source: Source) -> SocketMetrics {
+        SocketMetrics { by_port, source, by_cgroup: None, processes: Vec::new() }
+    }
 }
 
 impl Collector for SocketMetrics {
@@ -55,10 +81,28 @@ impl Collector for SocketMetrics {
             None,
             gauge,
         )?;
-        for (port, counts) in &self.by_port {
-            for state in TcpState::ALL {
-                let labels = StateLabels { state: state.prometheus_label(), port: port.clone() };
-                ConstGauge::new(gauge_value(counts.by_state.get(state))).encode(metric.encode_family(&labels)?)?;
+        match &self.by_cgroup {
+            None => {
+                for (port, counts) in &self.by_port {
+                    for state in TcpState::ALL {
+                        let labels = StateLabels { state: state.prometheus_label(), port: port.clone() };
+                        let value = ConstGauge::new(gauge_value(counts.by_state.get(state)));
+                        value.encode(metric.encode_family(&labels)?)?;
+                    }
+                }
+            }
+            Some(by_cgroup) => {
+                for ((port, cgroup), counts) in by_cgroup {
+                    for state in TcpState::ALL {
+                        let labels = CgroupStateLabels {
+                            state: state.prometheus_label(),
+                            port: port.clone(),
+                            cgroup: cgroup.clone(),
+                        };
+                        let value = ConstGauge::new(gauge_value(counts.by_state.get(state)));
+                        value.encode(metric.encode_family(&labels)?)?;
+                    }
+                }
             }
         }
         let mut metric = encoder.encode_descriptor(
@@ -78,6 +122,31 @@ impl Collector for SocketMetrics {
             gauge,
         )?;
         ConstGauge::new(1i64).encode(metric.encode_family(&SourceLabels { source: self.source.name() })?)?;
+        if self.processes.is_empty() {
+            return Ok(());
+        }
+        let labels = |p: &ProcessStats| ProcessLabels { pid: p.pid.to_string(), comm: p.comm.clone() };
+        let mut metric = encoder.encode_descriptor(
+            "webui_doctor_process_open_files",
+            "Open files of a process that owns a listening TCP socket",
+            None,
+            gauge,
+        )?;
+        for p in &self.processes {
+            ConstGauge::new(gauge_value(p.open_files)).encode(metric.encode_family(&labels(p))?)?;
+        }
+        let mut metric = encoder.encode_descriptor(
+            "webui_doctor_process_open_files_limit",
+            "Soft RLIMIT_NOFILE of a process that owns a listening TCP socket (absent when unlimited)",
+            None,
+            gauge,
+        )?;
+        for p in &self.processes {
+            if let Some(limit) = p.file_limit {
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                ConstGauge::new(limit).encode(metric.encode_family(&labels(p))?)?;
+            }
+        }
         Ok(())
     }
 }

@@ -45,3 +45,54 @@ fn exposition_is_valid_and_labels_the_server_port() {
     assert_eq!(s[&format!("webui_doctor_tcp_sockets{{state=\"close_wait\",port=\"{port}\"}}")], 1.0);
     assert_eq!(s[&format!("webui_doctor_tcp_sockets{{state=\"listen\",port=\"{port}\"}}")], 0.0);
 }
+
+/// `-p` adds the open files and limit of each process owning a listening socket, nobody else;
+/// `--by cgroup` adds the `cgroup` label, and the counts still add up to the plain gauge's.
+#[test]
+fn process_files_for_servers_only_and_cgroup_label_on_request() {
+    let f = Fixture::new(false);
+    let port = f.port.to_string();
+    let pid = std::process::id();
+    let text = stdout(&run(&["sockets", "-p", "--port", &port, "--format", "prometheus"]));
+    if require(have_promtool(), "promtool (Debian package prometheus)") {
+        promtool_check(&text);
+    }
+    let s = samples(&text);
+    let comm = std::fs::read_to_string("/proc/self/comm").unwrap().trim_end().to_owned();
+    let labels = format!("{{pid=\"{pid}\",comm=\"{comm}\"}}");
+    let open = s[&format!("webui_doctor_process_open_files{labels}")];
+    let now = std::fs::read_dir("/proc/self/fd").unwrap().count() as f64;
+    assert!((open - now).abs() <= 8.0, "open files {open}, /proc/self/fd now {now}");
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let soft: f64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(s[&format!("webui_doctor_process_open_files_limit{labels}")], soft);
+    let processes = s.keys().filter(|k| k.starts_with("webui_doctor_process_open_files{")).count();
+    assert_eq!(processes, 1, "only the listener's owner: {text}");
+    // Only sockets that are clients (no listener in the selection): no process series.
+    let client = f.plain.client.local_addr().unwrap().port().to_string();
+    let text = stdout(&run(&["sockets", "-p", "--sport", &client, "--format", "prometheus"]));
+    assert!(!text.contains("webui_doctor_process_open_files{"), "{text}");
+    // Without -p, none.
+    let text = stdout(&run(&["sockets", "--port", &port, "--format", "prometheus"]));
+    assert!(!text.contains("webui_doctor_process_open_files"), "{text}");
+
+    let text = stdout(&run(&["sockets", "--by", "cgroup", "--port", &port, "--format", "prometheus"]));
+    if require(have_promtool(), "promtool (Debian package prometheus)") {
+        promtool_check(&text);
+    }
+    let with_cgroup: f64 = samples(&text)
+        .iter()
+        .filter(|(k, _)| k.starts_with("webui_doctor_tcp_sockets{state=\"established\"") && k.contains("cgroup=\""))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(with_cgroup, 2.0, "the two server ends: {text}");
+    assert!(!text.contains(&format!("webui_doctor_tcp_sockets{{state=\"established\",port=\"{port}\"}}")));
+}

@@ -107,7 +107,7 @@ fn prometheus_shape() {
     let snap = snapshot();
     let listening = webui_doctor::analysis::listening_ports(&snap.sockets);
     let by_port = Summary::by_port(&snap.sockets, &listening);
-    let metrics = render::prometheus::SocketMetrics { by_port, source: snap.source };
+    let metrics = render::prometheus::SocketMetrics::new(by_port, snap.source);
     insta::assert_snapshot!("prometheus", text(|o| render::prometheus::write(o, metrics)));
 }
 

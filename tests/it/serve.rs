@@ -228,6 +228,19 @@ fn metrics_agree_with_the_snapshot_api() {
     assert!(bad.body.contains("unknown state 'half-open'"), "{}", bad.body);
     assert_eq!(http.get("/api/snapshot?prot=1", &[]).status, 400);
     assert_eq!(http.get("/healthz", &[]).status, 200);
+
+    // Process owners only with --allow-processes: then the server's own files and limit.
+    assert!(!metrics.body.contains("webui_doctor_process_open_files"));
+    let serve = Serve::start(&["--allow-processes"]);
+    let body = get(serve.addr, "/metrics").body;
+    let series = format!("webui_doctor_process_open_files{{pid=\"{}\",comm=\"webui-doctor\"}}", serve.pid());
+    let open: f64 =
+        body.lines().find_map(|l| l.strip_prefix(&series)?.trim().parse().ok()).unwrap_or_else(|| panic!("{body}"));
+    assert!(open >= 3.0, "{open}");
+    assert!(body.contains("webui_doctor_process_open_files_limit{"), "{body}");
+    if require(have_promtool(), "promtool (Debian package prometheus)") {
+        promtool_check(&body);
+    }
 }
 
 #[test]
