@@ -129,6 +129,7 @@ fn sockets(args: SocketsArgs) -> anyhow::Result<ExitCode> {
     q.extras.info = args.info;
     q.extras.memory = args.memory;
     q.extras.cgroup |= args.extended || args.by == Some(GroupBy::Cgroup);
+    q.extras.no_tcp_info = args.summary;
     q.processes |= args.by == Some(GroupBy::Process);
     let style = Style::detect();
     let Some(period) = args.watch else {

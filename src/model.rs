@@ -366,6 +366,9 @@ pub struct Extras {
     pub memory: bool,
     /// The cgroup path is shown or selected on (`-e`, `--by cgroup`, `--cgroup`).
     pub cgroup: bool,
+    /// Counts and timers only (`--summary`): no `tcp_info` is asked for, so idle times stay
+    /// `null` and the findings leave them out. Ignored with `info`.
+    pub no_tcp_info: bool,
 }
 
 impl Socket {

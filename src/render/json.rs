@@ -69,9 +69,61 @@ fn write_doc(out: &mut impl Write, doc: &impl Serialize) -> io::Result<()> {
     writeln!(out)
 }
 
-/// `sockets --format json`.
+/// Sockets below which the list is serialized on one thread.
+const PARALLEL_SOCKETS: usize = 8192;
+
+/// `sockets --format json`: the same bytes as `serde_json::to_writer_pretty` of the whole
+/// document, but the socket list (nearly all of the work) is serialized on every core, each
+/// thread a slice of it, indented to its place in the document and written in order.
 pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
-    write_doc(out, &SocketsDoc { head: Head::of(report), sockets: &report.snapshot.sockets })
+    let head = serde_json::to_vec_pretty(&Head::of(report))?;
+    // `{ ... \n}`: reopen the object to add the last field.
+    let open = head.strip_suffix(b"\n}").ok_or_else(|| io::Error::other("unexpected JSON head"))?;
+    out.write_all(open)?;
+    let sockets = &report.snapshot.sockets;
+    if sockets.is_empty() {
+        out.write_all(b",\n  \"sockets\": []\n}\n")?;
+        return Ok(());
+    }
+    out.write_all(b",\n  \"sockets\": [\n")?;
+    let threads = if sockets.len() < PARALLEL_SOCKETS {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+    };
+    let parts: Vec<io::Result<Vec<u8>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            sockets.chunks(sockets.len().div_ceil(threads)).map(|c| scope.spawn(move || indented(c))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    for (i, part) in parts.into_iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",\n")?;
+        }
+        out.write_all(&part?)?;
+    }
+    out.write_all(b"\n  ]\n}\n")
+}
+
+/// Sockets as pretty JSON array elements at depth 2 (four spaces), separated by `,\n`.
+fn indented(sockets: &[Socket]) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(sockets.len() * 512);
+    let mut one = Vec::with_capacity(1024);
+    for (i, s) in sockets.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b",\n");
+        }
+        one.clear();
+        serde_json::to_writer_pretty(&mut one, s)?;
+        out.extend_from_slice(b"    ");
+        for line in one.split_inclusive(|&b| b == b'\n') {
+            out.extend_from_slice(line);
+            if line.ends_with(b"\n") {
+                out.extend_from_slice(b"    ");
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `sockets --format json --summary`: the head alone, so the source is still named.
@@ -87,4 +139,53 @@ pub fn to_compact(report: &Report) -> serde_json::Result<String> {
 /// `check --format json`: the same head, the verdict and each rule's measurement.
 pub fn write_check(out: &mut impl Write, report: &Report, rules: &[RuleResult]) -> io::Result<()> {
     write_doc(out, &CheckDoc { head: Head::of(report), ok: rules.iter().all(|r| r.ok), rules })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Report;
+    use crate::diagnose::Facts;
+    use crate::filter::Filter;
+    use crate::model::*;
+
+    /// The parallel writer gives exactly the bytes serde_json writes for the whole document,
+    /// on one slice and on many.
+    #[test]
+    fn sliced_output_equals_serde_json() {
+        for n in [0, 1, 3, PARALLEL_SOCKETS + 5] {
+            let sockets: Vec<Socket> = (0..n)
+                .map(|i| Socket {
+                    family: Family::Inet,
+                    state: TcpState::Established,
+                    local: Endpoint("127.0.0.1:8787".parse().unwrap()),
+                    peer: Endpoint(format!("127.0.0.1:{}", 1000 + i % 60000).parse().unwrap()),
+                    recv_q: 0,
+                    send_q: i as u32,
+                    timer: None,
+                    uid: 0,
+                    inode: i as u64,
+                    process: None,
+                    idle: Some(Idle { last_recv_ms: 1, last_send_ms: 2 }),
+                    sockopts: None,
+                    cookie: 0,
+                    details: Details { info: Some(Box::default()), ..Details::default() },
+                })
+                .collect();
+            let snapshot = Snapshot {
+                source: Source::Netlink,
+                taken_at: std::time::UNIX_EPOCH,
+                sockets,
+                unavailable: Vec::new(),
+                processes: Vec::new(),
+            };
+            let filter = Filter::default();
+            let report = Report::new(&snapshot, &filter, None, None, &Facts::default());
+            let mut ours = Vec::new();
+            write(&mut ours, &report).unwrap();
+            let mut theirs = Vec::new();
+            write_doc(&mut theirs, &SocketsDoc { head: Head::of(&report), sockets: &snapshot.sockets }).unwrap();
+            assert!(ours == theirs, "{n} sockets: outputs differ");
+        }
+    }
 }
