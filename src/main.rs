@@ -130,6 +130,8 @@ fn sockets(args: SocketsArgs) -> anyhow::Result<ExitCode> {
     q.extras.memory = args.memory;
     q.extras.cgroup |= args.extended || args.by == Some(GroupBy::Cgroup);
     q.extras.no_tcp_info = args.summary;
+    // The JSON listing names every socket's cgroup.
+    q.extras.cgroup |= args.format == SocketsFormat::Json && !args.summary;
     q.processes |= args.by == Some(GroupBy::Process);
     let style = Style::detect();
     let Some(period) = args.watch else {

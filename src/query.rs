@@ -53,7 +53,7 @@ pub fn collect(query: &Query) -> Result<(Snapshot, Option<Attribution>)> {
 /// The sockets of the current network namespace, with cgroup paths, `--cgroup` applied.
 fn read(query: &Query, paths: &ProcPaths) -> Result<Snapshot> {
     let mut snapshot = source::read(query.source, &query.filter, query.extras, paths)?;
-    name_cgroups(&mut snapshot.sockets, paths);
+    name_cgroups(&mut snapshot.sockets, paths, query.extras.cgroup || query.filter.cgroup.is_some());
     if let Some(wanted) = &query.filter.cgroup {
         if snapshot.source == Source::Procfs {
             return Err(Error::NeedsNetlink("--cgroup"));
@@ -145,10 +145,10 @@ fn join(query: &Query, snapshot: &mut Snapshot) -> Result<Option<Attribution>> {
     Ok(Some(attribution))
 }
 
-/// Names the cgroup of every socket the source gave an id for (sock_diag does, procfs does not);
-/// costs one walk of the cgroup2 tree, and nothing when no socket has an id.
-fn name_cgroups(sockets: &mut [Socket], paths: &ProcPaths) {
-    if !sockets.iter().any(|s| s.details.cgroup_id != 0) {
+/// Names the cgroup of every socket the source gave an id for (sock_diag does, procfs does not),
+/// when the output shows or selects on it; costs one walk of the cgroup2 tree.
+fn name_cgroups(sockets: &mut [Socket], paths: &ProcPaths, wanted: bool) {
+    if !wanted || !sockets.iter().any(|s| s.details.cgroup_id != 0) {
         return;
     }
     if let Some(mount) = cgroup::mount_point(paths) {

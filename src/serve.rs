@@ -55,6 +55,7 @@ impl SnapshotProvider for Provider {
         }
         let mut query = self.query(filter);
         query.processes = processes;
+        query.extras.cgroup = true;
         json(&query)
     }
 

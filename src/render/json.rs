@@ -69,12 +69,14 @@ fn write_doc(out: &mut impl Write, doc: &impl Serialize) -> io::Result<()> {
     writeln!(out)
 }
 
-/// Sockets below which the list is serialized on one thread.
-const PARALLEL_SOCKETS: usize = 8192;
+/// Sockets each thread serializes per round: rounds keep memory bounded (about a megabyte per
+/// thread) whatever the number of sockets.
+const BATCH: usize = 2048;
 
 /// `sockets --format json`: the same bytes as `serde_json::to_writer_pretty` of the whole
-/// document, but the socket list (nearly all of the work) is serialized on every core, each
-/// thread a slice of it, indented to its place in the document and written in order.
+/// document, but the socket list (nearly all of the work) is serialized on every core: in
+/// rounds, each thread a batch of sockets, indented to its place in the document, the batches
+/// written in order.
 pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
     let head = serde_json::to_vec_pretty(&Head::of(report))?;
     // `{ ... \n}`: reopen the object to add the last field.
@@ -86,21 +88,24 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
         return Ok(());
     }
     out.write_all(b",\n  \"sockets\": [\n")?;
-    let threads = if sockets.len() < PARALLEL_SOCKETS {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
-    };
-    let parts: Vec<io::Result<Vec<u8>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            sockets.chunks(sockets.len().div_ceil(threads)).map(|c| scope.spawn(move || indented(c))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-    });
-    for (i, part) in parts.into_iter().enumerate() {
-        if i > 0 {
-            out.write_all(b",\n")?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let mut first = true;
+    for round in sockets.chunks(threads * BATCH) {
+        let parts: Vec<io::Result<Vec<u8>>> = if round.len() <= BATCH {
+            vec![indented(round)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = round.chunks(BATCH).map(|c| scope.spawn(move || indented(c))).collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+            })
+        };
+        for part in parts {
+            if !first {
+                out.write_all(b",\n")?;
+            }
+            first = false;
+            out.write_all(&part?)?;
         }
-        out.write_all(&part?)?;
     }
     out.write_all(b"\n  ]\n}\n")
 }
@@ -153,7 +158,7 @@ mod tests {
     /// on one slice and on many.
     #[test]
     fn sliced_output_equals_serde_json() {
-        for n in [0, 1, 3, PARALLEL_SOCKETS + 5] {
+        for n in [0, 1, 3, BATCH, 5 * BATCH + 7] {
             let sockets: Vec<Socket> = (0..n)
                 .map(|i| Socket {
                     family: Family::Inet,

@@ -194,29 +194,31 @@ fn width_of(text: &str) -> usize {
     if text.is_ascii() { text.len() } else { text.chars().count() }
 }
 
-/// One chunk of rows with every cell formatted once into one text arena (a few bytes per cell,
+/// One slice of rows with every cell formatted once into one text arena (a few bytes per cell,
 /// no allocation per cell), where each row's cells end, and the widest cell of each column.
 struct Formatted {
     arena: String,
-    ends: Vec<[u32; COLUMNS]>,
+    /// Per row: where its first cell starts in the arena, and where each shown cell ends.
+    rows: Vec<(u32, [u32; COLUMNS])>,
     width: [usize; COLUMNS],
 }
 
 fn format_rows(sockets: &[Socket], columns: Columns) -> Formatted {
     let mut f = Formatted {
         arena: String::with_capacity(sockets.len() * 96),
-        ends: Vec::with_capacity(sockets.len()),
+        rows: Vec::with_capacity(sockets.len()),
         width: [0; COLUMNS],
     };
     let mut buf = String::new();
     for s in sockets {
-        let mut row = [0u32; COLUMNS];
+        let start = f.arena.len() as u32;
+        let mut ends = [0u32; COLUMNS];
         cells(s, columns, &mut buf, |i, text| {
             f.width[i] = f.width[i].max(width_of(text));
             f.arena.push_str(text);
-            row[i] = f.arena.len() as u32;
+            ends[i] = f.arena.len() as u32;
         });
-        f.ends.push(row);
+        f.rows.push((start, ends));
     }
     f
 }
@@ -242,16 +244,23 @@ fn pad(line: &mut String, width: usize, right: bool, text: &str, colour: Option<
     line.push(' ');
 }
 
-/// The lines of one formatted chunk, padded to the table's widths.
-fn render_rows(f: &Formatted, sockets: &[Socket], width: &[usize; COLUMNS], columns: Columns, style: Style) -> String {
-    let mut text = String::with_capacity(f.arena.len() * 2);
+/// Rows `range` of a formatted slice (`sockets` is the same slice), padded to the table's widths.
+fn render_rows(
+    f: &Formatted,
+    sockets: &[Socket],
+    range: std::ops::Range<usize>,
+    width: &[usize; COLUMNS],
+    columns: Columns,
+    style: Style,
+) -> String {
+    let mut text = String::with_capacity(range.len() * 160);
     let mut line = String::new();
-    let mut start = 0usize;
-    for (s, row) in sockets.iter().zip(&f.ends) {
+    for (s, (start, ends)) in sockets[range.clone()].iter().zip(&f.rows[range]) {
         line.clear();
         let red = (style.colour && s.state == TcpState::CloseWait).then_some("\x1b[1;31m");
+        let mut start = *start as usize;
         for i in (0..COLUMNS).filter(|&i| columns.shown(i)) {
-            let end = row[i] as usize;
+            let end = ends[i] as usize;
             pad(&mut line, width[i], RIGHT[i], &f.arena[start..end], if i == 0 { red } else { None });
             start = end;
         }
@@ -264,11 +273,14 @@ fn render_rows(f: &Formatted, sockets: &[Socket], width: &[usize; COLUMNS], colu
 /// Rows below which the table is formatted on one thread (threads cost more than they save).
 const PARALLEL_ROWS: usize = 8192;
 
+/// Rows each thread pads per round of the second pass: memory stays bounded whatever the count.
+const BATCH: usize = 4096;
+
 /// The socket table, then the summary. Two passes: every cell is formatted once and column
-/// widths measured, then the rows are padded. Both passes run on every core, each thread on its
-/// own slice of the rows, and the slices are written in order. (comfy-table, which keeps a
-/// `String` and a style per cell, needed 200 MiB and 3x the time of `ss -tanoe` for 50k
-/// sockets.)
+/// widths measured, then the rows are padded. Both passes run on every core: the first on one
+/// slice of the rows per thread, the second in rounds of consecutive batches, written in order.
+/// (comfy-table, which keeps a `String` and a style per cell, needed 200 MiB and 3x the time of
+/// `ss -tanoe` for 50k sockets.)
 pub fn write(out: &mut impl Write, report: &Report, style: Style, columns: Columns) -> io::Result<()> {
     let sockets = &report.snapshot.sockets;
     if !sockets.is_empty() {
@@ -277,9 +289,25 @@ pub fn write(out: &mut impl Write, report: &Report, style: Style, columns: Colum
         } else {
             std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
         };
-        let chunks: Vec<&[Socket]> = sockets.chunks(sockets.len().div_ceil(threads)).collect();
+        write_rows(out, sockets, style, columns, threads)?;
+        writeln!(out)?;
+    }
+    write_summary(out, report)
+}
+
+/// The header and one line per socket, formatted on `threads` threads.
+fn write_rows(
+    out: &mut impl Write,
+    sockets: &[Socket],
+    style: Style,
+    columns: Columns,
+    threads: usize,
+) -> io::Result<()> {
+    {
+        // Slices are whole batches long, so no batch spans two slices.
+        let slice = sockets.len().div_ceil(threads).div_ceil(BATCH) * BATCH;
         let formatted: Vec<Formatted> = std::thread::scope(|scope| {
-            let handles: Vec<_> = chunks.iter().map(|c| scope.spawn(move || format_rows(c, columns))).collect();
+            let handles: Vec<_> = sockets.chunks(slice).map(|c| scope.spawn(move || format_rows(c, columns))).collect();
             handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
         });
         let mut width = HEADER.map(str::len);
@@ -294,20 +322,26 @@ pub fn write(out: &mut impl Write, report: &Report, style: Style, columns: Colum
             pad(&mut line, width[i], RIGHT[i], h, bold);
         }
         writeln!(out, "{}", line.trim_end())?;
-        let texts: Vec<String> = std::thread::scope(|scope| {
-            let handles: Vec<_> = formatted
-                .iter()
-                .zip(&chunks)
-                .map(|(f, c)| scope.spawn(|| render_rows(f, c, &width, columns, style)))
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-        });
-        for text in texts {
-            out.write_all(text.as_bytes())?;
+        let batches: Vec<usize> = (0..sockets.len()).step_by(BATCH).collect();
+        for round in batches.chunks(threads) {
+            let texts: Vec<String> = std::thread::scope(|scope| {
+                let handles: Vec<_> = round
+                    .iter()
+                    .map(|&first| {
+                        let (f, slice_start) = (&formatted[first / slice], first / slice * slice);
+                        let rows = &sockets[slice_start..(slice_start + slice).min(sockets.len())];
+                        let range = first - slice_start..(first - slice_start + BATCH).min(rows.len());
+                        scope.spawn(move || render_rows(f, rows, range, &width, columns, style))
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+            });
+            for text in texts {
+                out.write_all(text.as_bytes())?;
+            }
         }
-        writeln!(out)?;
     }
-    write_summary(out, report)
+    Ok(())
 }
 
 /// The summary block; `--summary` prints it alone.
@@ -411,4 +445,46 @@ pub fn write_findings(out: &mut impl Write, report: &Report) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    /// Any number of threads writes the same table as one.
+    #[test]
+    fn threads_write_the_same_table() {
+        let sockets: Vec<Socket> = (0..2 * BATCH + 77)
+            .map(|i| Socket {
+                family: Family::Inet,
+                state: if i % 7 == 0 { TcpState::CloseWait } else { TcpState::Established },
+                local: Endpoint("127.0.0.1:8787".parse().unwrap()),
+                // Widths vary with the row, and the widest cells sit in the last slice.
+                peer: Endpoint(format!("10.0.{}.{}:{}", i % 256, i % 100, i).parse().unwrap()),
+                recv_q: i as u32,
+                send_q: (i * i) as u32,
+                timer: None,
+                uid: 0,
+                inode: i as u64 * 1000,
+                process: None,
+                idle: Some(Idle { last_recv_ms: i as u64 * 10, last_send_ms: 5 }),
+                sockopts: None,
+                cookie: 0,
+                details: Details::default(),
+            })
+            .collect();
+        let style = Style { tty: true, colour: true };
+        let columns = Columns { info: true, cgroup: true, ..Columns::default() };
+        let render = |threads| {
+            let mut out = Vec::new();
+            write_rows(&mut out, &sockets, style, columns, threads).unwrap();
+            out
+        };
+        let one = render(1);
+        assert_eq!(one.iter().filter(|&&b| b == b'\n').count(), sockets.len() + 1);
+        for threads in [2, 3, 8] {
+            assert!(render(threads) == one, "{threads} threads");
+        }
+    }
 }

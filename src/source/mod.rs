@@ -23,11 +23,11 @@ use crate::model::{Extras, ProcPaths, Snapshot, Socket, Source};
 pub fn read(choice: Source, filter: &Filter, extras: Extras, paths: &ProcPaths) -> Result<Snapshot> {
     let taken_at = SystemTime::now();
     let (source, sockets) = match choice {
-        Source::Netlink => (Source::Netlink, netlink::read(filter, extras)?),
-        Source::Procfs => (Source::Procfs, procfs::read(filter, extras, paths)?),
-        Source::Auto => match netlink::read(filter, extras) {
+        Source::Netlink => (Source::Netlink, netlink::read(filter, extras, dedup)?),
+        Source::Procfs => (Source::Procfs, dedup(procfs::read(filter, extras, paths)?)),
+        Source::Auto => match netlink::read(filter, extras, dedup) {
             Ok(sockets) => (Source::Netlink, sockets),
-            Err(Error::NetlinkRefused(_)) => (Source::Procfs, procfs::read(filter, extras, paths)?),
+            Err(Error::NetlinkRefused(_)) => (Source::Procfs, dedup(procfs::read(filter, extras, paths)?)),
             Err(e) => return Err(e),
         },
     };
@@ -43,10 +43,11 @@ pub fn read(choice: Source, filter: &Filter, extras: Extras, paths: &ProcPaths) 
             }
         }
     }
-    Ok(Snapshot { source, taken_at, sockets: dedup(sockets), unavailable, processes: Vec::new() })
+    Ok(Snapshot { source, taken_at, sockets, unavailable, processes: Vec::new() })
 }
 
-/// Drops second reports of the same socket, keeping the first: the same inode (a socket's own
+/// Drops second reports of the same socket, keeping the first (each address family on its own:
+/// a socket is only ever in its own family's dump): the same inode (a socket's own
 /// name; `SO_REUSEPORT` listeners share an address, not an inode), or for sockets without one
 /// (TIME-WAIT, orphans) the same 4-tuple. One 64-bit key per socket goes into a map with a cheap
 /// unkeyed hash; equal keys are confirmed on the sockets themselves, so a key collision

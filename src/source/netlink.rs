@@ -37,110 +37,22 @@ const INET_DIAG_CGROUP_ID: u16 = 21;
 /// Dumps both families, each on its own socket and thread: the kernel's share of a dump (walking
 /// the hash table, filling tcp_info) is most of its cost, and this uses both cores for it. A
 /// thread started after `--netns` entered a namespace is in that namespace too.
-pub fn read(filter: &Filter, extras: Extras) -> Result<Vec<Socket>> {
+/// Each family's list goes through `finish` (deduplication) on its own thread, so the shorter
+/// dump's is done while the longer one still runs.
+pub fn read(filter: &Filter, extras: Extras, finish: fn(Vec<Socket>) -> Vec<Socket>) -> Result<Vec<Socket>> {
     if filter.states.is_empty() {
         return Ok(Vec::new());
     }
-    // Without a port filter each family's dump is split in two halves (see `split`), so the
-    // kernel's work, most of a dump's cost, is spread over the cores even when one family holds
-    // nearly every socket.
-    let halves: &[Option<Half>] = if bytecode(filter).is_none() { &[Some(Half::A), Some(Half::B)] } else { &[None] };
-    let ephemeral = ephemeral_split();
     let (v4, v6) = std::thread::scope(|scope| {
-        // Two threads (one per half, or per family when there are no halves), each reading
-        // its share of both families one after the other.
-        let jobs: Vec<Vec<(Family, Option<Half>)>> = match halves {
-            [_, _] => halves.iter().map(|&h| vec![(Family::Inet, h), (Family::Inet6, h)]).collect(),
-            _ => vec![vec![(Family::Inet, None)], vec![(Family::Inet6, None)]],
-        };
-        let handles: Vec<_> = jobs
-            .into_iter()
-            .map(|job| {
-                scope.spawn(move || {
-                    job.into_iter()
-                        .map(|(family, half)| (family, dump(family, filter, extras, half.map(|h| (h, ephemeral)))))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut v4 = Vec::new();
-        let mut v6 = Vec::new();
-        for h in handles {
-            for (family, part) in h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)) {
-                if family == Family::Inet { v4.push(part) } else { v6.push(part) }
-            }
-        }
-        (v4, v6)
+        let v6 = scope.spawn(|| dump(Family::Inet6, filter, extras).map(finish));
+        (dump(Family::Inet, filter, extras).map(finish), v6.join())
     });
-    // IPv4 before IPv6, as `ss` lists them.
-    let mut out = Vec::new();
-    for part in v4.into_iter().chain(v6) {
-        out.extend(part?);
-    }
+    let mut out = v4?;
+    out.extend(v6.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
     Ok(out)
 }
 
-/// One of the two halves a family's dump is split into: sockets whose local and remote ports
-/// fall on different sides of the split (`A`), or on the same side (`B`). Every socket is in
-/// exactly one half. The split is the lower half of the ephemeral port range: a server's
-/// sockets have a fixed local port and ephemeral remote ports, a client's the other way round,
-/// so either way about half land in each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Half {
-    A,
-    B,
-}
-
-/// The lower half of `net.ipv4.ip_local_port_range` (32768-60999 by default): the ports one
-/// half of the dump is split on.
-fn ephemeral_split() -> (u16, u16) {
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
-    let mut ports = range.split_ascii_whitespace().filter_map(|p| p.parse::<u16>().ok());
-    match (ports.next(), ports.next()) {
-        (Some(low), Some(high)) if low < high => (low, low + (high - low) / 2),
-        _ => (32768, 46883),
-    }
-}
-
-/// The filter program for one half: with E = `low..=high`, half A accepts a socket when exactly
-/// one of its ports is in E, half B when both or neither are.
-pub fn split(half: Half, (low, high): (u16, u16)) -> Vec<u8> {
-    let mut out = Vec::with_capacity(60);
-    let mut op = |code: u8, yes: u8, no: usize| {
-        out.push(code);
-        out.push(yes);
-        out.extend_from_slice(&(no as u16).to_ne_bytes());
-    };
-    let range = |op: &mut dyn FnMut(u8, u8, usize), at: usize, local: bool, miss: usize| {
-        let (ge, le) = if local { (BC_S_GE, BC_S_LE) } else { (BC_D_GE, BC_D_LE) };
-        op(ge, 8, miss - at);
-        op(0, 0, usize::from(low));
-        op(le, 8, miss - (at + 8));
-        op(0, 0, usize::from(high));
-    };
-    // 0: local port in E? (no: to 36). 16: remote port in E? (no: exactly one in E.)
-    // 32: both in E. 36: local not in E; remote in E? (no: neither; yes: exactly one).
-    // Running off the end accepts; jumping 4 bytes past it rejects.
-    let (end, reject) = match half {
-        Half::A => (52, 56),
-        Half::B => (56, 60),
-    };
-    let (one_in, same_side) = match half {
-        Half::A => (end, reject),
-        Half::B => (reject, end),
-    };
-    range(&mut op, 0, true, 36);
-    range(&mut op, 16, false, one_in);
-    op(BC_JMP, 4, same_side - 32);
-    range(&mut op, 36, false, same_side);
-    if half == Half::B {
-        // Remote in E, local not: exactly one.
-        op(BC_JMP, 4, reject - 52);
-    }
-    out
-}
-
-fn dump(family: Family, filter: &Filter, extras: Extras, half: Option<(Half, (u16, u16))>) -> Result<Vec<Socket>> {
+fn dump(family: Family, filter: &Filter, extras: Extras) -> Result<Vec<Socket>> {
     let mut out = Vec::new();
     if !filter.wants_family(family) {
         return Ok(out);
@@ -149,7 +61,7 @@ fn dump(family: Family, filter: &Filter, extras: Extras, half: Option<(Half, (u1
     socket.bind_auto().map_err(Error::NetlinkRefused)?;
     socket.connect(&NlAddr::new(0, 0)).map_err(Error::NetlinkRefused)?;
     let mut buf = vec![0u8; RECV_BUFFER];
-    let request = encode_request(family, filter, extras, half);
+    let request = encode_request(family, filter, extras);
     socket.send(&request, 0).map_err(Error::NetlinkRefused)?;
     loop {
         // MSG_TRUNC makes recv return the datagram's real length, so a reply that did not fit
@@ -210,7 +122,7 @@ fn inet_request(
 
 /// The dump request: `NLM_F_REQUEST | NLM_F_DUMP`, all states in the filter, tcp_info wanted
 /// (and the memory attribute with `-m`).
-pub fn encode_request(family: Family, filter: &Filter, extras: Extras, half: Option<(Half, (u16, u16))>) -> Vec<u8> {
+pub fn encode_request(family: Family, filter: &Filter, extras: Extras) -> Vec<u8> {
     let socket_id = match family {
         Family::Inet => SocketId::new_v4(),
         Family::Inet6 => SocketId::new_v6(),
@@ -224,7 +136,7 @@ pub fn encode_request(family: Family, filter: &Filter, extras: Extras, half: Opt
     }
     let mut buf = inet_request(SOCK_DIAG_BY_FAMILY, flags, wanted, filter.states.mask(), socket_id);
     // The crate has no INET_DIAG_REQ_BYTECODE: append the attribute and fix the message length.
-    if let Some(code) = bytecode(filter).or_else(|| half.map(|(h, e)| split(h, e))) {
+    if let Some(code) = bytecode(filter) {
         buf.extend_from_slice(&((4 + code.len()) as u16).to_ne_bytes());
         buf.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
         buf.extend_from_slice(&code);
@@ -687,24 +599,9 @@ mod tests {
         }
         let one = bytecode(&Filter { ports: vec![8787], ..Filter::default() }).unwrap();
         assert!(run(&one, 8787, 1) && !run(&one, 8786, 1) && !run(&one, 8788, 1));
-        let req =
-            encode_request(Family::Inet, &Filter { ports: vec![8787], ..Filter::default() }, Extras::default(), None);
+        let req = encode_request(Family::Inet, &Filter { ports: vec![8787], ..Filter::default() }, Extras::default());
         assert_eq!(req.len(), 16 + 56 + 4 + RANGE_LEN);
         assert_eq!(u32::from_ne_bytes([req[0], req[1], req[2], req[3]]) as usize, req.len());
-    }
-
-    #[test]
-    fn split_halves_take_every_socket_exactly_once() {
-        let e = (32768, 46883);
-        let (a, b) = (split(Half::A, e), split(Half::B, e));
-        let inside = |p: u16| (32768..=46883).contains(&p);
-        for sport in [0, 443, 8787, 32767, 32768, 40000, 46883, 46884, 60999, 65535] {
-            for dport in [0, 80, 32767, 32768, 41000, 46883, 46884, 59000, 65535] {
-                let want_a = inside(sport) != inside(dport);
-                assert_eq!(run(&a, sport, dport), want_a, "A {sport} {dport}");
-                assert_eq!(run(&b, sport, dport), !want_a, "B {sport} {dport}");
-            }
-        }
     }
 
     struct PortRangeLit(u16, u16);
@@ -718,7 +615,7 @@ mod tests {
     #[test]
     fn request_carries_state_mask_and_info_extension() {
         let filter = Filter { states: crate::model::StateSet::of(&[TcpState::CloseWait]), ..Filter::default() };
-        let req = encode_request(Family::Inet6, &filter, Extras::default(), None);
+        let req = encode_request(Family::Inet6, &filter, Extras::default());
         assert_eq!(req.len(), 16 + 56);
         assert_eq!(u16::from_ne_bytes([req[4], req[5]]), SOCK_DIAG_BY_FAMILY);
         assert_eq!(req[16], AF_INET6);
