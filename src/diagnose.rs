@@ -257,8 +257,9 @@ fn slow_readers(sockets: &[Socket], out: &mut Vec<Finding>) {
         message.push_str(&format!(
             ": the peer's receive window is closed (it stopped reading), so keepalive never fires and the \
              server's writes block or buffer. With TCP_USER_TIMEOUT the kernel ends such a stream once its window \
-             has stayed closed that long (measured on Linux 6.18 by webui-doctor's tests; older kernels kept it \
-             open while the peer answered window probes). `{cure}` sets it"
+             has stayed closed that long, at its next window probe (measured on Linux 6.18 by webui-doctor's tests, \
+             also when set after the stall; older kernels kept it open while the peer answered the probes). \
+             `{cure}` sets it"
         ));
         out.push(Finding {
             code: "slow-reader",
@@ -320,7 +321,10 @@ fn fd_exhaustion(sockets: &[Socket], processes: &[ProcessStats], out: &mut Vec<F
         };
         message.push_str(": at the limit accept() and open() fail with EMFILE (\"Too many open files\")");
         if let Some(cure) = &cure {
-            message.push_str(&format!("; `{cure}` frees the CLOSE-WAIT ones"));
+            message.push_str(&format!(
+                "; `{cure}` ends the CLOSE-WAIT ones in the kernel, and each file is freed when the server's next \
+                 read or write on it fails and it closes it"
+            ));
         }
         out.push(Finding {
             code: "fd-exhaustion",
@@ -478,7 +482,8 @@ mod tests {
             fd.message,
             "python3 (pid 4242) holds 220 of 256 files; 216 are sockets, 20 of them CLOSE-WAIT on :8787: at the limit \
              accept() and open() fail with EMFILE (\"Too many open files\"); `webui-doctor fix --port 8787 \
-             --close-wait` frees the CLOSE-WAIT ones"
+             --close-wait` ends the CLOSE-WAIT ones in the kernel, and each file is freed when the server's next \
+             read or write on it fails and it closes it"
         );
         assert!(found.iter().any(|f| f.code == "thread-per-connection"
             && f.message.starts_with("python3 (pid 4242) runs 22 threads for 20 connections on :8787")));

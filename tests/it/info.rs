@@ -261,4 +261,14 @@ fn user_timeout_ends_a_stream_whose_window_stays_closed() {
     assert_eq!(err.raw_os_error(), Some(libc::ETIMEDOUT), "{err}");
     assert!(!gone(&without), "without TCP_USER_TIMEOUT the stalled stream stays");
     eprintln!("TCP_USER_TIMEOUT 2 s ended a zero-window stream after {took:?}");
+
+    // Set on a stream that is already stalled (what `fix` does to a running server), it ends
+    // the stream at the next window probe: the persist timer has backed off to a few seconds.
+    SockRef::from(&without.stalled.1).set_tcp_user_timeout(Some(Duration::from_secs(1))).unwrap();
+    let started = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(20), || gone(&without)),
+        "a user timeout set after the stall did not end it"
+    );
+    eprintln!("TCP_USER_TIMEOUT set after the stall ended it after {:?}", started.elapsed());
 }
