@@ -227,6 +227,8 @@ pub struct Report<'a> {
     pub attribution: Option<Attribution>,
     /// With `--by`: the per-group summaries, and what they are grouped by.
     pub groups: Option<(GroupBy, Vec<Group>)>,
+    /// With `--all-netns`: namespaces listed but not read (gone, or not ours to enter).
+    pub namespaces_skipped: Option<usize>,
 }
 
 impl<'a> Report<'a> {
@@ -239,7 +241,16 @@ impl<'a> Report<'a> {
         facts: &Facts,
     ) -> Report<'a> {
         let findings = diagnose(&snapshot.sockets, facts);
-        Report { summary: Summary::of(&snapshot.sockets), findings, snapshot, filter, netns, attribution, groups: None }
+        Report {
+            summary: Summary::of(&snapshot.sockets),
+            findings,
+            snapshot,
+            filter,
+            netns,
+            attribution,
+            groups: None,
+            namespaces_skipped: None,
+        }
     }
 
     /// An `--all-netns` report: one summary over every namespace, findings judged per namespace
@@ -250,6 +261,7 @@ impl<'a> Report<'a> {
         filter: &'a Filter,
         attribution: Option<Attribution>,
         parts: &[Part],
+        skipped: usize,
     ) -> Report<'a> {
         let mut findings = Vec::new();
         for part in parts {
@@ -268,6 +280,7 @@ impl<'a> Report<'a> {
             netns: None,
             attribution,
             groups: Some((GroupBy::Netns, by_netns)),
+            namespaces_skipped: Some(skipped),
         }
     }
 }

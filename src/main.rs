@@ -165,14 +165,15 @@ fn sockets(args: SocketsArgs) -> anyhow::Result<ExitCode> {
 /// `--all-netns` every namespace, each with its own.
 enum Judged {
     One(Facts),
-    Namespaces(Vec<Part>),
+    /// Each namespace's part, and how many namespaces could not be entered.
+    Namespaces(Vec<Part>, usize),
 }
 
 fn read_and_judge(sel: &Selection, q: &Query) -> anyhow::Result<(Snapshot, Option<Attribution>, Judged)> {
     if sel.all_netns {
         let namespaces = netns::all(&q.paths.root);
-        let (snapshot, attribution, parts) = collect_namespaces(q, &namespaces)?;
-        return Ok((snapshot, attribution, Judged::Namespaces(parts)));
+        let (snapshot, attribution, parts, skipped) = collect_namespaces(q, &namespaces)?;
+        return Ok((snapshot, attribution, Judged::Namespaces(parts, skipped)));
     }
     let (snapshot, attribution) = collect(q)?;
     let facts = facts(q, &snapshot)?;
@@ -188,7 +189,7 @@ fn report<'a>(
 ) -> Report<'a> {
     match judged {
         Judged::One(facts) => Report::new(snapshot, &q.filter, netns, attribution, facts),
-        Judged::Namespaces(parts) => Report::for_namespaces(snapshot, &q.filter, attribution, parts),
+        Judged::Namespaces(parts, skipped) => Report::for_namespaces(snapshot, &q.filter, attribution, parts, *skipped),
     }
 }
 

@@ -71,9 +71,12 @@ fn read(query: &Query, paths: &ProcPaths) -> Result<Snapshot> {
 pub fn collect_namespaces(
     query: &Query,
     namespaces: &[Namespace],
-) -> Result<(Snapshot, Option<Attribution>, Vec<Part>)> {
+) -> Result<(Snapshot, Option<Attribution>, Vec<Part>, usize)> {
     let mut all: Option<Snapshot> = None;
     let mut parts = Vec::new();
+    // Namespaces that could not be entered (gone since listed, or not permitted): counted and
+    // reported, so a total never silently leaves one out.
+    let mut skipped = 0;
     for ns in namespaces {
         let read_one = || -> Result<Option<(Snapshot, Facts)>> {
             if crate::os::enter_netns(&ns.file).is_err() {
@@ -93,6 +96,7 @@ pub fn collect_namespaces(
         let Some((mut snapshot, facts)) = std::thread::scope(|scope| scope.spawn(read_one).join())
             .unwrap_or_else(|p| std::panic::resume_unwind(p))?
         else {
+            skipped += 1;
             continue;
         };
         for s in &mut snapshot.sockets {
@@ -113,7 +117,7 @@ pub fn collect_namespaces(
             snapshot.sockets[part.sockets.clone()].iter().filter_map(|s| s.process.as_ref().map(|p| p.pid)).collect();
         part.facts.processes = snapshot.processes.iter().filter(|p| owners.contains(&p.pid)).cloned().collect();
     }
-    Ok((snapshot, attribution, parts))
+    Ok((snapshot, attribution, parts, skipped))
 }
 
 /// Joins owners (`-p` and what implies it), applies `--pid`/`--process`, reads `-O` options.

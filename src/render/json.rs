@@ -26,6 +26,9 @@ struct Head<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     attribution: Option<Attribution>,
     findings: &'a [Finding],
+    /// With `--all-netns`: namespaces listed but not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespaces_skipped: Option<usize>,
     /// With `--by`: what the groups are split by, and the groups.
     #[serde(skip_serializing_if = "Option::is_none")]
     grouped_by: Option<GroupBy>,
@@ -43,6 +46,7 @@ impl<'a> Head<'a> {
             unavailable: &report.snapshot.unavailable,
             attribution: report.attribution,
             findings: &report.findings,
+            namespaces_skipped: report.namespaces_skipped,
             grouped_by: report.groups.as_ref().map(|(by, _)| *by),
             groups: report.groups.as_ref().map(|(_, g)| g.as_slice()),
         }

@@ -375,6 +375,9 @@ pub fn write_summary(out: &mut impl Write, report: &Report) -> io::Result<()> {
         write_groups(out, *by, groups)?;
         writeln!(out)?;
     }
+    if let Some(n @ 1..) = report.namespaces_skipped {
+        writeln!(out, "netns: {n} namespaces could not be entered (gone since listed, or not permitted); not counted")?;
+    }
     if let Some(warning) = report.attribution.as_ref().and_then(attribution_warning) {
         writeln!(out, "processes: {warning}")?;
     }

@@ -143,6 +143,7 @@ fn all_netns_reads_every_namespace_once() {
         assert_eq!(group, 1, "one group per namespace");
     }
     assert_eq!(v["grouped_by"], "netns");
+    assert_eq!(v["namespaces_skipped"], 0, "root enters every namespace");
     let labels: Vec<&str> = sockets.iter().map(|s| s["netns"].as_str().expect("every socket is tagged")).collect();
     assert!(labels.iter().all(|l| !l.is_empty()));
     // Findings say which namespace they are about: the listener's established pairs have no
@@ -155,6 +156,10 @@ fn all_netns_reads_every_namespace_once() {
         .map(|f| f["netns"].as_str().unwrap())
         .collect();
     assert!(missing.contains(&a.0.as_str()) && missing.contains(&b.0.as_str()), "{missing:?}");
+    // Without CAP_SYS_ADMIN no namespace can be entered: an error, not an empty report.
+    let out = run_as_nobody(&["sockets", "--all-netns"]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    assert!(stderr(&out).contains("no network namespace could be entered (needs CAP_SYS_ADMIN)"), "{}", stderr(&out));
     let table = stdout(&run(&["sockets", "--all-netns", "--state", "listening"]));
     assert!(table.lines().next().unwrap().contains("Netns") && table.contains(&a.0), "{table}");
     drop((held_a, held_b));

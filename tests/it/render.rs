@@ -70,6 +70,7 @@ fn report<'a>(snapshot: &'a Snapshot, filter: &'a Filter) -> Report<'a> {
         filter,
         netns: None,
         groups: None,
+        namespaces_skipped: None,
         attribution: Some(Attribution {
             unattributed: 1,
             denied_processes: 2,
