@@ -11,7 +11,7 @@
 //! | `fd-exhaustion` | an owning process past 80 % of its soft `RLIMIT_NOFILE` (needs `-p`) |
 //! | `thread-per-connection` | an owning process with at least as many threads as connections (needs `-p`) |
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -85,8 +85,11 @@ pub fn diagnose(sockets: &[Socket], facts: &Facts) -> Vec<Finding> {
     keepalive_missing(sockets, &facts.listening, &mut out);
     dead_peers(sockets, &mut out);
     slow_readers(sockets, &mut out);
-    fd_exhaustion(sockets, &facts.processes, &mut out);
-    thread_per_connection(sockets, &facts.processes, &mut out);
+    if !facts.processes.is_empty() {
+        let owners = owner_ports(sockets);
+        fd_exhaustion(&owners, &facts.processes, &mut out);
+        thread_per_connection(&owners, &facts.processes, &mut out);
+    }
     if let Some(s) = facts.sysctls
         && s.detect_ms() > SLOW_KEEPALIVE_MS
     {
@@ -278,27 +281,39 @@ fn slow_readers(sockets: &[Socket], out: &mut Vec<Finding>) {
     }
 }
 
-/// Local ports of `pid`'s sockets in `state`, with how many sockets each.
-fn ports_of(sockets: &[Socket], pid: u32, state: TcpState) -> BTreeMap<u16, usize> {
-    let mut ports = BTreeMap::new();
-    for s in sockets.iter().filter(|s| s.state == state && s.process.as_ref().is_some_and(|p| p.pid == pid)) {
-        *ports.entry(s.local.port()).or_insert(0) += 1;
+/// Per owning process and state, the local ports of its sockets with how many each: one pass
+/// over the sockets, whatever the number of processes.
+type OwnerPorts = HashMap<(u32, TcpState), BTreeMap<u16, usize>>;
+
+fn owner_ports(sockets: &[Socket]) -> OwnerPorts {
+    let mut out: OwnerPorts = HashMap::new();
+    for s in sockets {
+        if let Some(p) = &s.process
+            && matches!(s.state, TcpState::Established | TcpState::CloseWait | TcpState::Listening)
+        {
+            *out.entry((p.pid, s.state)).or_default().entry(s.local.port()).or_insert(0) += 1;
+        }
     }
-    ports
+    out
+}
+
+/// Local ports of `pid`'s sockets in `state`, with how many sockets each.
+fn ports_of(owners: &OwnerPorts, pid: u32, state: TcpState) -> BTreeMap<u16, usize> {
+    owners.get(&(pid, state)).cloned().unwrap_or_default()
 }
 
 fn port_list(ports: &BTreeMap<u16, usize>) -> String {
     ports.keys().map(|p| format!(":{p}")).collect::<Vec<_>>().join(", ")
 }
 
-fn fd_exhaustion(sockets: &[Socket], processes: &[ProcessStats], out: &mut Vec<Finding>) {
+fn fd_exhaustion(owners: &OwnerPorts, processes: &[ProcessStats], out: &mut Vec<Finding>) {
     for p in processes {
         let Some(limit) = p.file_limit else { continue };
         let open = p.open_files as u64;
         if open.saturating_mul(100) < limit.saturating_mul(FD_EXHAUSTION_PERCENT) {
             continue;
         }
-        let close_wait = ports_of(sockets, p.pid, TcpState::CloseWait);
+        let close_wait = ports_of(owners, p.pid, TcpState::CloseWait);
         let stuck: usize = close_wait.values().sum();
         let mut message = format!(
             "{} (pid {}) holds {} of {} files; {} are sockets",
@@ -345,18 +360,18 @@ fn fd_exhaustion(sockets: &[Socket], processes: &[ProcessStats], out: &mut Vec<F
     }
 }
 
-fn thread_per_connection(sockets: &[Socket], processes: &[ProcessStats], out: &mut Vec<Finding>) {
+fn thread_per_connection(owners: &OwnerPorts, processes: &[ProcessStats], out: &mut Vec<Finding>) {
     for p in processes {
         let Some(threads) = p.threads else { continue };
-        let mut ports = ports_of(sockets, p.pid, TcpState::Established);
-        for (port, n) in ports_of(sockets, p.pid, TcpState::CloseWait) {
+        let mut ports = ports_of(owners, p.pid, TcpState::Established);
+        for (port, n) in ports_of(owners, p.pid, TcpState::CloseWait) {
             *ports.entry(port).or_insert(0) += n;
         }
         let connections: usize = ports.values().sum();
         if connections < THREAD_PER_CONNECTION_MIN || (threads as usize) < connections {
             continue;
         }
-        let listening: BTreeMap<u16, usize> = ports_of(sockets, p.pid, TcpState::Listening);
+        let listening: BTreeMap<u16, usize> = ports_of(owners, p.pid, TcpState::Listening);
         let served: Vec<String> = listening.keys().map(|p| format!("--port {p}")).collect();
         let cure = (!served.is_empty()).then(|| format!("webui-doctor fix {}", served.join(" ")));
         let mut message = format!(

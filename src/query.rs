@@ -88,9 +88,9 @@ pub fn collect_namespaces(
             } else {
                 query.paths.clone()
             };
-            let paths = ProcPaths { root: query.paths.root.clone(), ..paths };
-            let snapshot = read(query, &paths)?;
-            let facts = facts(query, &snapshot)?;
+            let here = Query { paths: ProcPaths { root: query.paths.root.clone(), ..paths }, ..query.clone() };
+            let snapshot = read(&here, &here.paths)?;
+            let facts = facts(&here, &snapshot)?;
             Ok(Some((snapshot, facts)))
         };
         let Some((mut snapshot, facts)) = std::thread::scope(|scope| scope.spawn(read_one).join())
@@ -102,15 +102,31 @@ pub fn collect_namespaces(
         for s in &mut snapshot.sockets {
             s.details.netns = Some(ns.label.clone());
         }
-        let whole = all.get_or_insert_with(|| Snapshot { sockets: Vec::new(), ..snapshot.clone() });
-        let start = whole.sockets.len();
+        let whole = all.get_or_insert_with(|| Snapshot {
+            source: snapshot.source,
+            taken_at: snapshot.taken_at,
+            sockets: Vec::new(),
+            unavailable: snapshot.unavailable.clone(),
+            processes: Vec::new(),
+        });
         whole.sockets.append(&mut snapshot.sockets);
-        parts.push(Part { netns: ns.label.clone(), sockets: start..whole.sockets.len(), facts });
+        parts.push(Part { netns: ns.label.clone(), sockets: 0..0, facts });
     }
     let Some(mut snapshot) = all else {
         return Err(Error::NoNamespaces);
     };
     let attribution = join(query, &mut snapshot)?;
+    // Each namespace's sockets are one run of the list, in order; `--pid`/`--process` may have
+    // removed some, so the runs are found after the join.
+    let mut start = 0;
+    for part in &mut parts {
+        let len = snapshot.sockets[start..]
+            .iter()
+            .take_while(|s| s.details.netns.as_ref().is_some_and(|n| std::sync::Arc::ptr_eq(n, &part.netns)))
+            .count();
+        part.sockets = start..start + len;
+        start += len;
+    }
     for part in &mut parts {
         part.facts.processes_joined = query.joins_processes();
         let owners: BTreeSet<u32> =

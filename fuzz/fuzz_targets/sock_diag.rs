@@ -9,7 +9,14 @@ use webui_doctor::source::netlink::decode_batch;
 
 fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
-    if decode_batch(data, &Filter::default(), Extras { info: true, memory: true }, &mut out).is_ok() {
+    if decode_batch(
+        data,
+        &Filter::default(),
+        Extras { info: true, memory: true, cgroup: true, no_tcp_info: false },
+        &mut out,
+    )
+    .is_ok()
+    {
         let _ = webui_doctor::analysis::Summary::of(&out);
         let _ = webui_doctor::diagnose::diagnose(&out, &webui_doctor::diagnose::Facts::default());
     }

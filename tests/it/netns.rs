@@ -156,6 +156,24 @@ fn all_netns_reads_every_namespace_once() {
         .map(|f| f["netns"].as_str().unwrap())
         .collect();
     assert!(missing.contains(&a.0.as_str()) && missing.contains(&b.0.as_str()), "{missing:?}");
+    // A process filter keeps each namespace's sockets together and labelled: the listener of a
+    // process living in `b` only.
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &b.0, "python3", "-c"])
+        .arg("import socket,time; l=socket.socket(); l.bind(('127.0.0.1',0)); l.listen(); print(l.getsockname()[1], flush=True); time.sleep(60)")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let listener = Resident(child);
+    let v = json(&["sockets", "--all-netns", "--pid", &listener.0.id().to_string()]);
+    let only: Vec<&serde_json::Value> = v["sockets"].as_array().unwrap().iter().collect();
+    assert_eq!(only.len(), 1, "{v:#}");
+    assert_eq!(only[0]["netns"], b.0.as_str());
+    assert_eq!(only[0]["local"], format!("127.0.0.1:{}", line.trim()));
+    drop(listener);
+
     // Without CAP_SYS_ADMIN no namespace can be entered: an error, not an empty report.
     let out = run_as_nobody(&["sockets", "--all-netns"]);
     assert_eq!(code(&out), 2, "{}", stdout(&out));
