@@ -30,6 +30,7 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Prove the keepalive fix on a live server: its accepted socket''s options, and (--drill) a real dead-peer drop')
             [CompletionResult]::new('fix', 'fix', [CompletionResultType]::ParameterValue, 'Put the keepalive fix on a running server from outside, and end its CLOSE-WAIT sockets')
+            [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Print every TCP socket that ends, with why: keepalive timeout, retransmit timeout, or closed')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -152,12 +153,29 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'webui-doctor;events' {
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Only sockets whose local port is PORT: a server''s connections (repeatable)')
+            [CompletionResult]::new('--sport', '--sport', [CompletionResultType]::ParameterName, 'Only sockets whose local (source) port is in PORT or LOW-HIGH')
+            [CompletionResult]::new('--dport', '--dport', [CompletionResultType]::ParameterName, 'Only sockets whose remote (destination) port is in PORT or LOW-HIGH')
+            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Watch network namespace NAME (as listed by `ip netns`)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Stop after N sockets have ended')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Stop after SECS seconds')
+            [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'Only IPv4 sockets')
+            [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'Only IPv4 sockets')
+            [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'Only IPv6 sockets')
+            [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'Only IPv6 sockets')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'webui-doctor;help' {
             [CompletionResult]::new('sockets', 'sockets', [CompletionResultType]::ParameterValue, 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Prove the keepalive fix on a live server: its accepted socket''s options, and (--drill) a real dead-peer drop')
             [CompletionResult]::new('fix', 'fix', [CompletionResultType]::ParameterValue, 'Put the keepalive fix on a running server from outside, and end its CLOSE-WAIT sockets')
+            [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Print every TCP socket that ends, with why: keepalive timeout, retransmit timeout, or closed')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -174,6 +192,9 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             break
         }
         'webui-doctor;help;fix' {
+            break
+        }
+        'webui-doctor;help;events' {
             break
         }
         'webui-doctor;help;help' {

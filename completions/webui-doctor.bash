@@ -19,6 +19,9 @@ _webui__doctor() {
             webui__doctor,check)
                 cmd="webui__doctor__subcmd__check"
                 ;;
+            webui__doctor,events)
+                cmd="webui__doctor__subcmd__events"
+                ;;
             webui__doctor,fix)
                 cmd="webui__doctor__subcmd__fix"
                 ;;
@@ -36,6 +39,9 @@ _webui__doctor() {
                 ;;
             webui__doctor__subcmd__help,check)
                 cmd="webui__doctor__subcmd__help__subcmd__check"
+                ;;
+            webui__doctor__subcmd__help,events)
+                cmd="webui__doctor__subcmd__help__subcmd__events"
                 ;;
             webui__doctor__subcmd__help,fix)
                 cmd="webui__doctor__subcmd__help__subcmd__fix"
@@ -59,7 +65,7 @@ _webui__doctor() {
 
     case "${cmd}" in
         webui__doctor)
-            opts="-h -V --help --version sockets check serve verify fix help"
+            opts="-h -V --help --version sockets check serve verify fix events help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -134,6 +140,48 @@ _webui__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        webui__subcmd__doctor__subcmd__events)
+            opts="-4 -6 -h --port --sport --dport --ipv4 --ipv6 --netns --format --count --duration --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sport)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dport)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --netns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         webui__subcmd__doctor__subcmd__fix)
             opts="-h --port --pid --keepalive-idle --keepalive-interval --keepalive-count --user-timeout --no-nodelay --close-wait --close-with --idle-over --dry-run --force --follow --source --format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -193,7 +241,7 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__help)
-            opts="sockets check serve verify fix help"
+            opts="sockets check serve verify fix events help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -207,6 +255,20 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        webui__subcmd__doctor__subcmd__help__subcmd__events)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

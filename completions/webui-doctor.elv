@@ -27,6 +27,7 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand serve 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
             cand verify 'Prove the keepalive fix on a live server: its accepted socket''s options, and (--drill) a real dead-peer drop'
             cand fix 'Put the keepalive fix on a running server from outside, and end its CLOSE-WAIT sockets'
+            cand events 'Print every TCP socket that ends, with why: keepalive timeout, retransmit timeout, or closed'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'webui-doctor;sockets'= {
@@ -143,12 +144,28 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'webui-doctor;events'= {
+            cand --port 'Only sockets whose local port is PORT: a server''s connections (repeatable)'
+            cand --sport 'Only sockets whose local (source) port is in PORT or LOW-HIGH'
+            cand --dport 'Only sockets whose remote (destination) port is in PORT or LOW-HIGH'
+            cand --netns 'Watch network namespace NAME (as listed by `ip netns`)'
+            cand --format 'Output format'
+            cand --count 'Stop after N sockets have ended'
+            cand --duration 'Stop after SECS seconds'
+            cand -4 'Only IPv4 sockets'
+            cand --ipv4 'Only IPv4 sockets'
+            cand -6 'Only IPv6 sockets'
+            cand --ipv6 'Only IPv6 sockets'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'webui-doctor;help'= {
             cand sockets 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
             cand check 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
             cand serve 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
             cand verify 'Prove the keepalive fix on a live server: its accepted socket''s options, and (--drill) a real dead-peer drop'
             cand fix 'Put the keepalive fix on a running server from outside, and end its CLOSE-WAIT sockets'
+            cand events 'Print every TCP socket that ends, with why: keepalive timeout, retransmit timeout, or closed'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'webui-doctor;help;sockets'= {
@@ -160,6 +177,8 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
         &'webui-doctor;help;verify'= {
         }
         &'webui-doctor;help;fix'= {
+        }
+        &'webui-doctor;help;events'= {
         }
         &'webui-doctor;help;help'= {
         }

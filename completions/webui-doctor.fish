@@ -31,6 +31,7 @@ complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "check" -d
 complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "serve" -d 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
 complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "verify" -d 'Prove the keepalive fix on a live server: its accepted socket\'s options, and (--drill) a real dead-peer drop'
 complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "fix" -d 'Put the keepalive fix on a running server from outside, and end its CLOSE-WAIT sockets'
+complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "events" -d 'Print every TCP socket that ends, with why: keepalive timeout, retransmit timeout, or closed'
 complete -c webui-doctor -n "__fish_webui_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l source -d 'Where to read sockets: netlink sock_diag, /proc/net/tcp{,6}, or netlink with a fallback to procfs when the kernel refuses netlink' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
 netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'
@@ -172,9 +173,21 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l close-
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l dry-run -d 'Print the plan (each socket, each option from -> to, each socket to close) and change nothing'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l force -d 'Act even on a server in a non-root cgroup-v1 net_cls or net_prio group (pidfd_getfd re-tags its sockets with this process\'s class id, which breaks tc and nftables `meta cgroup` rules)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix help" -f -a "sockets" -d 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix help" -f -a "check" -d 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix help" -f -a "serve" -d 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix help" -f -a "verify" -d 'Prove the keepalive fix on a live server: its accepted socket\'s options, and (--drill) a real dead-peer drop'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix help" -f -a "fix" -d 'Put the keepalive fix on a running server from outside, and end its CLOSE-WAIT sockets'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l port -d 'Only sockets whose local port is PORT: a server\'s connections (repeatable)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l sport -d 'Only sockets whose local (source) port is in PORT or LOW-HIGH' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l dport -d 'Only sockets whose remote (destination) port is in PORT or LOW-HIGH' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l netns -d 'Watch network namespace NAME (as listed by `ip netns`)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l format -d 'Output format' -r -f -a "text\t'one line per ended socket'
+json\t'one JSON object per line (JSON lines)'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l count -d 'Stop after N sockets have ended' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l duration -d 'Stop after SECS seconds' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -s 4 -l ipv4 -d 'Only IPv4 sockets'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -s 6 -l ipv6 -d 'Only IPv6 sockets'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix events help" -f -a "sockets" -d 'List TCP sockets with timers, queues, idle times and owners (like `ss -tanoe`)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix events help" -f -a "check" -d 'Exit 1 when CLOSE-WAIT sockets or missing keepalive pass a threshold (a CI gate)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix events help" -f -a "serve" -d 'Serve a live dashboard, SSE stream, JSON API and Prometheus metrics, with the keepalive fix'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix events help" -f -a "verify" -d 'Prove the keepalive fix on a live server: its accepted socket\'s options, and (--drill) a real dead-peer drop'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix events help" -f -a "fix" -d 'Put the keepalive fix on a running server from outside, and end its CLOSE-WAIT sockets'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix events help" -f -a "events" -d 'Print every TCP socket that ends, with why: keepalive timeout, retransmit timeout, or closed'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand help; and not __fish_seen_subcommand_from sockets check serve verify fix events help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

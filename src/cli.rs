@@ -66,6 +66,55 @@ pub enum Command {
         or the server's uid with ptrace allowed. Exit 0 when everything selected was applied, 1 when an \
         option or a socket failed, 2 on usage or operational errors (nothing changed).")]
     Fix(FixArgs),
+    /// Print every TCP socket that ends, with why: keepalive timeout, retransmit timeout, or closed
+    #[command(long_about = "Print one line per TCP socket that ends, as the kernel announces it (sock_diag's \
+        destroy notifications, what `ss -E` reads): time, local and peer address, the final state, unanswered \
+        probes, retransmissions, unacknowledged segments, the last send/receive/ACK ages, and the cause: \
+        keepalive-timeout (probes went unanswered), retransmit-timeout (sent data stayed unacknowledged: \
+        TCP_USER_TIMEOUT or tcp_retries2), closed (a FIN or a reset; the kernel's data does not tell them \
+        apart), or unknown. Runs until Ctrl-C, --count or --duration. Notifications the kernel drops because \
+        the receive buffer overran are reported, never passed over. Any user may subscribe on current kernels; \
+        with CAP_NET_ADMIN the receive buffer can be made larger than net.core.rmem_max.")]
+    Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only sockets whose local port is PORT: a server's connections (repeatable)
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+
+    /// Only sockets whose local (source) port is in PORT or LOW-HIGH
+    #[arg(long, value_name = "PORT|LOW-HIGH")]
+    pub sport: Option<PortRange>,
+
+    /// Only sockets whose remote (destination) port is in PORT or LOW-HIGH
+    #[arg(long, value_name = "PORT|LOW-HIGH")]
+    pub dport: Option<PortRange>,
+
+    /// Only IPv4 sockets
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// Only IPv6 sockets
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+
+    /// Watch network namespace NAME (as listed by `ip netns`)
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = EventsFormat::Text)]
+    pub format: EventsFormat,
+
+    /// Stop after N sockets have ended
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Stop after SECS seconds
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub duration: Option<std::time::Duration>,
 }
 
 /// Which sockets to read; shared by every subcommand.
@@ -439,6 +488,14 @@ pub enum SocketsFormat {
     Json,
     /// Prometheus text, e.g. for node_exporter's textfile collector
     Prometheus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventsFormat {
+    /// one line per ended socket
+    Text,
+    /// one JSON object per line (JSON lines)
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

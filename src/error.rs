@@ -68,6 +68,12 @@ pub enum Error {
     #[error("{0} is only supported on Linux")]
     Unsupported(&'static str),
 
+    /// The kernel refused the subscription to socket-end notifications.
+    #[error(
+        "the kernel refused the subscription to TCP socket-end notifications (some kernels allow it with CAP_NET_ADMIN only)"
+    )]
+    EventsRefused(#[source] io::Error),
+
     /// `--all-netns` found no namespace it could enter.
     #[error("no network namespace could be entered (needs CAP_SYS_ADMIN)")]
     NoNamespaces,

@@ -23,6 +23,7 @@ pub mod cli;
 pub mod diagnose;
 pub mod drill;
 pub mod error;
+pub mod events;
 pub mod exit_codes;
 pub mod filter;
 pub mod fix;

@@ -9,8 +9,8 @@ use clap::Parser as _;
 
 use webui_doctor::analysis::{GroupBy, Part, Report, Summary, groups, listening_owners};
 use webui_doctor::cli::{
-    CheckArgs, CheckFormat, Cli, Command, FixArgs, KeepaliveFlags, Selection, ServeArgs, SocketsArgs, SocketsFormat,
-    VerifyArgs,
+    CheckArgs, CheckFormat, Cli, Command, EventsArgs, EventsFormat, FixArgs, KeepaliveFlags, Selection, ServeArgs,
+    SocketsArgs, SocketsFormat, VerifyArgs,
 };
 use webui_doctor::diagnose::Facts;
 use webui_doctor::exit_codes::ExitCode;
@@ -77,7 +77,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(args),
         Command::Verify(args) => verify(args),
         Command::Fix(args) => fix(args),
+        Command::Events(args) => events(args),
     }
+}
+
+/// `events`: streams every ended socket until Ctrl-C, `--count` or `--duration`; each line is
+/// flushed as it comes. The totals go to stderr at the end.
+fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(name) = &args.netns {
+        netns::enter(name)?;
+    }
+    let filter = Filter {
+        inet: !args.ipv6,
+        inet6: !args.ipv4,
+        ports: args.ports.clone(),
+        sport: args.sport,
+        dport: args.dport,
+        ..Filter::default()
+    };
+    let limits = webui_doctor::events::Limits { count: args.count, duration: args.duration };
+    let json = args.format == EventsFormat::Json;
+    os::catch_termination();
+    let stdout = io::stdout();
+    let totals = webui_doctor::events::run(&filter, limits, os::terminate_requested, |event| {
+        let mut out = stdout.lock();
+        match event {
+            webui_doctor::events::Event::Ended(e) if json => render::events::write_json(&mut out, &e)?,
+            webui_doctor::events::Event::Ended(e) => render::events::write_line(&mut out, &e)?,
+            webui_doctor::events::Event::Overrun(n) => render::events::write_overrun(&mut out, json, n)?,
+        }
+        out.flush()
+    })?;
+    eprintln!(
+        "webui-doctor: events: {} sockets ended, {} receive-buffer overruns (notifications lost)",
+        totals.ended, totals.overruns
+    );
+    Ok(ExitCode::Ok)
 }
 
 /// `--netns`: switches this process into the namespace, before anything is read. A step of its

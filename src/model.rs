@@ -543,3 +543,57 @@ impl KeepaliveSysctls {
         u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
     }
 }
+
+/// Why a TCP socket ended, as far as its final `tcp_info` tells (`events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndCause {
+    /// Probes went unanswered (keepalive, or window probes to a closed window).
+    KeepaliveTimeout,
+    /// Sent data (or a SYN) stayed unacknowledged: `TCP_USER_TIMEOUT` or `tcp_retries2`.
+    RetransmitTimeout,
+    /// Nothing was outstanding: an orderly close (FIN) or a reset, which the final state does not
+    /// tell apart.
+    Closed,
+    /// No `tcp_info` came with the notification.
+    Unknown,
+}
+
+impl EndCause {
+    pub const ALL: [EndCause; 4] =
+        [EndCause::KeepaliveTimeout, EndCause::RetransmitTimeout, EndCause::Closed, EndCause::Unknown];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EndCause::KeepaliveTimeout => "keepalive-timeout",
+            EndCause::RetransmitTimeout => "retransmit-timeout",
+            EndCause::Closed => "closed",
+            EndCause::Unknown => "unknown",
+        }
+    }
+}
+
+/// One TCP socket's end, from a sock_diag destroy notification: the socket's last state and the
+/// final `tcp_info` counters that say why it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ended {
+    /// RFC 3339 time the notification was received.
+    pub time: String,
+    pub family: Family,
+    pub local: Endpoint,
+    pub peer: Endpoint,
+    /// The state the kernel reports in the notification (`closed` for nearly every end).
+    pub state: TcpState,
+    /// Unanswered probes (keepalive or zero-window), `tcpi_probes`.
+    pub probes: Option<u8>,
+    /// Retransmissions of the last unacknowledged segment, `tcpi_retransmits`.
+    pub retransmits: Option<u8>,
+    pub total_retrans: Option<u32>,
+    /// Segments still unacknowledged (the queue is usually purged before the notification).
+    pub unacked: Option<u32>,
+    pub lost: Option<u32>,
+    pub last_send_ms: Option<u64>,
+    pub last_recv_ms: Option<u64>,
+    pub last_ack_ms: Option<u32>,
+    pub cause: EndCause,
+}

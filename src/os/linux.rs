@@ -198,3 +198,16 @@ pub fn limit_malloc_arenas() {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
+
+/// `SO_RCVBUFFORCE` (past `net.core.rmem_max`; needs `CAP_NET_ADMIN`), else `SO_RCVBUF`.
+pub fn set_recv_buffer(fd: impl AsFd, bytes: usize) -> io::Result<()> {
+    match sockopt::set_socket_recv_buffer_size_force(&fd, bytes) {
+        Ok(()) => Ok(()),
+        Err(_) => Ok(sockopt::set_socket_recv_buffer_size(&fd, bytes)?),
+    }
+}
+
+/// `SO_RCVTIMEO`: a blocking receive returns `EAGAIN` after `wait`.
+pub fn set_recv_timeout(fd: impl AsFd, wait: Duration) -> io::Result<()> {
+    Ok(sockopt::set_socket_timeout(&fd, sockopt::Timeout::Recv, Some(wait))?)
+}

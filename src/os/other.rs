@@ -59,6 +59,12 @@ pub fn linger_zero(_: impl AsFd) -> io::Result<()> {
 pub fn enter_netns(_: &File) -> io::Result<()> {
     unsupported()
 }
+pub fn set_recv_buffer(_: impl std::os::fd::AsFd, _: usize) -> io::Result<()> {
+    unsupported()
+}
+pub fn set_recv_timeout(_: impl std::os::fd::AsFd, _: std::time::Duration) -> io::Result<()> {
+    unsupported()
+}
 pub fn is_root() -> bool {
     false
 }

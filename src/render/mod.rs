@@ -6,6 +6,7 @@
 //! host can carry terminal escapes (`\e]0;…\a` retitles the window, `\e[2J` clears it), so
 //! control characters are written as visible escapes. JSON escapes them by itself.
 
+pub mod events;
 pub mod fix;
 pub mod json;
 pub mod prometheus;

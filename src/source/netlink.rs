@@ -187,6 +187,91 @@ pub fn destroy(socket: &Socket) -> io::Result<()> {
     }
 }
 
+/// sock_diag's multicast groups of TCP socket ends (include/uapi/linux/sock_diag.h): what
+/// `ss -E` reads. Each notification is an `inet_diag_msg` with the socket's final `tcp_info`.
+const SKNLGRP_INET_TCP_DESTROY: u32 = 1;
+const SKNLGRP_INET6_TCP_DESTROY: u32 = 3;
+
+/// A subscription to the kernel's notifications of TCP sockets that end, in this thread's
+/// network namespace.
+pub struct DestroyFeed {
+    socket: NlSocket,
+    buf: Vec<u8>,
+}
+
+/// What one wait on a [`DestroyFeed`] gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received {
+    /// Notifications arrived (appended to the caller's list; those the filter excludes are not).
+    Ended,
+    /// The socket's receive buffer overran: the kernel dropped notifications (`ENOBUFS`); how
+    /// many, it does not say.
+    Overrun,
+    /// Nothing arrived within the receive timeout.
+    Idle,
+}
+
+impl DestroyFeed {
+    /// Subscribes to the families `filter` wants, with a receive buffer of `buffer` bytes (forced
+    /// past `net.core.rmem_max` with `CAP_NET_ADMIN`, else capped by it) and waits of at most
+    /// `wait`. Linux 6.18 lets any user subscribe; a kernel that refuses gets a clear error.
+    pub fn open(filter: &Filter, buffer: usize, wait: std::time::Duration) -> Result<DestroyFeed> {
+        let mut socket = NlSocket::new(NETLINK_SOCK_DIAG).map_err(Error::NetlinkRefused)?;
+        socket.bind_auto().map_err(Error::NetlinkRefused)?;
+        crate::os::set_recv_buffer(&socket, buffer).map_err(Error::NetlinkIo)?;
+        crate::os::set_recv_timeout(&socket, wait).map_err(Error::NetlinkIo)?;
+        for (wanted, group) in [(filter.inet, SKNLGRP_INET_TCP_DESTROY), (filter.inet6, SKNLGRP_INET6_TCP_DESTROY)] {
+            if wanted {
+                socket.add_membership(group).map_err(Error::EventsRefused)?;
+            }
+        }
+        Ok(DestroyFeed { socket, buf: vec![0u8; RECV_BUFFER] })
+    }
+
+    /// Waits for notifications and appends the ended sockets `filter` selects to `out`, each
+    /// with its final unanswered-probe count.
+    pub fn recv(&mut self, filter: &Filter, out: &mut Vec<(Socket, Option<u8>)>) -> Result<Received> {
+        let n = match self.socket.recv(&mut &mut self.buf[..], libc::MSG_TRUNC) {
+            Ok(n) => n,
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(Received::Overrun),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
+                return Ok(Received::Idle);
+            }
+            Err(e) => return Err(Error::NetlinkIo(e)),
+        };
+        if n > self.buf.len() {
+            return Err(Error::NetlinkDecode(format!(
+                "a {n}-byte notification did not fit the {}-byte buffer",
+                self.buf.len()
+            )));
+        }
+        decode_ended(&self.buf[..n], filter, out)?;
+        Ok(Received::Ended)
+    }
+}
+
+/// Decodes one datagram of destroy notifications.
+pub fn decode_ended(mut buf: &[u8], filter: &Filter, out: &mut Vec<(Socket, Option<u8>)>) -> Result<()> {
+    let extras = Extras { info: true, ..Extras::default() };
+    while !buf.is_empty() {
+        let msg = NetlinkBuffer::new_checked(buf).map_err(|e| Error::NetlinkDecode(format!("{e}")))?;
+        if msg.message_type() == SOCK_DIAG_BY_FAMILY {
+            let payload = msg.payload();
+            if let Some(socket) = decode_socket(payload, filter, extras)? {
+                // decode_socket has checked every attribute's length already.
+                let probes = NlasIterator::new(&payload[INET_DIAG_MSG_LEN..])
+                    .flatten()
+                    .find(|nla| nla.kind() == INET_DIAG_INFO)
+                    .and_then(|nla| tcpinfo::probes(nla.value()));
+                out.push((socket, probes));
+            }
+        }
+        let advance = (msg.length() as usize).next_multiple_of(4).min(buf.len());
+        buf = &buf[advance..];
+    }
+    Ok(())
+}
+
 /// `inet_diag_req_v2` attribute carrying a filter program for the kernel.
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
 /// `inet_diag_bc_op` codes (include/uapi/linux/inet_diag.h).

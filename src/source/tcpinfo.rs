@@ -8,6 +8,7 @@ use crate::model::{Idle, Memory, TcpInfo};
 /// Byte offsets in `struct tcp_info`; stable since each field was added (the struct only grows).
 mod at {
     pub const RETRANSMITS: usize = 2;
+    pub const PROBES: usize = 3;
     pub const BACKOFF: usize = 4;
     pub const RTO: usize = 8;
     pub const UNACKED: usize = 24;
@@ -48,6 +49,11 @@ pub fn idle(b: &[u8]) -> Option<Idle> {
         last_send_ms: u64::from(u32_at(b, at::LAST_DATA_SENT)?),
         last_recv_ms: u64::from(u32_at(b, at::LAST_DATA_RECV)?),
     })
+}
+
+/// Unanswered keepalive or window probes (`tcpi_probes`), for `events`.
+pub fn probes(b: &[u8]) -> Option<u8> {
+    u8_at(b, at::PROBES)
 }
 
 /// The `-i` fields. Microsecond counters become milliseconds (truncated, as `ss -i` rounds

@@ -6,6 +6,7 @@ mod bad_input;
 mod cgroup;
 mod dashboard;
 mod diagnosis;
+mod events;
 mod fallback;
 mod fix;
 mod gate;
