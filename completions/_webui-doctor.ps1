@@ -154,7 +154,7 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             break
         }
         'webui-doctor;events' {
-            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Only sockets whose local port is PORT: a server''s connections (repeatable)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Only sockets whose local port is PORT: a server''s sockets (repeatable)')
             [CompletionResult]::new('--sport', '--sport', [CompletionResultType]::ParameterName, 'Only sockets whose local (source) port is in PORT or LOW-HIGH')
             [CompletionResult]::new('--dport', '--dport', [CompletionResultType]::ParameterName, 'Only sockets whose remote (destination) port is in PORT or LOW-HIGH')
             [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Watch network namespace NAME (as listed by `ip netns`)')

@@ -145,7 +145,7 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'webui-doctor;events'= {
-            cand --port 'Only sockets whose local port is PORT: a server''s connections (repeatable)'
+            cand --port 'Only sockets whose local port is PORT: a server''s sockets (repeatable)'
             cand --sport 'Only sockets whose local (source) port is in PORT or LOW-HIGH'
             cand --dport 'Only sockets whose remote (destination) port is in PORT or LOW-HIGH'
             cand --netns 'Watch network namespace NAME (as listed by `ip netns`)'

@@ -173,7 +173,7 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l close-
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l dry-run -d 'Print the plan (each socket, each option from -> to, each socket to close) and change nothing'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l force -d 'Act even on a server in a non-root cgroup-v1 net_cls or net_prio group (pidfd_getfd re-tags its sockets with this process\'s class id, which breaks tc and nftables `meta cgroup` rules)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l port -d 'Only sockets whose local port is PORT: a server\'s connections (repeatable)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l port -d 'Only sockets whose local port is PORT: a server\'s sockets (repeatable)' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l sport -d 'Only sockets whose local (source) port is in PORT or LOW-HIGH' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l dport -d 'Only sockets whose remote (destination) port is in PORT or LOW-HIGH' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l netns -d 'Watch network namespace NAME (as listed by `ip netns`)' -r

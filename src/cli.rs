@@ -80,25 +80,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct EventsArgs {
-    /// Only sockets whose local port is PORT: a server's connections (repeatable)
-    #[arg(long = "port", value_name = "PORT")]
-    pub ports: Vec<u16>,
-
-    /// Only sockets whose local (source) port is in PORT or LOW-HIGH
-    #[arg(long, value_name = "PORT|LOW-HIGH")]
-    pub sport: Option<PortRange>,
-
-    /// Only sockets whose remote (destination) port is in PORT or LOW-HIGH
-    #[arg(long, value_name = "PORT|LOW-HIGH")]
-    pub dport: Option<PortRange>,
-
-    /// Only IPv4 sockets
-    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
-    pub ipv4: bool,
-
-    /// Only IPv6 sockets
-    #[arg(short = '6', long = "ipv6")]
-    pub ipv6: bool,
+    #[command(flatten)]
+    pub addresses: Addresses,
 
     /// Watch network namespace NAME (as listed by `ip netns`)
     #[arg(long, value_name = "NAME")]
@@ -117,18 +100,9 @@ pub struct EventsArgs {
     pub duration: Option<std::time::Duration>,
 }
 
-/// Which sockets to read; shared by every subcommand.
+/// Ports and address families: shared by the commands that read sockets and by `events`.
 #[derive(Debug, Args)]
-pub struct Selection {
-    /// Where to read sockets: netlink sock_diag, /proc/net/tcp{,6}, or netlink with a fallback
-    /// to procfs when the kernel refuses netlink
-    #[arg(long, value_enum, default_value_t = Source::Auto)]
-    pub source: Source,
-
-    /// Only sockets in this state or state group (repeatable; names as in `ss state ...`)
-    #[arg(long = "state", value_name = "STATE", value_enum, ignore_case = true)]
-    pub states: Vec<StateArg>,
-
+pub struct Addresses {
     /// Only sockets whose local port is PORT: a server's sockets (repeatable)
     #[arg(long = "port", value_name = "PORT")]
     pub ports: Vec<u16>,
@@ -148,6 +122,22 @@ pub struct Selection {
     /// Only IPv6 sockets
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
+}
+
+/// Which sockets to read; shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct Selection {
+    /// Where to read sockets: netlink sock_diag, /proc/net/tcp{,6}, or netlink with a fallback
+    /// to procfs when the kernel refuses netlink
+    #[arg(long, value_enum, default_value_t = Source::Auto)]
+    pub source: Source,
+
+    /// Only sockets in this state or state group (repeatable; names as in `ss state ...`)
+    #[arg(long = "state", value_name = "STATE", value_enum, ignore_case = true)]
+    pub states: Vec<StateArg>,
+
+    #[command(flatten)]
+    pub addresses: Addresses,
 
     /// Show the process owning each socket (scans /proc/*/fd, like `ss -p`)
     #[arg(short = 'p', long)]

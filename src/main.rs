@@ -88,11 +88,11 @@ fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
         netns::enter(name)?;
     }
     let filter = Filter {
-        inet: !args.ipv6,
-        inet6: !args.ipv4,
-        ports: args.ports.clone(),
-        sport: args.sport,
-        dport: args.dport,
+        inet: !args.addresses.ipv6,
+        inet6: !args.addresses.ipv4,
+        ports: args.addresses.ports.clone(),
+        sport: args.addresses.sport,
+        dport: args.addresses.dport,
         ..Filter::default()
     };
     let limits = webui_doctor::events::Limits { count: args.count, duration: args.duration };
@@ -141,11 +141,11 @@ fn query(sel: &Selection) -> Query {
     };
     let filter = Filter {
         states,
-        inet: !sel.ipv6,
-        inet6: !sel.ipv4,
-        ports: sel.ports.clone(),
-        sport: sel.sport,
-        dport: sel.dport,
+        inet: !sel.addresses.ipv6,
+        inet6: !sel.addresses.ipv4,
+        ports: sel.addresses.ports.clone(),
+        sport: sel.addresses.sport,
+        dport: sel.addresses.dport,
         pid: sel.pid,
         process: sel.process.clone(),
         cgroup: sel.cgroup.as_deref().map(webui_doctor::cgroup::normalize),

@@ -43,7 +43,8 @@ fn prometheus_scrapes_serve() {
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: webui-doctor\n    static_configs:\n      - targets: ['{}']\n",
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - '{}'\nscrape_configs:\n  - job_name: webui-doctor\n    static_configs:\n      - targets: ['{}']\n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheus/alerts.yml"),
             serve.addr
         ),
     )
@@ -101,6 +102,42 @@ fn prometheus_scrapes_serve() {
     assert_eq!((stored["listen"], stored["established"], stored["close_wait"]), (1.0, 2.0, 1.0));
     let up = query("up{job=\"webui-doctor\"}").unwrap();
     assert_eq!(up[""], 1.0, "the scrape itself succeeds");
+
+    // The shipped alert rules load and evaluate on serve's series: every rule healthy, and the
+    // fixture's CLOSE-WAIT socket makes TcpCloseWaitPresent pending for its port.
+    let rules_ok = || -> bool {
+        let Ok(v) = serde_json::from_str::<Value>(&get(api, "/api/v1/rules").body) else { return false };
+        let rules: Vec<&Value> =
+            v["data"]["groups"].as_array().into_iter().flatten().flat_map(|g| g["rules"].as_array().unwrap()).collect();
+        rules.len() == 4
+            && rules
+                .iter()
+                .all(|r| r["health"] == "ok" && !r["lastEvaluation"].as_str().unwrap_or("0").starts_with("0001"))
+    };
+    assert!(wait_until(Duration::from_secs(20), rules_ok), "{}", get(api, "/api/v1/rules").body);
+    let pending = || -> bool {
+        let Ok(v) = serde_json::from_str::<Value>(&get(api, "/api/v1/alerts").body) else { return false };
+        v["data"]["alerts"].as_array().into_iter().flatten().any(|a| {
+            a["labels"]["alertname"] == "TcpCloseWaitPresent"
+                && a["labels"]["port"] == f.port.to_string()
+                && a["state"] == "pending"
+        })
+    };
+    assert!(wait_until(Duration::from_secs(20), pending), "{}", get(api, "/api/v1/alerts").body);
+}
+
+/// The shipped alert rules pass Prometheus's own checks and their unit tests
+/// (`deploy/prometheus/alerts.test.yml`: each rule fires where it should and not elsewhere).
+#[test]
+fn alert_rules_pass_promtool() {
+    if !require(have_promtool(), "promtool (Debian package prometheus)") {
+        return;
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheus");
+    for args in [["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]] {
+        let out = Command::new("promtool").args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "promtool {args:?}: {}{}", stdout(&out), stderr(&out));
+    }
 }
 
 /// node_exporter's `node_tcp_connection_states` on the same host equals `webui-doctor sockets
