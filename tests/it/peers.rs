@@ -115,11 +115,12 @@ fn prometheus_scrapes_serve() {
                 .all(|r| r["health"] == "ok" && !r["lastEvaluation"].as_str().unwrap_or("0").starts_with("0001"))
     };
     assert!(wait_until(Duration::from_secs(20), rules_ok), "{}", get(api, "/api/v1/rules").body);
+    let port_label = f.port.to_string();
     let pending = || -> bool {
         let Ok(v) = serde_json::from_str::<Value>(&get(api, "/api/v1/alerts").body) else { return false };
         v["data"]["alerts"].as_array().into_iter().flatten().any(|a| {
             a["labels"]["alertname"] == "TcpCloseWaitPresent"
-                && a["labels"]["port"] == f.port.to_string()
+                && a["labels"]["port"] == port_label.as_str()
                 && a["state"] == "pending"
         })
     };
