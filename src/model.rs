@@ -597,3 +597,34 @@ pub struct Ended {
     pub last_ack_ms: Option<u32>,
     pub cause: EndCause,
 }
+
+/// What `serve` has seen end on its watched ports since it started: per port and cause, and the
+/// most recent ends, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EndedFeed {
+    /// `{"8787": {"keepalive-timeout": 3, ...}}`: every watched port, every cause, zeros included.
+    pub totals: std::collections::BTreeMap<u16, std::collections::BTreeMap<&'static str, u64>>,
+    pub recent: std::collections::VecDeque<Ended>,
+    /// Why there is no feed (the kernel refused the subscription), if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl EndedFeed {
+    /// Ends kept in `recent`.
+    pub const RECENT: usize = 20;
+
+    pub fn new(ports: &[u16]) -> EndedFeed {
+        let causes = || EndCause::ALL.iter().map(|c| (c.name(), 0)).collect();
+        EndedFeed { totals: ports.iter().map(|&p| (p, causes())).collect(), ..EndedFeed::default() }
+    }
+
+    /// Counts one end (on a watched port) and keeps it in `recent`.
+    pub fn add(&mut self, e: Ended) {
+        if let Some(n) = self.totals.get_mut(&e.local.port()).and_then(|t| t.get_mut(e.cause.name())) {
+            *n += 1;
+        }
+        self.recent.push_front(e);
+        self.recent.truncate(EndedFeed::RECENT);
+    }
+}

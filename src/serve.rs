@@ -1,15 +1,15 @@
 //! `webui-doctor serve`: the glue between the server crate, which knows HTTP and socket options,
 //! and this crate, which knows how to read sockets. The server calls these on its blocking pool.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use webui_doctor_server::{ProviderError, SnapshotProvider};
 
 use crate::analysis::{Report, Summary, listening_owners};
 use crate::filter::{self, Filter};
-use crate::model::{ProcPaths, Socket, Source, TcpState};
+use crate::model::{EndedFeed, ProcPaths, Socket, Source, TcpState};
 use crate::query::{Query, collect, facts, listening_ports};
-use crate::render;
+use crate::{events, render};
 
 pub struct Provider {
     source: Source,
@@ -18,16 +18,49 @@ pub struct Provider {
     allow_processes: bool,
     /// The ports the SSE stream and the dashboard follow; set once the server knows its own port.
     watch_ports: OnceLock<Vec<u16>>,
+    /// What ended on the watched ports, kept by a thread subscribed to the kernel's notices.
+    ended: Arc<Mutex<EndedFeed>>,
 }
 
 impl Provider {
     pub fn new(source: Source, paths: ProcPaths, allow_processes: bool) -> Provider {
-        Provider { source, paths, allow_processes, watch_ports: OnceLock::new() }
+        Provider { source, paths, allow_processes, watch_ports: OnceLock::new(), ended: Arc::default() }
     }
 
-    /// Sets the watched ports (once; later calls are ignored).
+    /// Sets the watched ports (once; later calls are ignored), and starts counting the ends of
+    /// their connections (server side: local port watched) from the kernel's destroy notices.
     pub fn watch(&self, ports: Vec<u16>) {
-        let _ = self.watch_ports.set(ports);
+        if self.watch_ports.set(ports.clone()).is_err() {
+            return;
+        }
+        *self.ended.lock().unwrap_or_else(|p| p.into_inner()) = EndedFeed::new(&ports);
+        let feed = Arc::clone(&self.ended);
+        let filter = Filter { ports, ..Filter::default() };
+        // Runs for the life of the process; a refused subscription is reported in the feed.
+        let spawned = std::thread::Builder::new().name("ended".into()).spawn(move || {
+            let result = events::run(
+                &filter,
+                events::Limits::default(),
+                || false,
+                |event| {
+                    if let events::Event::Ended(e) = event {
+                        feed.lock().unwrap_or_else(|p| p.into_inner()).add(e);
+                    }
+                    Ok(())
+                },
+            );
+            if let Err(e) = result {
+                feed.lock().unwrap_or_else(|p| p.into_inner()).error = Some(format!("{e:#}"));
+            }
+        });
+        if let Err(e) = spawned {
+            self.ended.lock().unwrap_or_else(|p| p.into_inner()).error =
+                Some(format!("starting the events thread: {e}"));
+        }
+    }
+
+    fn ended(&self) -> EndedFeed {
+        self.ended.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn query(&self, filter: Filter) -> Query {
@@ -60,7 +93,12 @@ impl SnapshotProvider for Provider {
     }
 
     fn watched(&self) -> Result<String, ProviderError> {
-        json(&self.query(Filter { ports: self.watch_ports.get().cloned().unwrap_or_default(), ..Filter::default() }))
+        let query =
+            self.query(Filter { ports: self.watch_ports.get().cloned().unwrap_or_default(), ..Filter::default() });
+        let (snapshot, attribution) = collect(&query).map_err(internal)?;
+        let facts = facts(&query, &snapshot).map_err(internal)?;
+        let report = Report::new(&snapshot, &query.filter, None, attribution, &facts);
+        render::json::to_compact_with_ended(&report, &self.ended()).map_err(internal)
     }
 
     /// The socket gauges; with `--allow-processes` also the open files and limit of each
@@ -80,6 +118,7 @@ impl SnapshotProvider for Provider {
             .cloned()
             .collect();
         metrics.processes = listening_owners(&servers, &snapshot.processes);
+        metrics.ended = Some(self.ended().totals);
         let mut out = Vec::new();
         render::prometheus::write(&mut out, metrics).map_err(internal)?;
         String::from_utf8(out).map_err(internal)

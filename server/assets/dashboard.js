@@ -32,6 +32,7 @@ function cell(row, text, cls) {
   td.textContent = text;
   if (cls) td.className = cls;
   row.appendChild(td);
+  return td;
 }
 
 function renderTable() {
@@ -114,6 +115,37 @@ function drawChart() {
   }
 }
 
+// What ended on the watched ports (the server's subscription to the kernel's notices): totals
+// per cause, then the most recent ends.
+function renderEnded(ended) {
+  const totals = $("ended-totals");
+  const body = $("ended");
+  if (!ended) { totals.textContent = "not available"; return; }
+  if (ended.error) { totals.textContent = "no feed: " + ended.error; return; }
+  const sums = {};
+  for (const causes of Object.values(ended.totals)) {
+    for (const [cause, n] of Object.entries(causes)) sums[cause] = (sums[cause] || 0) + n;
+  }
+  totals.textContent = Object.entries(sums).map(([c, n]) => c + " " + n).join(" · ");
+  body.replaceChildren();
+  if (ended.recent.length === 0) {
+    const row = body.insertRow();
+    const td = cell(row, "none yet", "empty");
+    td.colSpan = 6;
+    return;
+  }
+  for (const e of ended.recent) {
+    const row = body.insertRow();
+    row.dataset.cause = e.cause;
+    cell(row, new Date(e.time).toLocaleTimeString());
+    cell(row, e.local);
+    cell(row, e.peer);
+    cell(row, e.cause, e.cause === "closed" ? "" : "bad");
+    cell(row, e.probes === null ? "-" : String(e.probes));
+    cell(row, e.retransmits === null ? "-" : e.retransmits + "/" + e.total_retrans);
+  }
+}
+
 function onSnapshot(doc) {
   latest = doc;
   const sum = doc.summary;
@@ -134,6 +166,7 @@ function onSnapshot(doc) {
   if (history.length > HISTORY) history.shift();
   document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots || 0) + 1);
   renderTable();
+  renderEnded(doc.ended);
   drawChart();
 }
 

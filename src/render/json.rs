@@ -8,7 +8,7 @@ use crate::analysis::{Group, GroupBy, Summary};
 use crate::diagnose::Finding;
 use crate::filter::FilterEcho;
 use crate::gate::RuleResult;
-use crate::model::{Attribution, Socket, Source};
+use crate::model::{Attribution, EndedFeed, Socket, Source};
 use crate::render::Report;
 use crate::units::timestamp;
 
@@ -143,6 +143,21 @@ pub fn write_summary(out: &mut impl Write, report: &Report) -> io::Result<()> {
 /// The sockets document on one line (for an SSE `data:` field or an HTTP body).
 pub fn to_compact(report: &Report) -> serde_json::Result<String> {
     serde_json::to_string(&SocketsDoc { head: Head::of(report), sockets: &report.snapshot.sockets })
+}
+
+/// The document `serve` streams for its watched ports: the sockets document and, as `"ended"`,
+/// what ended on those ports.
+pub fn to_compact_with_ended(report: &Report, ended: &EndedFeed) -> serde_json::Result<String> {
+    #[derive(Serialize)]
+    struct Watched<'a> {
+        #[serde(flatten)]
+        doc: SocketsDoc<'a>,
+        ended: &'a EndedFeed,
+    }
+    serde_json::to_string(&Watched {
+        doc: SocketsDoc { head: Head::of(report), sockets: &report.snapshot.sockets },
+        ended,
+    })
 }
 
 /// `check --format json`: the same head, the verdict and each rule's measurement.

@@ -12,6 +12,7 @@ use std::io::{self, Write};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
@@ -46,6 +47,12 @@ struct CgroupStateLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndedLabels {
+    port: String,
+    cause: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProcessLabels {
     pid: String,
     comm: String,
@@ -64,11 +71,13 @@ pub struct SocketMetrics {
     /// The processes owning a listening socket (the servers; with `-p`): their open files and
     /// limit. Bounded by the number of server processes, never one series per client.
     pub processes: Vec<ProcessStats>,
+    /// `serve`: ends seen on its watched ports, by port and cause (4 series per watched port).
+    pub ended: Option<BTreeMap<u16, BTreeMap<&'static str, u64>>>,
 }
 
 impl SocketMetrics {
     pub fn new(by_port: BTreeMap<String, Summary>, source: Source) -> SocketMetrics {
-        SocketMetrics { by_port, source, by_cgroup: None, processes: Vec::new() }
+        SocketMetrics { by_port, source, by_cgroup: None, processes: Vec::new(), ended: None }
     }
 }
 
@@ -122,6 +131,21 @@ impl Collector for SocketMetrics {
             gauge,
         )?;
         ConstGauge::new(1i64).encode(metric.encode_family(&SourceLabels { source: self.source.name() })?)?;
+        if let Some(ended) = &self.ended {
+            let counter = ConstCounter::new(0u64).metric_type();
+            let mut metric = encoder.encode_descriptor(
+                "webui_doctor_tcp_ended",
+                "TCP connections on a watched port that ended, by the cause their final tcp_info shows",
+                None,
+                counter,
+            )?;
+            for (port, causes) in ended {
+                for (cause, n) in causes {
+                    let labels = EndedLabels { port: port.to_string(), cause };
+                    ConstCounter::new(*n).encode(metric.encode_family(&labels)?)?;
+                }
+            }
+        }
         if self.processes.is_empty() {
             return Ok(());
         }

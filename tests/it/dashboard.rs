@@ -150,3 +150,37 @@ fn dashboard_renders_the_live_counts_the_api_reports() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("dashboard.png"), png).unwrap();
 }
+
+/// The dashboard shows what ended on the watched port: the totals per cause and each end, as
+/// serve's subscription saw them.
+#[test]
+fn dashboard_shows_the_ended_connections() {
+    if !require(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(), "chromium and chromium-driver") {
+        return;
+    }
+    let watched = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = watched.local_addr().unwrap().port();
+    let serve = Serve::start(&["--watch-port", &port.to_string(), "--snapshot-period", "0.5"]);
+    std::thread::sleep(Duration::from_millis(300));
+    crate::events::close_connections(&watched, 2);
+    let browser = Browser::start();
+    browser.go(&format!("http://{}/", serve.addr));
+    let start = Instant::now();
+    let rows = loop {
+        let rows = browser.eval(
+            "return [...document.querySelectorAll('#ended tr[data-cause]')].map((r) => \
+             [r.dataset.cause, r.cells[1].textContent]);",
+        );
+        if rows.as_array().is_some_and(|r| r.len() == 2) {
+            break rows;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "the feed never showed the two ends: {rows}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for row in rows.as_array().unwrap() {
+        assert_eq!(row[0], "closed");
+        assert_eq!(row[1], format!("127.0.0.1:{port}"));
+    }
+    let totals = browser.eval("return document.getElementById('ended-totals').textContent;");
+    assert!(totals.as_str().unwrap().contains("closed 2"), "{totals}");
+}

@@ -11,15 +11,15 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use socket2::{SockRef, TcpKeepalive};
 
-use crate::server::{Blackhole, have_nft, server_socket};
+use crate::server::{Blackhole, Serve, get, have_nft, server_socket};
 use crate::util::*;
 
 /// `webui-doctor events --format json ARGS`, running, its output read as it comes (a full pipe
 /// would stall it); stopped with SIGTERM (so it prints its totals) and its JSON lines parsed.
-struct Events(Option<Child>, Option<std::thread::JoinHandle<String>>);
+pub struct Events(Option<Child>, Option<std::thread::JoinHandle<String>>);
 
 impl Events {
-    fn start(args: &[&str]) -> Events {
+    pub fn start(args: &[&str]) -> Events {
         let mut child = cmd()
             .args(["events", "--format", "json"])
             .args(args)
@@ -39,7 +39,7 @@ impl Events {
     }
 
     /// Stops it and returns its lines and its stderr.
-    fn finish(mut self) -> (Vec<Value>, String) {
+    pub fn finish(mut self) -> (Vec<Value>, String) {
         let mut child = self.0.take().unwrap();
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -242,4 +242,52 @@ fn an_ordinary_user_sees_the_ends_too() {
     let e: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(e["cause"], "closed", "{e}");
     assert!(stderr(&out).contains("events: 1 sockets ended"), "{}", stderr(&out));
+}
+
+/// Ends `n` connections to `l`: the client closes, the server reads EOF and closes.
+pub fn close_connections(l: &TcpListener, n: usize) {
+    for _ in 0..n {
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        drop(c);
+        assert_eq!(s.read(&mut [0u8; 8]).unwrap(), 0);
+    }
+}
+
+/// `serve`'s `webui_doctor_tcp_ended_total{port,cause}` counts what `events` sees on the same
+/// watched port, by cause, and nothing from other ports.
+#[test]
+fn serve_counts_the_ends_of_its_watched_port() {
+    if !require(is_root(), "root") {
+        return;
+    }
+    let watched = TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = watched.local_addr().unwrap().port();
+    let serve = Serve::start(&["--watch-port", &port.to_string()]);
+    let events = Events::start(&["--port", &port.to_string()]);
+    close_connections(&watched, 3);
+    close_connections(&other, 2);
+    let series = format!("webui_doctor_tcp_ended_total{{port=\"{port}\",cause=\"closed\"}}");
+    let counted =
+        || get(serve.addr, "/metrics").body.lines().find_map(|l| l.strip_prefix(&series)?.trim().parse::<f64>().ok());
+    assert!(wait_until(Duration::from_secs(5), || counted() == Some(3.0)), "{:?}", counted());
+    let (lines, _) = events.finish();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    let body = get(serve.addr, "/metrics").body;
+    for cause in ["keepalive-timeout", "retransmit-timeout", "unknown"] {
+        let zero = format!("webui_doctor_tcp_ended_total{{port=\"{port}\",cause=\"{cause}\"}} 0");
+        assert!(body.contains(&zero), "{zero} missing in\n{body}");
+    }
+    let other_port = other.local_addr().unwrap().port();
+    assert!(
+        !body.contains(&format!("webui_doctor_tcp_ended_total{{port=\"{other_port}\"")),
+        "an unwatched port has no ended series"
+    );
+    if require(have_promtool(), "promtool (Debian package prometheus)") {
+        promtool_check(&body);
+    }
+    // The SSE document and /api carry the feed: newest first, on the watched port.
+    let doc: Value = serde_json::from_str(&get(serve.addr, "/api/snapshot").body).unwrap();
+    assert!(doc.get("ended").is_none(), "only the watched stream carries the feed");
 }
