@@ -10,7 +10,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::diagnose::{Facts, Finding, diagnose};
 use crate::filter::Filter;
-use crate::model::{Attribution, ProcessStats, Snapshot, Socket, TcpState};
+use crate::model::{Attribution, ProcessStats, Snapshot, Socket, TcpExtChange, TcpState};
 
 /// What `--by` groups sockets by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
@@ -229,6 +229,8 @@ pub struct Report<'a> {
     pub groups: Option<(GroupBy, Vec<Group>)>,
     /// With `--all-netns`: namespaces listed but not read (gone, or not ours to enter).
     pub namespaces_skipped: Option<usize>,
+    /// With `--watch`: the host's TcpExt counters' change since the last report.
+    pub tcpext: Option<TcpExtChange>,
 }
 
 impl<'a> Report<'a> {
@@ -250,6 +252,7 @@ impl<'a> Report<'a> {
             attribution,
             groups: None,
             namespaces_skipped: None,
+            tcpext: None,
         }
     }
 
@@ -281,6 +284,7 @@ impl<'a> Report<'a> {
             attribution,
             groups: Some((GroupBy::Netns, by_netns)),
             namespaces_skipped: Some(skipped),
+            tcpext: None,
         }
     }
 }

@@ -17,8 +17,8 @@ use webui_doctor::exit_codes::ExitCode;
 use webui_doctor::filter::Filter;
 use webui_doctor::gate::Gate;
 use webui_doctor::model::StateSet;
-use webui_doctor::model::{Attribution, Snapshot};
-use webui_doctor::query::{Query, collect, collect_namespaces, facts, listening_ports};
+use webui_doctor::model::{Attribution, Snapshot, TcpExtChange};
+use webui_doctor::query::{Query, collect, collect_namespaces, facts, listening_ports, read_tcpext};
 use webui_doctor::render::table::{Columns, Style};
 use webui_doctor::{netns, os, render};
 
@@ -172,15 +172,26 @@ fn sockets(args: SocketsArgs) -> anyhow::Result<ExitCode> {
     let Some(period) = args.watch else {
         let stdout = io::stdout();
         let mut out = BufWriter::new(stdout.lock());
-        sockets_once(&args, &q, style, &mut out)?;
+        sockets_report(&args, &q, style, &mut out, None)?;
         out.flush()?;
         return Ok(ExitCode::Ok);
     };
     // --watch: redraw in place on a terminal; piped, one report after another, separated by a
     // blank line, so a log keeps the history. Ends with Ctrl-C or when the reader goes away.
+    // Each report also gives the change of the host's TcpExt counters since the one before
+    // (the first: since the command started).
+    let mut last = read_tcpext(&q.paths).map(|t| (std::time::Instant::now(), t));
     loop {
+        let now = read_tcpext(&q.paths).map(|t| (std::time::Instant::now(), t));
+        let change = match (last, now) {
+            (Some((then, before)), Some((at, after))) => {
+                Some(TcpExtChange { seconds: at.duration_since(then).as_secs_f64(), counters: after.since(&before) })
+            }
+            _ => None,
+        };
+        last = now;
         let mut frame = Vec::new();
-        sockets_once(&args, &q, style, &mut frame)?;
+        sockets_report(&args, &q, style, &mut frame, change)?;
         let stdout = io::stdout();
         let mut out = stdout.lock();
         if style.tty {
@@ -228,7 +239,13 @@ fn report<'a>(
     }
 }
 
-fn sockets_once(args: &SocketsArgs, q: &Query, style: Style, out: &mut impl Write) -> anyhow::Result<()> {
+fn sockets_report(
+    args: &SocketsArgs,
+    q: &Query,
+    style: Style,
+    out: &mut impl Write,
+    tcpext: Option<TcpExtChange>,
+) -> anyhow::Result<()> {
     if args.format == SocketsFormat::Prometheus {
         if args.selection.all_netns {
             anyhow::bail!("--all-netns cannot be used with --format prometheus: scrape each namespace with --netns");
@@ -248,6 +265,7 @@ fn sockets_once(args: &SocketsArgs, q: &Query, style: Style, out: &mut impl Writ
     let (snapshot, attribution, judged) = read_and_judge(&args.selection, q)?;
     let netns = netns_label(&args.selection);
     let mut report = report(&snapshot, q, netns.as_deref(), attribution, &judged);
+    report.tcpext = tcpext;
     if let Some(by) = args.by {
         let listening = match by {
             GroupBy::Port => {

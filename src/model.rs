@@ -628,3 +628,61 @@ impl EndedFeed {
         self.recent.truncate(EndedFeed::RECENT);
     }
 }
+
+/// The kernel's TCP counters (`/proc/net/netstat`, `TcpExt:`) that tell, host-wide, the story
+/// the sockets tell one by one: keepalive probes sent, connections aborted on timeout, on
+/// unread data or at close, listen-queue overflows. Shown as the change between `--watch`
+/// reports; node_exporter's netstat collector exports the totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TcpExt {
+    #[serde(rename = "TCPKeepAlive")]
+    pub keep_alive: u64,
+    #[serde(rename = "TCPAbortOnTimeout")]
+    pub abort_on_timeout: u64,
+    #[serde(rename = "TCPTimeouts")]
+    pub timeouts: u64,
+    #[serde(rename = "TCPAbortOnData")]
+    pub abort_on_data: u64,
+    #[serde(rename = "TCPAbortOnClose")]
+    pub abort_on_close: u64,
+    pub listen_overflows: u64,
+    pub listen_drops: u64,
+}
+
+impl TcpExt {
+    /// The counters by their kernel names, in the order shown.
+    pub fn fields(&self) -> [(&'static str, u64); 7] {
+        [
+            ("TCPKeepAlive", self.keep_alive),
+            ("TCPAbortOnTimeout", self.abort_on_timeout),
+            ("TCPTimeouts", self.timeouts),
+            ("TCPAbortOnData", self.abort_on_data),
+            ("TCPAbortOnClose", self.abort_on_close),
+            ("ListenOverflows", self.listen_overflows),
+            ("ListenDrops", self.listen_drops),
+        ]
+    }
+
+    /// `self - earlier`, counter by counter (0 where a counter went back, as after a reboot or a
+    /// namespace change).
+    pub fn since(&self, earlier: &TcpExt) -> TcpExt {
+        TcpExt {
+            keep_alive: self.keep_alive.saturating_sub(earlier.keep_alive),
+            abort_on_timeout: self.abort_on_timeout.saturating_sub(earlier.abort_on_timeout),
+            timeouts: self.timeouts.saturating_sub(earlier.timeouts),
+            abort_on_data: self.abort_on_data.saturating_sub(earlier.abort_on_data),
+            abort_on_close: self.abort_on_close.saturating_sub(earlier.abort_on_close),
+            listen_overflows: self.listen_overflows.saturating_sub(earlier.listen_overflows),
+            listen_drops: self.listen_drops.saturating_sub(earlier.listen_drops),
+        }
+    }
+}
+
+/// The change of [`TcpExt`] between two `--watch` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TcpExtChange {
+    /// Seconds between the two reads.
+    pub seconds: f64,
+    pub counters: TcpExt,
+}

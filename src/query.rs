@@ -10,7 +10,7 @@ use crate::diagnose::Facts;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::model::{
-    Attribution, Extras, KeepaliveSysctls, ProcPaths, Process, Snapshot, Socket, Source, StateSet, TcpState,
+    Attribution, Extras, KeepaliveSysctls, ProcPaths, Process, Snapshot, Socket, Source, StateSet, TcpExt, TcpState,
 };
 use crate::netns::Namespace;
 use crate::process::ProcessMap;
@@ -242,4 +242,59 @@ pub fn read_sysctls(paths: &ProcPaths) -> Option<KeepaliveSysctls> {
         intvl_s: get("tcp_keepalive_intvl")?,
         probes: get("tcp_keepalive_probes")?,
     })
+}
+
+/// The `TcpExt:` counters of `ROOT/net/netstat` (this namespace's); `None` when the file is
+/// unreadable or lacks one of them.
+pub fn read_tcpext(paths: &ProcPaths) -> Option<TcpExt> {
+    parse_tcpext(&std::fs::read_to_string(paths.root.join("net/netstat")).ok()?)
+}
+
+/// `/proc/net/netstat` holds pairs of lines, names then values, each starting `TcpExt:`.
+pub fn parse_tcpext(text: &str) -> Option<TcpExt> {
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let pairs: std::collections::HashMap<&str, u64> = names
+        .split_ascii_whitespace()
+        .skip(1)
+        .zip(values.split_ascii_whitespace().skip(1))
+        .filter_map(|(n, v)| Some((n, v.parse().ok()?)))
+        .collect();
+    let get = |name: &str| pairs.get(name).copied();
+    Some(TcpExt {
+        keep_alive: get("TCPKeepAlive")?,
+        abort_on_timeout: get("TCPAbortOnTimeout")?,
+        timeouts: get("TCPTimeouts")?,
+        abort_on_data: get("TCPAbortOnData")?,
+        abort_on_close: get("TCPAbortOnClose")?,
+        listen_overflows: get("ListenOverflows")?,
+        listen_drops: get("ListenDrops")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcpext_by_name_not_by_position() {
+        let text = "TcpExt: SyncookiesSent TCPKeepAlive ListenOverflows ListenDrops TCPTimeouts TCPAbortOnData \
+                    TCPAbortOnClose TCPAbortOnTimeout\nTcpExt: 1 2 3 4 5 6 7 8\nIpExt: InNoRoutes\nIpExt: 9\n";
+        let t = parse_tcpext(text).unwrap();
+        assert_eq!(
+            t.fields(),
+            [
+                ("TCPKeepAlive", 2),
+                ("TCPAbortOnTimeout", 8),
+                ("TCPTimeouts", 5),
+                ("TCPAbortOnData", 6),
+                ("TCPAbortOnClose", 7),
+                ("ListenOverflows", 3),
+                ("ListenDrops", 4)
+            ]
+        );
+        assert_eq!(parse_tcpext("TcpExt: TCPKeepAlive\nTcpExt: 1\n"), None, "a missing counter is no answer");
+        assert_eq!(parse_tcpext("TcpExt: TCPKeepAlive ListenDrops\nTcpExt: x 1\n"), None);
+        assert_eq!(t.since(&TcpExt { keep_alive: 5, ..t }).keep_alive, 0, "a counter that went back");
+    }
 }

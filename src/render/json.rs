@@ -8,7 +8,7 @@ use crate::analysis::{Group, GroupBy, Summary};
 use crate::diagnose::Finding;
 use crate::filter::FilterEcho;
 use crate::gate::RuleResult;
-use crate::model::{Attribution, EndedFeed, Socket, Source};
+use crate::model::{Attribution, EndedFeed, Socket, Source, TcpExtChange};
 use crate::render::Report;
 use crate::units::timestamp;
 
@@ -26,6 +26,9 @@ struct Head<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     attribution: Option<Attribution>,
     findings: &'a [Finding],
+    /// With `--watch`: the host's TcpExt counters' change since the last report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcpext: Option<TcpExtChange>,
     /// With `--all-netns`: namespaces listed but not read.
     #[serde(skip_serializing_if = "Option::is_none")]
     namespaces_skipped: Option<usize>,
@@ -46,6 +49,7 @@ impl<'a> Head<'a> {
             unavailable: &report.snapshot.unavailable,
             attribution: report.attribution,
             findings: &report.findings,
+            tcpext: report.tcpext,
             namespaces_skipped: report.namespaces_skipped,
             grouped_by: report.groups.as_ref().map(|(by, _)| *by),
             groups: report.groups.as_ref().map(|(_, g)| g.as_slice()),

@@ -375,6 +375,10 @@ pub fn write_summary(out: &mut impl Write, report: &Report) -> io::Result<()> {
         write_groups(out, *by, groups)?;
         writeln!(out)?;
     }
+    if let Some(t) = report.tcpext {
+        let fields: Vec<String> = t.counters.fields().iter().map(|(name, n)| format!("{name} +{n}")).collect();
+        writeln!(out, "host TcpExt, last {:.1}s: {}", t.seconds, fields.join(", "))?;
+    }
     if let Some(n @ 1..) = report.namespaces_skipped {
         writeln!(out, "netns: {n} namespaces could not be entered (gone since listed, or not permitted); not counted")?;
     }

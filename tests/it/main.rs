@@ -22,5 +22,6 @@ mod prometheus;
 mod render;
 mod serve;
 mod server;
+mod tcpext;
 mod util;
 mod verify;

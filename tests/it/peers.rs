@@ -200,3 +200,46 @@ fn node_exporter_counts_the_same_sockets() {
     assert!(agreed, "webui-doctor {:?}\nnode_exporter {:?}", last.0, last.1);
     assert!(last.0.get("established").copied().unwrap_or(0) >= 4);
 }
+
+/// The node_exporter setting the README gives for the TcpExt counters `sockets --watch` shows:
+/// with it, the real node_exporter exports each of them, and its values are the kernel's.
+pub const NETSTAT_FIELDS: &str = "^(TcpExt_(TCPKeepAlive|TCPAbortOnTimeout|TCPTimeouts|TCPAbortOnData|TCPAbortOnClose|ListenOverflows|ListenDrops))$";
+
+#[test]
+fn node_exporter_exports_the_tcpext_counters_with_the_readme_setting() {
+    if !require(have("prometheus-node-exporter"), "prometheus-node-exporter") {
+        return;
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("--collector.netstat.fields='{NETSTAT_FIELDS}'")),
+        "the README gives another setting"
+    );
+    let port = free_port();
+    let _exporter = Daemon(
+        Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(["--collector.disable-defaults", "--collector.netstat"])
+            .arg(format!("--collector.netstat.fields={NETSTAT_FIELDS}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start node_exporter"),
+    );
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    assert!(wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(addr).is_ok()));
+    let body = get(addr, "/metrics").body;
+    let kernel = webui_doctor::query::parse_tcpext(&std::fs::read_to_string("/proc/net/netstat").unwrap()).unwrap();
+    for (name, value) in kernel.fields() {
+        let series = format!("node_netstat_TcpExt_{name} ");
+        let exported: f64 = body
+            .lines()
+            .find_map(|l| l.strip_prefix(&series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series}missing"));
+        // Other tests run beside this one: the counters only grow, by a little.
+        assert!(
+            exported <= value as f64 + 1000.0 && exported + 1000.0 >= value as f64,
+            "{name}: {exported} vs {value}"
+        );
+    }
+}

@@ -71,6 +71,7 @@ fn report<'a>(snapshot: &'a Snapshot, filter: &'a Filter) -> Report<'a> {
         netns: None,
         groups: None,
         namespaces_skipped: None,
+        tcpext: None,
         attribution: Some(Attribution {
             unattributed: 1,
             denied_processes: 2,
