@@ -5,6 +5,7 @@
 //!     cargo bench --bench compare -- --smoke            # CI: N = 2000, checks counts, no timing verdicts
 //!     cargo bench --bench compare -- --serve-clients 10000
 //!     cargo bench --bench compare -- --follow-overhead 10000   # fix --follow 1 on a port with 10k connections
+//!     cargo bench --bench compare -- --events-rate 5000        # events under 5,000 socket ends per second
 //!
 //! For each N it starts the scale fixture (worker processes of this same binary, each holding at
 //! most 16,000 descriptors, since one process may hold 20,000 here), checks that webui-doctor
@@ -59,6 +60,7 @@ fn main() {
             "--serve-clients" => serve_clients = Some(it.next().expect("--serve-clients N").parse().unwrap()),
             "--soak" => return soak(it.next().expect("--soak SECS").parse().unwrap()),
             "--follow-overhead" => return follow_overhead(it.next().expect("--follow-overhead N").parse().unwrap()),
+            "--events-rate" => return events_rate(it.next().expect("--events-rate N").parse().unwrap()),
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown argument {other}"),
         }
@@ -516,6 +518,66 @@ fn cpu_ticks(pid: u32) -> u64 {
     let f: Vec<&str> = after.split_whitespace().collect();
     f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
         + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+/// `events --format json` while this process ends `rate` sockets per second for 10 s (pairs on
+/// one loopback listener, in bursts every 50 ms): how many ends it reported, and how many
+/// receive-buffer overruns it saw. Needs a kernel that lets this user subscribe.
+fn events_rate(rate: usize) {
+    const SECONDS: usize = 10;
+    const TICK: Duration = Duration::from_millis(50);
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut child = Command::new(&*BIN)
+        .args(["events", "--format", "json", "--port", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut ended, mut overruns) = (0usize, 0usize);
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("{\"overrun\"") {
+                overruns += 1;
+            } else {
+                ended += 1;
+            }
+        }
+        (ended, overruns)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // Each connection ends two sockets; --port counts the server side only, one per connection.
+    let per_tick = rate * TICK.as_millis() as usize / 1000;
+    let start = Instant::now();
+    let mut made = 0;
+    for tick in 0..SECONDS * 1000 / TICK.as_millis() as usize {
+        let pairs: Vec<(TcpStream, TcpStream)> = (0..per_tick)
+            .map(|_| {
+                let c = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+                (c, listener.accept().unwrap().0)
+            })
+            .collect();
+        made += pairs.len();
+        drop(pairs);
+        let next = TICK * (tick as u32 + 1);
+        if let Some(wait) = next.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    let took = start.elapsed();
+    std::thread::sleep(Duration::from_secs(2));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let (ended, overruns) = reader.join().unwrap();
+    let _ = child.wait();
+    println!(
+        "events at {:.0} server-side ends/s ({made} connections in {:.1} s, {:.0} socket ends/s in all): \
+         {ended} of {made} reported, {overruns} overruns",
+        made as f64 / took.as_secs_f64(),
+        took.as_secs_f64(),
+        2.0 * made as f64 / took.as_secs_f64()
+    );
 }
 
 /// `fix --follow 1` watching a port with `connections` open connections: the CPU it uses once
