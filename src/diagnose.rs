@@ -74,6 +74,16 @@ pub const THREAD_PER_CONNECTION_MIN: usize = 16;
 /// busy time, and at least this long, has a reader that cannot keep up.
 pub const RWND_LIMITED_MIN_MS: u64 = 1000;
 
+/// Peers listed in a finding's evidence, at most: the evidence travels in every SSE event, and
+/// 10,000 retransmitting sockets must not make it 10,000 addresses long (the count is in
+/// `sockets`).
+pub const EVIDENCE_PEERS: usize = 20;
+
+/// The first [`EVIDENCE_PEERS`] peers of `sockets`.
+fn peers(sockets: &[&Socket]) -> Vec<String> {
+    sockets.iter().take(EVIDENCE_PEERS).map(|s| s.peer.to_string()).collect()
+}
+
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -211,7 +221,7 @@ fn dead_peers(sockets: &[Socket], out: &mut Vec<Finding>) {
             "sockets": stuck.len(),
             "unacked_bytes": unacked,
             "max_retransmits": most,
-            "peers": stuck.iter().map(|s| s.peer.to_string()).collect::<Vec<_>>(),
+            "peers": peers(&stuck),
         }),
         cure: None,
         netns: None,
@@ -273,7 +283,7 @@ fn slow_readers(sockets: &[Socket], out: &mut Vec<Finding>) {
                 "sockets": group.len(),
                 "queued_bytes": queued,
                 "stalled_ms": stalled,
-                "peers": group.iter().map(|s| s.peer.to_string()).collect::<Vec<_>>(),
+                "peers": peers(&group),
             }),
             cure: Some(cure),
             netns: None,
@@ -533,5 +543,11 @@ mod tests {
             found[0].message
         );
         assert_eq!(found[0].evidence["queued_bytes"], 4_100_010);
+        // However many, the evidence lists a bounded number of peers; the count says the rest.
+        let many: Vec<Socket> =
+            (0..100).map(|_| socket(TcpState::Established, Some((TimerKind::Persist, 0)), 10)).collect();
+        let found = diagnose(&many, &Facts::default());
+        assert_eq!(found[0].evidence["sockets"], 100);
+        assert_eq!(found[0].evidence["peers"].as_array().unwrap().len(), EVIDENCE_PEERS);
     }
 }

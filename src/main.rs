@@ -109,8 +109,10 @@ fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
         out.flush()
     })?;
     eprintln!(
-        "webui-doctor: events: {} sockets ended, {} receive-buffer overruns (notifications lost)",
-        totals.ended, totals.overruns
+        "webui-doctor: events: {} ended, {} receive-buffer {} (notifications lost)",
+        if totals.ended == 1 { "1 socket".to_owned() } else { format!("{} sockets", totals.ended) },
+        totals.overruns,
+        if totals.overruns == 1 { "overrun" } else { "overruns" }
     );
     Ok(ExitCode::Ok)
 }

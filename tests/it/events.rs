@@ -241,7 +241,7 @@ fn an_ordinary_user_sees_the_ends_too() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let e: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(e["cause"], "closed", "{e}");
-    assert!(stderr(&out).contains("events: 1 sockets ended"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("events: 1 socket ended, 0 receive-buffer overruns"), "{}", stderr(&out));
 }
 
 /// Ends `n` connections to `l`: the client closes, the server reads EOF and closes.
