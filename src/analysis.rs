@@ -192,6 +192,26 @@ impl Summary {
     }
 }
 
+/// The sockets most in need of a look first: CLOSE-WAIT (longest idle first), then those
+/// retransmitting (most retransmissions first), then established ones without a keepalive timer,
+/// then the rest in the order read. For views that show only some of a host's sockets.
+pub fn by_urgency(sockets: &[Socket]) -> Vec<&Socket> {
+    let rank = |s: &Socket| -> (u8, std::cmp::Reverse<u64>) {
+        let idle = s.idle.map_or(0, |i| i.last_recv_ms);
+        match s.state {
+            TcpState::CloseWait => (0, std::cmp::Reverse(idle)),
+            _ if s.timer.is_some_and(|t| t.kind == crate::model::TimerKind::Retransmit) => {
+                (1, std::cmp::Reverse(u64::from(s.timer.map_or(0, |t| t.probes))))
+            }
+            TcpState::Established if !s.keepalive_armed() => (2, std::cmp::Reverse(0)),
+            _ => (3, std::cmp::Reverse(0)),
+        }
+    };
+    let mut out: Vec<&Socket> = sockets.iter().collect();
+    out.sort_by_key(|s| rank(s));
+    out
+}
+
 /// The processes among `processes` that own a listening socket in `sockets`: the servers.
 pub fn listening_owners(sockets: &[Socket], processes: &[ProcessStats]) -> Vec<ProcessStats> {
     let servers: BTreeSet<u32> = sockets
@@ -286,6 +306,43 @@ impl<'a> Report<'a> {
             namespaces_skipped: Some(skipped),
             tcpext: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    #[test]
+    fn urgency_puts_close_wait_then_retransmitting_then_no_keepalive_first() {
+        let s = |state: TcpState, timer: Option<(TimerKind, u32)>, idle: u64, port: u16| Socket {
+            family: Family::Inet,
+            state,
+            local: Endpoint("127.0.0.1:8787".parse().unwrap()),
+            peer: Endpoint(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+            recv_q: 0,
+            send_q: 0,
+            timer: timer.map(|(kind, probes)| Timer { kind, expires_ms: 1, probes }),
+            uid: 0,
+            inode: u64::from(port),
+            process: None,
+            idle: Some(Idle { last_recv_ms: idle, last_send_ms: 0 }),
+            sockopts: None,
+            cookie: 0,
+            details: Details::default(),
+        };
+        let sockets = vec![
+            s(TcpState::Established, Some((TimerKind::Keepalive, 0)), 0, 1),
+            s(TcpState::Established, None, 0, 2),
+            s(TcpState::CloseWait, None, 10, 3),
+            s(TcpState::Established, Some((TimerKind::Retransmit, 2)), 0, 4),
+            s(TcpState::CloseWait, None, 90, 5),
+            s(TcpState::Established, Some((TimerKind::Retransmit, 6)), 0, 6),
+            s(TcpState::Listening, None, 0, 7),
+        ];
+        let order: Vec<u16> = by_urgency(&sockets).iter().map(|s| s.peer.port()).collect();
+        assert_eq!(order, [5, 3, 6, 4, 2, 1, 7]);
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use webui_doctor_server::{ProviderError, SnapshotProvider};
 
-use crate::analysis::{Report, Summary, listening_owners};
+use crate::analysis::{Report, Summary, by_urgency, listening_owners};
 use crate::filter::{self, Filter};
 use crate::model::{EndedFeed, ProcPaths, Socket, Source, TcpState};
 use crate::query::{Query, collect, facts, listening_ports};
@@ -79,8 +79,20 @@ fn json(query: &Query) -> Result<String, ProviderError> {
 }
 
 impl SnapshotProvider for Provider {
+    /// `/api/snapshot`: the filters as query parameters, and `limit`/`offset` for one page of the
+    /// sockets in urgency order (CLOSE-WAIT first; see `analysis::by_urgency`).
     fn snapshot(&self, params: &[(String, String)]) -> Result<String, ProviderError> {
-        let (filter, processes) = filter::from_query(params).map_err(ProviderError::BadRequest)?;
+        type Params = Vec<(String, String)>;
+        let (paging, filters): (Params, Params) =
+            params.iter().cloned().partition(|(k, _)| k == "limit" || k == "offset");
+        let mut limit = None;
+        let mut offset = 0usize;
+        for (key, value) in &paging {
+            let n: usize =
+                value.parse().map_err(|_| ProviderError::BadRequest(format!("{key}: '{value}' is not a count")))?;
+            if key == "limit" { limit = Some(n) } else { offset = n }
+        }
+        let (filter, processes) = filter::from_query(&filters).map_err(ProviderError::BadRequest)?;
         if (processes || filter.wants_processes()) && !self.allow_processes {
             return Err(ProviderError::Forbidden(
                 "process owners are not served over HTTP unless the server was started with --allow-processes".into(),
@@ -89,7 +101,17 @@ impl SnapshotProvider for Provider {
         let mut query = self.query(filter);
         query.processes = processes;
         query.extras.cgroup = true;
-        json(&query)
+        if limit.is_none() && paging.is_empty() {
+            return json(&query);
+        }
+        let (snapshot, attribution) = collect(&query).map_err(internal)?;
+        let facts = facts(&query, &snapshot).map_err(internal)?;
+        let report = Report::new(&snapshot, &query.filter, None, attribution, &facts);
+        let ordered = by_urgency(&snapshot.sockets);
+        let total = ordered.len();
+        let limit = limit.unwrap_or(total);
+        let page: Vec<&Socket> = ordered.into_iter().skip(offset).take(limit).collect();
+        render::json::to_compact_page(&report, &page, render::json::Page { offset, limit, total }).map_err(internal)
     }
 
     fn watched(&self) -> Result<String, ProviderError> {

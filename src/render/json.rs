@@ -149,6 +149,28 @@ pub fn to_compact(report: &Report) -> serde_json::Result<String> {
     serde_json::to_string(&SocketsDoc { head: Head::of(report), sockets: &report.snapshot.sockets })
 }
 
+/// One page of a sockets document: the summary and findings of all the sockets, and the
+/// sockets `page` selects (already ordered by the caller), with where the page is.
+pub fn to_compact_page(report: &Report, sockets: &[&Socket], page: Page) -> serde_json::Result<String> {
+    #[derive(Serialize)]
+    struct Paged<'a> {
+        #[serde(flatten)]
+        head: Head<'a>,
+        page: Page,
+        sockets: &'a [&'a Socket],
+    }
+    serde_json::to_string(&Paged { head: Head::of(report), page, sockets })
+}
+
+/// Where a page of sockets is: `offset` into the list in urgency order, at most `limit`, of
+/// `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Page {
+    pub offset: usize,
+    pub limit: usize,
+    pub total: usize,
+}
+
 /// The document `serve` streams for its watched ports: the sockets document and, as `"ended"`,
 /// what ended on those ports.
 pub fn to_compact_with_ended(report: &Report, ended: &EndedFeed) -> serde_json::Result<String> {

@@ -378,3 +378,39 @@ fn header_timeout_disconnects_slow_clients() {
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "closed after {took:?}");
     assert_eq!(get(serve.addr, "/healthz").status, 200);
 }
+
+/// `/api/snapshot?limit=N&offset=M` pages through the sockets in urgency order (CLOSE-WAIT,
+/// then retransmitting, then established without keepalive, then the rest), with the summary
+/// and findings of them all.
+#[test]
+fn snapshot_pages_in_urgency_order() {
+    let f = Fixture::new(false);
+    let serve = Serve::start(&[]);
+    let page = |query: &str| -> serde_json::Value {
+        let r = get(serve.addr, &format!("/api/snapshot?port={}&{query}", f.port));
+        assert_eq!(r.status, 200, "{}", r.body);
+        serde_json::from_str(&r.body).unwrap()
+    };
+    let first = page("limit=2");
+    assert_eq!(first["page"], serde_json::json!({ "offset": 0, "limit": 2, "total": 4 }));
+    assert_eq!(first["summary"]["total"], 4, "the summary counts every socket");
+    let states = |v: &serde_json::Value| -> Vec<(String, bool)> {
+        v["sockets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["state"].as_str().unwrap().to_owned(), s["timer"]["kind"] == "keepalive"))
+            .collect()
+    };
+    assert_eq!(states(&first), [("close-wait".to_owned(), false), ("established".to_owned(), false)]);
+    let rest = page("limit=2&offset=2");
+    let mut rest_states = states(&rest);
+    rest_states.sort();
+    assert_eq!(rest_states, [("established".to_owned(), true), ("listening".to_owned(), false)]);
+    assert_eq!(page("offset=10")["sockets"].as_array().unwrap().len(), 0);
+    let bad = get(serve.addr, "/api/snapshot?limit=many");
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("limit: 'many' is not a count"), "{}", bad.body);
+    // Without paging the document is as before: every socket, no "page".
+    assert!(page("state=all").get("page").is_none());
+}
