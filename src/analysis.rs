@@ -169,7 +169,7 @@ impl Summary {
             .map(|p| (p, Summary::default()))
             .collect();
         for s in sockets {
-            let port = if listening.contains(&s.local.port()) { s.local.port().to_string() } else { String::new() };
+            let port = port_label(s, listening);
             out.entry(port).or_default().add(s);
         }
         out
@@ -180,7 +180,7 @@ impl Summary {
     pub fn by_port_and_cgroup(sockets: &[Socket], listening: &BTreeSet<u16>) -> BTreeMap<(String, String), Summary> {
         let mut out: BTreeMap<(String, String), Summary> = BTreeMap::new();
         for s in sockets {
-            let port = if listening.contains(&s.local.port()) { s.local.port().to_string() } else { String::new() };
+            let port = port_label(s, listening);
             let cgroup = s.details.cgroup.as_deref().unwrap_or("-").to_owned();
             out.entry((port, cgroup)).or_default().add(s);
         }
@@ -210,6 +210,12 @@ pub fn by_urgency(sockets: &[Socket]) -> Vec<&Socket> {
     let mut out: Vec<&Socket> = sockets.iter().collect();
     out.sort_by_key(|s| rank(s));
     out
+}
+
+/// A socket's Prometheus `port` label: its local port where that port is listening (the server
+/// side), else empty.
+fn port_label(s: &Socket, listening: &BTreeSet<u16>) -> String {
+    if listening.contains(&s.local.port()) { s.local.port().to_string() } else { String::new() }
 }
 
 /// The processes among `processes` that own a listening socket in `sockets`: the servers.

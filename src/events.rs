@@ -27,7 +27,6 @@ pub fn cause(probes: Option<u8>, retransmits: Option<u8>) -> EndCause {
 /// One ended socket, as reported: its addresses and final state, the counters, the cause.
 pub fn ended(socket: &Socket, probes: Option<u8>, at: SystemTime) -> Ended {
     let info = socket.details.info.as_deref().copied().unwrap_or_default();
-    let probes = probes.filter(|_| socket.details.info.is_some());
     // A listener, or a socket that sent a reset (the kernel clears its addresses and ACK state
     // on an abortive close), has no peer: its send/receive/ACK ages count from boot, not from
     // any data, so they are left out.

@@ -9,8 +9,8 @@ use clap::Parser as _;
 
 use webui_doctor::analysis::{GroupBy, Part, Report, Summary, groups, listening_owners};
 use webui_doctor::cli::{
-    CheckArgs, CheckFormat, Cli, Command, EventsArgs, EventsFormat, FixArgs, KeepaliveFlags, Selection, ServeArgs,
-    SocketsArgs, SocketsFormat, VerifyArgs,
+    Addresses, CheckArgs, CheckFormat, Cli, Command, EventsArgs, EventsFormat, FixArgs, KeepaliveFlags, Selection,
+    ServeArgs, SocketsArgs, SocketsFormat, VerifyArgs,
 };
 use webui_doctor::diagnose::Facts;
 use webui_doctor::exit_codes::ExitCode;
@@ -87,14 +87,7 @@ fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
     if let Some(name) = &args.netns {
         netns::enter(name)?;
     }
-    let filter = Filter {
-        inet: !args.addresses.ipv6,
-        inet6: !args.addresses.ipv4,
-        ports: args.addresses.ports.clone(),
-        sport: args.addresses.sport,
-        dport: args.addresses.dport,
-        ..Filter::default()
-    };
+    let filter = address_filter(&args.addresses);
     let limits = webui_doctor::events::Limits { count: args.count, duration: args.duration };
     let json = args.format == EventsFormat::Json;
     os::catch_termination();
@@ -134,6 +127,18 @@ fn netns_label(sel: &Selection) -> Option<String> {
     sel.netns.clone().or_else(|| sel.netns_pid.map(|pid| format!("pid:{pid}")))
 }
 
+/// The ports and address families of `a`, every state.
+fn address_filter(a: &Addresses) -> Filter {
+    Filter {
+        inet: !a.ipv6,
+        inet6: !a.ipv4,
+        ports: a.ports.clone(),
+        sport: a.sport,
+        dport: a.dport,
+        ..Filter::default()
+    }
+}
+
 /// The query a selection asks for; the proc root is resolved here, once.
 fn query(sel: &Selection) -> Query {
     let states = if sel.states.is_empty() {
@@ -143,14 +148,10 @@ fn query(sel: &Selection) -> Query {
     };
     let filter = Filter {
         states,
-        inet: !sel.addresses.ipv6,
-        inet6: !sel.addresses.ipv4,
-        ports: sel.addresses.ports.clone(),
-        sport: sel.addresses.sport,
-        dport: sel.addresses.dport,
         pid: sel.pid,
         process: sel.process.clone(),
         cgroup: sel.cgroup.as_deref().map(webui_doctor::cgroup::normalize),
+        ..address_filter(&sel.addresses)
     };
     let mut q = Query::new(sel.source, filter, os::proc_paths());
     q.processes = sel.processes;

@@ -72,10 +72,14 @@ fn internal(e: impl std::fmt::Display) -> ProviderError {
     ProviderError::Internal(format!("{e:#}"))
 }
 
-fn json(query: &Query) -> Result<String, ProviderError> {
+/// One read for `query`, judged, and handed to `render` (a JSON encoder).
+fn rendered(
+    query: &Query,
+    render: impl FnOnce(&Report) -> serde_json::Result<String>,
+) -> Result<String, ProviderError> {
     let (snapshot, attribution) = collect(query).map_err(internal)?;
     let facts = facts(query, &snapshot).map_err(internal)?;
-    render::json::to_compact(&Report::new(&snapshot, &query.filter, None, attribution, &facts)).map_err(internal)
+    render(&Report::new(&snapshot, &query.filter, None, attribution, &facts)).map_err(internal)
 }
 
 impl SnapshotProvider for Provider {
@@ -101,26 +105,23 @@ impl SnapshotProvider for Provider {
         let mut query = self.query(filter);
         query.processes = processes;
         query.extras.cgroup = true;
-        if limit.is_none() && paging.is_empty() {
-            return json(&query);
+        if paging.is_empty() {
+            return rendered(&query, render::json::to_compact);
         }
-        let (snapshot, attribution) = collect(&query).map_err(internal)?;
-        let facts = facts(&query, &snapshot).map_err(internal)?;
-        let report = Report::new(&snapshot, &query.filter, None, attribution, &facts);
-        let ordered = by_urgency(&snapshot.sockets);
-        let total = ordered.len();
-        let limit = limit.unwrap_or(total);
-        let page: Vec<&Socket> = ordered.into_iter().skip(offset).take(limit).collect();
-        render::json::to_compact_page(&report, &page, render::json::Page { offset, limit, total }).map_err(internal)
+        rendered(&query, |report| {
+            let ordered = by_urgency(&report.snapshot.sockets);
+            let total = ordered.len();
+            let limit = limit.unwrap_or(total);
+            let page: Vec<&Socket> = ordered.into_iter().skip(offset).take(limit).collect();
+            render::json::to_compact_page(report, &page, render::json::Page { offset, limit, total })
+        })
     }
 
     fn watched(&self) -> Result<String, ProviderError> {
         let query =
             self.query(Filter { ports: self.watch_ports.get().cloned().unwrap_or_default(), ..Filter::default() });
-        let (snapshot, attribution) = collect(&query).map_err(internal)?;
-        let facts = facts(&query, &snapshot).map_err(internal)?;
-        let report = Report::new(&snapshot, &query.filter, None, attribution, &facts);
-        render::json::to_compact_with_ended(&report, &self.ended()).map_err(internal)
+        let ended = self.ended();
+        rendered(&query, |report| render::json::to_compact_with_ended(report, &ended))
     }
 
     /// The socket gauges; with `--allow-processes` also the open files and limit of each

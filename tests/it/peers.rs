@@ -141,6 +141,25 @@ fn alert_rules_pass_promtool() {
     }
 }
 
+/// The real node_exporter with only the collectors in `args`, on a free loopback port, once it
+/// answers.
+fn node_exporter(args: &[String]) -> (Daemon, std::net::SocketAddr) {
+    let port = free_port();
+    let daemon = Daemon(
+        Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--collector.disable-defaults")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start node_exporter"),
+    );
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    assert!(wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(addr).is_ok()));
+    (daemon, addr)
+}
+
 /// node_exporter's `node_tcp_connection_states` on the same host equals `webui-doctor sockets
 /// --format prometheus` summed over `port`, state by state.
 #[test]
@@ -149,18 +168,7 @@ fn node_exporter_counts_the_same_sockets() {
         return;
     }
     let _f = Fixture::new(true);
-    let port = free_port();
-    let _exporter = Daemon(
-        Command::new("prometheus-node-exporter")
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .args(["--collector.disable-defaults", "--collector.tcpstat"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start node_exporter"),
-    );
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    assert!(wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(addr).is_ok()));
+    let (_exporter, addr) = node_exporter(&["--collector.tcpstat".to_owned()]);
     // node_exporter counts the connection its scrape arrives on; open that connection first, so
     // our read sees it too.
     let theirs = |http: &mut Http| -> BTreeMap<String, u64> {
@@ -191,7 +199,7 @@ fn node_exporter_counts_the_same_sockets() {
     let agreed = wait_until(Duration::from_secs(15), || {
         let mut http = Http::connect(addr);
         assert!(wait_until(Duration::from_secs(2), || {
-            json(&["sockets", "--sport", &port.to_string(), "--state", "established"])["summary"]["total"] == 1
+            json(&["sockets", "--sport", &addr.port().to_string(), "--state", "established"])["summary"]["total"] == 1
         }));
         let mine = ours();
         last = (mine, theirs(&mut http));
@@ -215,19 +223,8 @@ fn node_exporter_exports_the_tcpext_counters_with_the_readme_setting() {
         readme.contains(&format!("--collector.netstat.fields='{NETSTAT_FIELDS}'")),
         "the README gives another setting"
     );
-    let port = free_port();
-    let _exporter = Daemon(
-        Command::new("prometheus-node-exporter")
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .args(["--collector.disable-defaults", "--collector.netstat"])
-            .arg(format!("--collector.netstat.fields={NETSTAT_FIELDS}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start node_exporter"),
-    );
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    assert!(wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(addr).is_ok()));
+    let (_exporter, addr) =
+        node_exporter(&["--collector.netstat".to_owned(), format!("--collector.netstat.fields={NETSTAT_FIELDS}")]);
     let body = get(addr, "/metrics").body;
     let kernel = webui_doctor::query::parse_tcpext(&std::fs::read_to_string("/proc/net/netstat").unwrap()).unwrap();
     for (name, value) in kernel.fields() {
