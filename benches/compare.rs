@@ -6,6 +6,7 @@
 //!     cargo bench --bench compare -- --serve-clients 10000
 //!     cargo bench --bench compare -- --follow-overhead 10000   # fix --follow 1 on a port with 10k connections
 //!     cargo bench --bench compare -- --events-rate 5000        # events under 5,000 socket ends per second
+//!     cargo bench --bench compare -- --dashboard 100000         # serve's SSE events and the page, 100k watched sockets
 //!
 //! For each N it starts the scale fixture (worker processes of this same binary, each holding at
 //! most 16,000 descriptors, since one process may hold 20,000 here), checks that webui-doctor
@@ -17,6 +18,11 @@
 //! `--serve-clients N` starts `webui-doctor serve` and holds N SSE streams open from this
 //! process (tokio), then reports the server's RSS and CPU, whether every client got every
 //! heartbeat on time, and `/api/snapshot` latency under that load.
+//!
+//! `--dashboard N` holds about N server-side sockets on the fixture's listening ports, starts
+//! `serve` watching every one of those ports, and measures the SSE events on the wire (bytes,
+//! framing included; target <= 64 KiB) and, in headless Chromium where it is installed, how long
+//! the dashboard takes to apply each (target <= 50 ms). The smoke run does it at N = 2,000.
 //!
 //! `--soak SECS` (not run in CI) keeps about 1,000 SSE streams open against `serve` while every
 //! second 100 of them end (half with FIN, half with RST) and 100 new ones start, next to 200
@@ -61,6 +67,7 @@ fn main() {
             "--soak" => return soak(it.next().expect("--soak SECS").parse().unwrap()),
             "--follow-overhead" => return follow_overhead(it.next().expect("--follow-overhead N").parse().unwrap()),
             "--events-rate" => return events_rate(it.next().expect("--events-rate N").parse().unwrap()),
+            "--dashboard" => return dashboard(it.next().expect("--dashboard N").parse().unwrap(), true),
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown argument {other}"),
         }
@@ -83,6 +90,8 @@ fn main() {
         let rows = compare_all(fixture.port, runs);
         print_rows(&rows, !smoke);
         if smoke {
+            drop(fixture);
+            dashboard(2000, false);
             println!("smoke run: every command ran; timings at this size are not judged");
             continue;
         }
@@ -187,6 +196,8 @@ struct Fixture {
     workers: Vec<Child>,
     /// A listening port of the first worker, for the one-port gate comparison.
     port: u16,
+    /// Every worker's listening ports (IPv4 and IPv6): where the server sides are.
+    ports: Vec<u16>,
 }
 
 impl Fixture {
@@ -203,6 +214,7 @@ impl Fixture {
         let start = Instant::now();
         let mut workers = Vec::new();
         let mut port = 0;
+        let mut ports = Vec::new();
         for i in 0..k {
             let share = |total: usize| total / k + usize::from(i < total % k);
             let mut child = Command::new(std::env::current_exe().unwrap())
@@ -218,17 +230,22 @@ impl Fixture {
                 .expect("start a fixture worker");
             let mut line = String::new();
             BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-            let p: u16 = line.strip_prefix("ready ").and_then(|p| p.trim().parse().ok()).expect("worker ready");
+            let listening: Vec<u16> = line
+                .strip_prefix("ready ")
+                .map(|p| p.split_whitespace().filter_map(|p| p.parse().ok()).collect())
+                .expect("worker ready");
+            assert_eq!(listening.len(), 2, "worker ready: {line:?}");
             if i == 0 {
-                port = p;
+                port = listening[0];
             }
+            ports.extend(listening);
             workers.push(child);
         }
         eprintln!(
             "fixture: {k} workers, {est_pairs} established pairs, {cw_pairs} close-wait pairs, {tw} time-wait, in {:.1} s",
             start.elapsed().as_secs_f64()
         );
-        Fixture { workers, port }
+        Fixture { workers, port, ports }
     }
 }
 
@@ -243,7 +260,8 @@ impl Drop for Fixture {
     }
 }
 
-/// `fixture-worker EST CW TW`: makes the sockets, prints `ready PORT`, holds them until stdin closes.
+/// `fixture-worker EST CW TW`: makes the sockets, prints `ready V4PORT V6PORT` (its two listening
+/// ports), holds them until stdin closes.
 fn worker(args: &[String]) {
     let n = |i: usize| args[i].parse::<usize>().unwrap();
     let (est, cw, tw) = (n(0), n(1), n(2));
@@ -276,7 +294,7 @@ fn worker(args: &[String]) {
         let _ = s.read(&mut [0u8; 1]);
         drop(s);
     }
-    println!("ready {}", v4.local_addr().unwrap().port());
+    println!("ready {} {}", v4.local_addr().unwrap().port(), v6.local_addr().unwrap().port());
     std::io::stdout().flush().unwrap();
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
     drop(held);
@@ -754,6 +772,110 @@ fn serve_load(clients: usize) {
         "  /api/snapshot latency under load: p50 {p50:.1} ms, p99 {p99:.1} ms (target p99 <= 100 ms): {}",
         if p99 <= 100.0 { "pass" } else { "FAIL" }
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dashboard at scale: SSE event size on the wire, and the page's time to apply each
+
+// The bench uses the browser without screenshots.
+#[allow(dead_code)]
+#[path = "../tests/it/browser.rs"]
+mod browser;
+
+/// The SSE events' `data` of one `/api/events` stream, read until `count` have come (or 60 s).
+fn sse_events(addr: SocketAddr, count: usize) -> Vec<String> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(s, "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    // The head, then chunks (`SIZE\r\n` bytes `\r\n`) whose bytes are the event stream.
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut stream = Vec::new();
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while events.len() < count && Instant::now() < deadline {
+        line.clear();
+        if r.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        let Ok(size) = usize::from_str_radix(line.trim(), 16) else { continue };
+        let mut chunk = vec![0; size + 2];
+        r.read_exact(&mut chunk).unwrap();
+        stream.extend_from_slice(&chunk[..size]);
+        while let Some(end) = stream.windows(2).position(|w| w == b"\n\n") {
+            let event: Vec<u8> = stream.drain(..end + 2).collect();
+            let text = String::from_utf8_lossy(&event).into_owned();
+            if let Some(data) = text.strip_prefix("event: snapshot\ndata: ") {
+                events.push(data.trim_end().to_owned());
+            }
+        }
+    }
+    events
+}
+
+fn dashboard(watched: usize, judge: bool) {
+    // The fixture's server sides (established and CLOSE-WAIT) are 45 % of its sockets.
+    let fixture = Fixture::start(watched * 20 / 9);
+    let mut args: Vec<String> = ["--snapshot-period", "2"].map(String::from).to_vec();
+    for p in &fixture.ports {
+        args.extend(["--watch-port".to_owned(), p.to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (mut server, addr) = start_serve(&args);
+    let events = sse_events(addr, 5);
+    let framing = "event: snapshot\ndata: \n\n".len();
+    let sizes: Vec<usize> = events.iter().map(|e| e.len() + framing).collect();
+    let first: serde_json::Value = serde_json::from_str(&events[0]).unwrap();
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    println!(
+        "\ndashboard: serve watching {} ports with {} sockets on them, {} rows per event",
+        fixture.ports.len(),
+        first["page"]["total"],
+        first["page"]["shown"]
+    );
+    let verdict = |ok: bool| {
+        if !judge {
+            ""
+        } else if ok {
+            ": pass"
+        } else {
+            ": FAIL"
+        }
+    };
+    println!("  SSE events on the wire: {sizes:?} bytes (target <= 65536){}", verdict(largest <= 64 * 1024));
+    if !browser::available() {
+        println!("  page apply time: skipped (chromium and chromium-driver are not installed)");
+    } else {
+        let b = browser::Browser::start();
+        b.go(&format!("http://{addr}/"));
+        let start = Instant::now();
+        while b.eval("return window.dashboardStats ? window.dashboardStats.events : 0").as_u64().unwrap() < 6 {
+            assert!(start.elapsed() < Duration::from_secs(60), "the page got too few events");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let stats = b.eval("return window.dashboardStats;");
+        let mut ms: Vec<f64> = stats["ms"].as_array().unwrap().iter().filter_map(|m| m.as_f64()).collect();
+        let first_ms = ms[0];
+        ms.sort_by(f64::total_cmp);
+        let worst = ms[ms.len() - 1];
+        println!(
+            "  page apply time over {} events: median {:.1} ms, worst {worst:.1} ms, first {first_ms:.1} ms (target <= 50 ms){}",
+            ms.len(),
+            ms[ms.len() / 2],
+            verdict(worst <= 50.0)
+        );
+        println!("  shown: {}", b.eval("return document.getElementById('shown').textContent;"));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    let _ = server.wait();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -196,20 +196,36 @@ impl Summary {
 /// retransmitting (most retransmissions first), then established ones without a keepalive timer,
 /// then the rest in the order read. For views that show only some of a host's sockets.
 pub fn by_urgency(sockets: &[Socket]) -> Vec<&Socket> {
-    let rank = |s: &Socket| -> (u8, std::cmp::Reverse<u64>) {
+    most_urgent(sockets, sockets.len())
+}
+
+/// The first `n` sockets of [`by_urgency`]'s order, without sorting the rest: a selection, then
+/// a sort of the `n` chosen (what the dashboard's stream needs of 100,000 sockets is 500). The
+/// key ends with the socket's place in the list, so ties fall as a stable sort leaves them.
+pub fn most_urgent(sockets: &[Socket], n: usize) -> Vec<&Socket> {
+    type Rank = (u8, std::cmp::Reverse<u64>, usize);
+    let rank = |(i, s): (usize, &Socket)| -> Rank {
         let idle = s.idle.map_or(0, |i| i.last_recv_ms);
-        match s.state {
-            TcpState::CloseWait => (0, std::cmp::Reverse(idle)),
+        let (class, weight) = match s.state {
+            TcpState::CloseWait => (0, idle),
             _ if s.timer.is_some_and(|t| t.kind == crate::model::TimerKind::Retransmit) => {
-                (1, std::cmp::Reverse(u64::from(s.timer.map_or(0, |t| t.probes))))
+                (1, u64::from(s.timer.map_or(0, |t| t.probes)))
             }
-            TcpState::Established if !s.keepalive_armed() => (2, std::cmp::Reverse(0)),
-            _ => (3, std::cmp::Reverse(0)),
-        }
+            TcpState::Established if !s.keepalive_armed() => (2, 0),
+            _ => (3, 0),
+        };
+        (class, std::cmp::Reverse(weight), i)
     };
-    let mut out: Vec<&Socket> = sockets.iter().collect();
-    out.sort_by_key(|s| rank(s));
-    out
+    let mut ranked: Vec<(Rank, &Socket)> = sockets.iter().enumerate().map(|p| (rank(p), p.1)).collect();
+    if n < ranked.len() {
+        if n == 0 {
+            return Vec::new();
+        }
+        ranked.select_nth_unstable_by_key(n - 1, |(r, _)| *r);
+        ranked.truncate(n);
+    }
+    ranked.sort_unstable_by_key(|(r, _)| *r);
+    ranked.into_iter().map(|(_, s)| s).collect()
 }
 
 /// A socket's Prometheus `port` label: its local port where that port is listening (the server
@@ -379,6 +395,35 @@ mod properties {
     }
 
     proptest! {
+        /// The top `n` by urgency are the first `n` of the whole list in urgency order, ties
+        /// included (the selection must not reorder what a stable sort would keep in place).
+        #[test]
+        fn most_urgent_is_the_head_of_the_full_order(
+            list in proptest::collection::vec((1u8..=11, 0u8..=5, 0u64..4), 0..200),
+            n in 0usize..220,
+        ) {
+            let sockets: Vec<Socket> = list
+                .iter()
+                .enumerate()
+                .map(|(i, &(s, t, idle))| Socket {
+                    inode: i as u64,
+                    idle: Some(Idle { last_recv_ms: idle, last_send_ms: 0 }),
+                    ..socket(s, t)
+                })
+                .collect();
+            let mut full: Vec<&Socket> = sockets.iter().collect();
+            let class = |s: &Socket| match s.state {
+                TcpState::CloseWait => (0, std::cmp::Reverse(s.idle.map_or(0, |i| i.last_recv_ms))),
+                _ if s.timer.is_some_and(|t| t.kind == TimerKind::Retransmit) => (1, std::cmp::Reverse(0)),
+                TcpState::Established if !s.keepalive_armed() => (2, std::cmp::Reverse(0)),
+                _ => (3, std::cmp::Reverse(0)),
+            };
+            full.sort_by_key(|s| class(s));
+            let want: Vec<u64> = full.iter().take(n).map(|s| s.inode).collect();
+            let got: Vec<u64> = most_urgent(&sockets, n).iter().map(|s| s.inode).collect();
+            prop_assert_eq!(got, want);
+        }
+
         /// The summary always equals a brute-force count over the socket list.
         #[test]
         fn summary_is_a_plain_count(list in proptest::collection::vec((1u8..=11, 0u8..=5), 0..300)) {

@@ -300,6 +300,12 @@ pub struct ServeArgs {
     /// as root, it would show every user's processes to anyone who can reach the server
     #[arg(long)]
     pub allow_processes: bool,
+
+    /// Most sockets in each SSE event, the most urgent first (CLOSE-WAIT longest idle, then
+    /// retransmitting, then established without keepalive); an event also stays within 64 KiB.
+    /// The summary and findings always cover every watched socket
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub max_rows: u32,
 }
 
 /// The keepalive options `serve` puts on every connection and `fix` on a running server's.

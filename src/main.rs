@@ -375,7 +375,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt().with_writer(io::stderr).with_ansi(false).with_target(false).without_time().init();
     os::limit_malloc_arenas();
     os::raise_fd_limit();
-    let provider = std::sync::Arc::new(Provider::new(args.source, os::proc_paths(), args.allow_processes));
+    let provider =
+        std::sync::Arc::new(Provider::new(args.source, os::proc_paths(), args.allow_processes, args.max_rows as usize));
     let result = webui_doctor_server::run_blocking(config, provider.clone(), |server| {
         let addr = server.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let port = server.local_addr().map(|a| a.port()).unwrap_or(0);

@@ -16,6 +16,8 @@ pub struct Provider {
     paths: ProcPaths,
     /// Whether `/api/snapshot?processes=1` may name owners (`--allow-processes`).
     allow_processes: bool,
+    /// Most sockets in one SSE event (`--max-rows`).
+    max_rows: usize,
     /// The ports the SSE stream and the dashboard follow; set once the server knows its own port.
     watch_ports: OnceLock<Vec<u16>>,
     /// What ended on the watched ports, kept by a thread subscribed to the kernel's notices.
@@ -23,8 +25,8 @@ pub struct Provider {
 }
 
 impl Provider {
-    pub fn new(source: Source, paths: ProcPaths, allow_processes: bool) -> Provider {
-        Provider { source, paths, allow_processes, watch_ports: OnceLock::new(), ended: Arc::default() }
+    pub fn new(source: Source, paths: ProcPaths, allow_processes: bool, max_rows: usize) -> Provider {
+        Provider { source, paths, allow_processes, max_rows, watch_ports: OnceLock::new(), ended: Arc::default() }
     }
 
     /// Sets the watched ports (once; later calls are ignored), and starts counting the ends of
@@ -117,11 +119,14 @@ impl SnapshotProvider for Provider {
         })
     }
 
+    /// The SSE document: summary, findings and ended feed of every watched socket, and the most
+    /// urgent `--max-rows` of them as rows, within one 64 KiB event.
     fn watched(&self) -> Result<String, ProviderError> {
         let query =
             self.query(Filter { ports: self.watch_ports.get().cloned().unwrap_or_default(), ..Filter::default() });
         let ended = self.ended();
-        rendered(&query, |report| render::json::to_compact_with_ended(report, &ended))
+        let budget = render::json::STREAM_EVENT_BYTES - render::json::STREAM_FRAMING;
+        rendered(&query, |report| render::json::to_stream(report, &ended, self.max_rows, budget))
     }
 
     /// The socket gauges; with `--allow-processes` also the open files and limit of each

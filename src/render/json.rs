@@ -171,19 +171,74 @@ pub struct Page {
     pub total: usize,
 }
 
-/// The document `serve` streams for its watched ports: the sockets document and, as `"ended"`,
-/// what ended on those ports.
-pub fn to_compact_with_ended(report: &Report, ended: &EndedFeed) -> serde_json::Result<String> {
+/// The most bytes of one SSE event `serve` sends, framing (`event: snapshot`, `data: `, the
+/// blank line) included: small enough for a browser tab to take every period whatever the host
+/// holds.
+pub const STREAM_EVENT_BYTES: usize = 64 * 1024;
+
+/// The bytes an SSE frame adds around its data: `event: snapshot\ndata: ` and `\n\n`.
+pub const STREAM_FRAMING: usize = "event: snapshot\ndata: \n\n".len();
+
+/// What each of a stream document's `"rows"` holds, in order.
+pub const STREAM_COLUMNS: [&str; 10] =
+    ["state", "recv_q", "send_q", "local", "peer", "timer", "expires_ms", "probes", "last_recv_ms", "last_send_ms"];
+
+/// The document `serve` streams for its watched ports: the head (summary and findings of every
+/// watched socket), `"ended"` (what ended on those ports), and at most `max_rows` sockets, the
+/// most urgent first, as rows of [`STREAM_COLUMNS`] — ~90 bytes a socket against ~240 as an
+/// object, so 500 fit. Rows stop early when the next would take the document past `budget`
+/// bytes; `"page": {"offset": 0, "limit", "total", "shown"}` says how many are in it of how many.
+pub fn to_stream(report: &Report, ended: &EndedFeed, max_rows: usize, budget: usize) -> serde_json::Result<String> {
+    use serde::ser::Error;
     #[derive(Serialize)]
-    struct Watched<'a> {
+    struct Streamed<'a> {
         #[serde(flatten)]
-        doc: SocketsDoc<'a>,
+        head: Head<'a>,
         ended: &'a EndedFeed,
     }
-    serde_json::to_string(&Watched {
-        doc: SocketsDoc { head: Head::of(report), sockets: &report.snapshot.sockets },
-        ended,
-    })
+    let head = serde_json::to_string(&Streamed { head: Head::of(report), ended })?;
+    let open = head.strip_suffix('}').ok_or_else(|| serde_json::Error::custom("unexpected JSON head"))?;
+    let columns = serde_json::to_string(&STREAM_COLUMNS)?;
+    let sockets = &report.snapshot.sockets;
+    let tail = |shown: usize| {
+        format!(
+            ",\"page\":{{\"offset\":0,\"limit\":{max_rows},\"total\":{},\"shown\":{shown}}},\"columns\":{columns},\"rows\":[",
+            sockets.len()
+        )
+    };
+    // The most the tail can take: `shown` is at most `max_rows` digits wide.
+    let fixed = open.len() + tail(max_rows).len() + "]}".len();
+    let mut rows = String::new();
+    let mut shown = 0;
+    for s in crate::analysis::most_urgent(sockets, max_rows) {
+        let row = serde_json::to_string(&(
+            s.state,
+            s.recv_q,
+            s.send_q,
+            s.local,
+            s.peer,
+            s.timer.map(|t| t.kind),
+            s.timer.map(|t| t.expires_ms),
+            s.timer.map(|t| t.probes),
+            s.idle.map(|i| i.last_recv_ms),
+            s.idle.map(|i| i.last_send_ms),
+        ))?;
+        let comma = usize::from(shown > 0);
+        if fixed + rows.len() + comma + row.len() > budget {
+            break;
+        }
+        if comma == 1 {
+            rows.push(',');
+        }
+        rows.push_str(&row);
+        shown += 1;
+    }
+    let mut out = String::with_capacity(fixed + rows.len());
+    out.push_str(open);
+    out.push_str(&tail(shown));
+    out.push_str(&rows);
+    out.push_str("]}");
+    Ok(out)
 }
 
 /// `check --format json`: the same head, the verdict and each rule's measurement.
@@ -199,36 +254,83 @@ mod tests {
     use crate::filter::Filter;
     use crate::model::*;
 
+    fn sockets(n: usize) -> Vec<Socket> {
+        (0..n)
+            .map(|i| Socket {
+                family: Family::Inet,
+                state: TcpState::Established,
+                local: Endpoint("127.0.0.1:8787".parse().unwrap()),
+                peer: Endpoint(format!("127.0.0.1:{}", 1000 + i % 60000).parse().unwrap()),
+                recv_q: 0,
+                send_q: i as u32,
+                timer: None,
+                uid: 0,
+                inode: i as u64,
+                process: None,
+                idle: Some(Idle { last_recv_ms: 1, last_send_ms: 2 }),
+                sockopts: None,
+                cookie: 0,
+                details: Details { info: Some(Box::default()), ..Details::default() },
+            })
+            .collect()
+    }
+
+    fn snapshot(sockets: Vec<Socket>) -> Snapshot {
+        Snapshot {
+            source: Source::Netlink,
+            taken_at: std::time::UNIX_EPOCH,
+            sockets,
+            unavailable: Vec::new(),
+            processes: Vec::new(),
+        }
+    }
+
+    /// The stream document holds at most `max_rows` rows, the most urgent first, and never
+    /// passes its byte budget: rows stop early and `page.shown` says how many there are.
+    #[test]
+    fn stream_is_bounded_in_rows_and_bytes() {
+        let mut list = sockets(20_000);
+        // Every 100th an IPv6 CLOSE-WAIT with the longest address there is, idle for i ms.
+        for (i, s) in list.iter_mut().enumerate().filter(|(i, _)| i % 100 == 7) {
+            s.state = TcpState::CloseWait;
+            s.peer = Endpoint("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe]:65535".parse().unwrap());
+            s.idle = Some(Idle { last_recv_ms: i as u64, last_send_ms: 0 });
+        }
+        let snapshot = snapshot(list);
+        let filter = Filter::default();
+        let report = Report::new(&snapshot, &filter, None, None, &Facts::default());
+        let ended = EndedFeed::new(&[8787]);
+        let budget = STREAM_EVENT_BYTES - STREAM_FRAMING;
+        for (max_rows, budget) in [(500, budget), (0, budget), (20_000, budget), (500, 3000)] {
+            let text = to_stream(&report, &ended, max_rows, budget).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let rows = v["rows"].as_array().unwrap();
+            assert!(text.len() <= budget, "{max_rows} rows: {} bytes over {budget}", text.len());
+            assert!(rows.len() <= max_rows);
+            assert_eq!(v["page"]["shown"], rows.len());
+            assert_eq!(v["page"]["total"], 20_000);
+            assert_eq!(v["page"]["limit"], max_rows);
+            assert_eq!(v["summary"]["total"], 20_000, "the summary covers every socket");
+            assert_eq!(v["columns"].as_array().unwrap().len(), STREAM_COLUMNS.len());
+            if max_rows == 500 && budget > 3000 {
+                assert_eq!(rows.len(), 500, "500 rows fit in 64 KiB");
+            }
+            if max_rows > 0 {
+                assert!(!rows.is_empty() && rows.len() < 20_000);
+                // CLOSE-WAIT first, longest idle first: the last of them, idle 19907 ms.
+                assert_eq!(rows[0][0], "close-wait");
+                assert_eq!(rows[0][8], 19_907);
+                assert!(rows.iter().all(|r| r.as_array().unwrap().len() == STREAM_COLUMNS.len()));
+            }
+        }
+    }
+
     /// The parallel writer gives exactly the bytes serde_json writes for the whole document,
     /// on one slice and on many.
     #[test]
     fn sliced_output_equals_serde_json() {
         for n in [0, 1, 3, BATCH, 5 * BATCH + 7] {
-            let sockets: Vec<Socket> = (0..n)
-                .map(|i| Socket {
-                    family: Family::Inet,
-                    state: TcpState::Established,
-                    local: Endpoint("127.0.0.1:8787".parse().unwrap()),
-                    peer: Endpoint(format!("127.0.0.1:{}", 1000 + i % 60000).parse().unwrap()),
-                    recv_q: 0,
-                    send_q: i as u32,
-                    timer: None,
-                    uid: 0,
-                    inode: i as u64,
-                    process: None,
-                    idle: Some(Idle { last_recv_ms: 1, last_send_ms: 2 }),
-                    sockopts: None,
-                    cookie: 0,
-                    details: Details { info: Some(Box::default()), ..Details::default() },
-                })
-                .collect();
-            let snapshot = Snapshot {
-                source: Source::Netlink,
-                taken_at: std::time::UNIX_EPOCH,
-                sockets,
-                unavailable: Vec::new(),
-                processes: Vec::new(),
-            };
+            let snapshot = snapshot(sockets(n));
             let filter = Filter::default();
             let report = Report::new(&snapshot, &filter, None, None, &Facts::default());
             let mut ours = Vec::new();

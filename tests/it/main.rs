@@ -3,6 +3,7 @@
 
 mod abuse;
 mod bad_input;
+mod browser;
 mod cgroup;
 mod dashboard;
 mod diagnosis;
