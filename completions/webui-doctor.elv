@@ -106,6 +106,7 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand --body-timeout 'Seconds a client may take to send a request body (the log-in form) before it is disconnected'
             cand --allow-host 'Also serve requests whose Host header is NAME (or NAME:PORT) when no token is set (repeatable). Without a token only the listening address, localhost, 127.0.0.1 and [::1] are served: other names are how a web page rebinds its own name to this server'
             cand --max-rows 'Most sockets in each SSE event, the most urgent first (CLOSE-WAIT longest idle, then retransmitting, then established without keepalive); an event also stays within 64 KiB. The summary and findings always cover every watched socket'
+            cand --watchdog 'Seconds a connection''s written bytes may stay unacknowledged before the server ends it (a client that stopped reading its SSE stream, or vanished where TCP_USER_TIMEOUT does not exist); 0 turns the watchdog off'
             cand --no-keepalive 'Do not enable keepalive or the user timeout (for A/B comparisons); TCP_NODELAY stays on'
             cand --allow-processes 'Let /api/snapshot name each socket''s owning process (processes=1). Off by default: run as root, it would show every user''s processes to anyone who can reach the server'
             cand -h 'Print help (see more with ''--help'')'

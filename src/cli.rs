@@ -306,6 +306,12 @@ pub struct ServeArgs {
     /// The summary and findings always cover every watched socket
     #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub max_rows: u32,
+
+    /// Seconds a connection's written bytes may stay unacknowledged before the server ends it (a
+    /// client that stopped reading its SSE stream, or vanished where TCP_USER_TIMEOUT does not
+    /// exist); 0 turns the watchdog off
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds_or_zero)]
+    pub watchdog: std::time::Duration,
 }
 
 /// The keepalive options `serve` puts on every connection and `fix` on a running server's.

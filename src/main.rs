@@ -354,13 +354,15 @@ fn token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     use webui_doctor::serve::Provider;
-    use webui_doctor_server::{Config, StartError, tuning};
+    use webui_doctor_server::dashboard::{Config, StartError};
+    use webui_doctor_server::tuning;
 
     let mut keepalive = keepalive_config(&args.keepalive);
     keepalive.enabled = !args.no_keepalive;
     let config = Config {
         listen: args.listen,
         keepalive,
+        watchdog: Some(args.watchdog).filter(|d| !d.is_zero()),
         heartbeat: args.heartbeat,
         snapshot_period: args.snapshot_period,
         header_timeout: args.header_timeout,
@@ -377,7 +379,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     os::raise_fd_limit();
     let provider =
         std::sync::Arc::new(Provider::new(args.source, os::proc_paths(), args.allow_processes, args.max_rows as usize));
-    let result = webui_doctor_server::run_blocking(config, provider.clone(), |server| {
+    let result = webui_doctor_server::dashboard::run_blocking(config, provider.clone(), |server| {
         let addr = server.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let port = server.local_addr().map(|a| a.port()).unwrap_or(0);
         let watch = if args.watch_ports.is_empty() { vec![port] } else { args.watch_ports.clone() };

@@ -2,8 +2,10 @@
 # The whole webui-doctor test suite, for real, on a fresh Debian machine: installs what the tests
 # need (ss and ip from iproute2, nft from nftables, Prometheus and promtool from prometheus,
 # node_exporter, chromium and chromedriver for the dashboard, setpriv and script from
-# util-linux, systemd-analyze to check the shipped unit), then runs formatting, lints, the
-# benchmark's smoke run, the fuzzers (60 s each) and every test. Root-only tests (network
+# util-linux, systemd-analyze to check the shipped units, man-db and bash-completion for the
+# Debian package's test), then runs formatting, lints, the server crate's docs (warnings are
+# errors) and packaging, the benchmark's smoke run, the fuzzers (60 s each), every test (the
+# server crate's doctests and examples included), and the Debian package's install test. Root-only tests (network
 # namespaces, nftables rules, pidfd_getfd, SOCK_DESTROY, switching to `nobody`) run when this is
 # run as root, as CI does. `.ci/run` calls this script.
 set -euo pipefail
@@ -19,6 +21,8 @@ command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporte
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v script >/dev/null || need+=(bsdutils)
 command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v man >/dev/null || need+=(man-db)
+[ -f /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "run-all: missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root" >&2
@@ -31,9 +35,15 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The server crate as a library for others: every public item documented, no broken links, and
+# it packages on its own.
+RUSTDOCFLAGS="-D warnings" cargo doc -p webui-doctor-server --no-deps --locked
+cargo package -p webui-doctor-server --no-verify --quiet
 # The benchmark's fixture and comparison at a small N: checks that both run and that
 # webui-doctor and ss count the same sockets per state (correctness, not timing).
 cargo bench --locked --bench compare -- --smoke
 # Each fuzz target for 60 s from the committed seeds; fails on any crash.
 tests/fuzz.sh
 cargo test --workspace --locked
+# The .deb: built with cargo-deb (installed from crates.io when missing), installed, checked, removed.
+tests/deb.sh

@@ -1,10 +1,24 @@
-//! The keepalive fix, applied to every accepted socket: `SO_KEEPALIVE`, `TCP_NODELAY`, the
-//! keepalive idle time, interval and probe count, and on Linux `TCP_USER_TIMEOUT`.
+//! The keepalive fix, applied to one socket: `SO_KEEPALIVE`, `TCP_NODELAY`, the keepalive idle
+//! time, interval and probe count, and on Linux `TCP_USER_TIMEOUT`.
 //!
-//! Each option is set on its own and its outcome recorded, so one option the platform lacks (the
-//! reference Python fix aborted the whole block when `TCP_KEEPIDLE` was missing on macOS) never
-//! stops the others. The idle time goes through socket2's `TcpKeepalive`, which picks the
-//! platform's own option (`TCP_KEEPIDLE` on Linux, `TCP_KEEPALIVE` on macOS).
+//! Each option is set on its own and its outcome recorded, so one option the platform lacks (a
+//! Python fix that set them in one block lost all of them when `TCP_KEEPIDLE` was missing on
+//! macOS) never stops the others. The idle time goes through socket2's `TcpKeepalive`, which
+//! picks the platform's own option (`TCP_KEEPIDLE` on Linux, `TCP_KEEPALIVE` on macOS); see
+//! [`platform`](crate::platform) for which option exists where.
+//!
+//! ```
+//! use webui_doctor_server::{KeepaliveConfig, tune};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let client = tokio::net::TcpStream::connect(listener.local_addr()?).await?;
+//! let (stream, _) = listener.accept().await?;
+//! let outcomes = tune(&stream, &KeepaliveConfig::default());
+//! # #[cfg(target_os = "linux")]
+//! assert!(outcomes.iter().all(|o| o.ok()), "{outcomes:?}");
+//! # drop(client); Ok(()) }
+//! ```
 
 use std::io;
 use std::time::Duration;
@@ -12,13 +26,21 @@ use std::time::Duration;
 use serde::Serialize;
 use socket2::{SockRef, TcpKeepalive};
 
-/// What to set on each accepted socket.
+use crate::platform::{IDLE_OPTION, set_interval, set_retries, set_user_timeout};
+
+/// What to set on each accepted socket. The default is the fix: keepalive after 10 s idle, a
+/// probe every 5 s, 3 unanswered probes, and a 25 s `TCP_USER_TIMEOUT` — a dead peer is dropped
+/// after about 25 s whether or not data is in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeepaliveConfig {
-    /// `false` for `--no-keepalive`: neither keepalive nor the user timeout is set (A/B tests).
+    /// `false` to set neither keepalive nor the user timeout (for A/B tests); `TCP_NODELAY`
+    /// is still set.
     pub enabled: bool,
+    /// Idle time before the first probe (`TCP_KEEPIDLE`; `TCP_KEEPALIVE` on macOS).
     pub idle: Duration,
+    /// Time between probes (`TCP_KEEPINTVL`).
     pub interval: Duration,
+    /// Unanswered probes before the connection is dropped (`TCP_KEEPCNT`).
     pub count: u32,
     /// `TCP_USER_TIMEOUT`; `None` leaves the kernel default. Defaults to idle + interval x count,
     /// so data that is never acknowledged (heartbeats to a vanished client) cannot keep a dead
@@ -69,12 +91,24 @@ pub struct OptionOutcome {
 }
 
 impl OptionOutcome {
+    /// Whether the option took effect.
     pub fn ok(&self) -> bool {
         self.error.is_none()
     }
 }
 
-/// Applies `config` to one socket and reports every option's outcome.
+/// Applies `config` to a stream (tokio's or std's `TcpStream`, a socket2 `Socket`: anything
+/// socket2 can borrow) and reports every option's outcome. For servers that run their own accept
+/// loop; [`TunedListener`](crate::TunedListener) calls it for every connection it accepts.
+pub fn tune<'a, S>(stream: &'a S, config: &KeepaliveConfig) -> Vec<OptionOutcome>
+where
+    SockRef<'a>: From<&'a S>,
+{
+    apply(SockRef::from(stream), config)
+}
+
+/// Applies `config` to one socket and reports every option's outcome, in the order of
+/// [`OPTION_NAMES`].
 pub fn apply(sock: SockRef<'_>, config: &KeepaliveConfig) -> Vec<OptionOutcome> {
     let mut out = Vec::with_capacity(6);
     let mut record = |option: &'static str, value: String, result: io::Result<()>| {
@@ -98,77 +132,8 @@ pub fn apply(sock: SockRef<'_>, config: &KeepaliveConfig) -> Vec<OptionOutcome> 
 pub const OPTION_NAMES: [&str; 6] =
     ["TCP_NODELAY", "SO_KEEPALIVE", IDLE_OPTION, "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_USER_TIMEOUT"];
 
-/// The option that carries the keepalive idle time on this platform.
-#[cfg(any(target_os = "macos", target_os = "ios"))]
-const IDLE_OPTION: &str = "TCP_KEEPALIVE";
-#[cfg(not(any(target_os = "macos", target_os = "ios")))]
-const IDLE_OPTION: &str = "TCP_KEEPIDLE";
-
 fn secs(d: Duration) -> String {
     if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
-}
-
-#[cfg_attr(target_os = "linux", allow(dead_code))]
-fn unsupported(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::Unsupported, format!("{what} is not supported on this platform"))
-}
-
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "dragonfly",
-    target_os = "illumos",
-    target_os = "fuchsia"
-))]
-mod per_platform {
-    use super::*;
-
-    pub fn set_interval(sock: &SockRef<'_>, interval: Duration) -> io::Result<()> {
-        sock.set_tcp_keepalive(&TcpKeepalive::new().with_interval(interval))
-    }
-
-    pub fn set_retries(sock: &SockRef<'_>, count: u32) -> io::Result<()> {
-        sock.set_tcp_keepalive(&TcpKeepalive::new().with_retries(count))
-    }
-}
-
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "dragonfly",
-    target_os = "illumos",
-    target_os = "fuchsia"
-)))]
-mod per_platform {
-    use super::*;
-
-    pub fn set_interval(_: &SockRef<'_>, _: Duration) -> io::Result<()> {
-        Err(unsupported("TCP_KEEPINTVL"))
-    }
-
-    pub fn set_retries(_: &SockRef<'_>, _: u32) -> io::Result<()> {
-        Err(unsupported("TCP_KEEPCNT"))
-    }
-}
-
-use per_platform::{set_interval, set_retries};
-
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
-fn set_user_timeout(sock: &SockRef<'_>, timeout: Duration) -> io::Result<()> {
-    sock.set_tcp_user_timeout(Some(timeout))
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "fuchsia")))]
-fn set_user_timeout(_: &SockRef<'_>, _: Duration) -> io::Result<()> {
-    Err(unsupported("TCP_USER_TIMEOUT"))
 }
 
 /// Applies `config` to a fresh, unconnected TCP socket: what will take effect on accepted

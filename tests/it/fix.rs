@@ -358,20 +358,24 @@ fn follow_fixes_a_restarted_server() {
     drop(restarted);
 }
 
-/// The unit file is one systemd accepts: no unknown key, no bad value (`systemd-analyze verify`,
-/// with this build's binary in place of the installed one).
+/// The unit files are ones systemd accepts: no unknown key, no bad value (`systemd-analyze
+/// verify`, with this build's binary in place of the installed one).
 #[test]
-fn systemd_unit_verifies() {
+fn systemd_units_verify() {
     if !require(Command::new("systemd-analyze").arg("--version").output().is_ok(), "systemd-analyze (systemd)") {
         return;
     }
-    let unit =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/systemd/webui-doctor-fix@.service"))
-            .unwrap()
-            .replace("/usr/local/bin/webui-doctor", env!("CARGO_BIN_EXE_webui-doctor"));
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("webui-doctor-fix@8787.service");
-    std::fs::write(&path, unit).unwrap();
-    let out = Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&path).output().unwrap();
-    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (file, instance) in [
+        ("webui-doctor-fix@.service", "webui-doctor-fix@8787.service"),
+        ("webui-doctor.service", "webui-doctor.service"),
+    ] {
+        let unit = std::fs::read_to_string(format!("{}/deploy/systemd/{file}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .replace("/usr/bin/webui-doctor", env!("CARGO_BIN_EXE_webui-doctor"));
+        let path = dir.path().join(instance);
+        std::fs::write(&path, unit).unwrap();
+        let out = Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&path).output().unwrap();
+        assert!(out.status.success() && out.stderr.is_empty(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }

@@ -2,6 +2,7 @@
 //! real sockets on loopback; root-only parts (namespaces, other users) skip outside CI only.
 
 mod abuse;
+mod adoption;
 mod bad_input;
 mod browser;
 mod cgroup;

@@ -66,7 +66,16 @@ fn accepted_socket_has_every_option() {
 /// keeps its socket. Returns `None` when it was still there at `limit`.
 /// Also returns the largest send queue seen and the socket's last state.
 fn time_to_drop(serve: &Serve, limit: Duration) -> (Option<Duration>, u64, String) {
-    let (_events, client_port) = Http::open_stream(serve.addr);
+    time_to_drop_of(serve, || Http::open_stream(serve.addr), limit)
+}
+
+/// The same for a stream `open` opens (the connection and its client port).
+pub fn time_to_drop_of(
+    serve: &Serve,
+    open: impl FnOnce() -> (Http, u16),
+    limit: Duration,
+) -> (Option<Duration>, u64, String) {
+    let (_events, client_port) = open();
     assert!(server_socket(serve.port(), client_port).is_some());
     let _rule = Blackhole::new(serve.port(), client_port);
     let start = Instant::now();
@@ -416,4 +425,27 @@ fn snapshot_pages_in_urgency_order() {
     assert!(bad.body.contains("limit: 'many' is not a count"), "{}", bad.body);
     // Without paging the document is as before: every socket, no "page".
     assert!(page("state=all").get("page").is_none());
+}
+
+/// A dashboard client that stops reading `/api/events` (its receive window closed) is ended by
+/// the write-progress watchdog within its deadline + 1 s, even with no user timeout, and counted
+/// in `webui_doctor_server_watchdog_ended_total`; `/healthz` names the deadline.
+#[test]
+fn serve_watchdog_ends_a_stalled_dashboard_stream() {
+    let serve = Serve::start(&["--watchdog", "2", "--user-timeout", "0", "--snapshot-period", "0.02"]);
+    let health: serde_json::Value = serde_json::from_str(&get(serve.addr, "/healthz").body).unwrap();
+    assert_eq!(health["watchdog"]["deadline_s"], 2.0, "{health}");
+    assert_eq!(health["watchdog"]["supported"], true, "{health}");
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.set_recv_buffer_size(4096).unwrap();
+    s.connect(&serve.addr.into()).unwrap();
+    let (_stalled, port) = Http::over(std::net::TcpStream::from(s)).open("/api/events");
+    let start = Instant::now();
+    let ended = wait_until(Duration::from_secs(5), || {
+        server_socket(serve.port(), port).is_none_or(|s| s["state"] != "established")
+    });
+    let after = start.elapsed();
+    eprintln!("serve --watchdog 2: stalled /api/events reader ended after {:.2} s", after.as_secs_f64());
+    assert!(ended && after <= Duration::from_secs(3), "still open after {after:?}");
+    assert_eq!(scrape(&serve, "webui_doctor_server_watchdog_ended_total"), 1.0);
 }

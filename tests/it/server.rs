@@ -41,6 +41,12 @@ impl Serve {
         for (k, v) in env {
             c.env(k, v);
         }
+        Serve::launch(c)
+    }
+
+    /// Starts any server that logs `listening on http://ADDR` on stderr (serve, the server
+    /// crate's examples) and waits for that line.
+    pub fn launch(mut c: Command) -> Serve {
         let mut child = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start webui-doctor serve");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
@@ -58,7 +64,7 @@ impl Serve {
             Ok(a) => a.parse().unwrap(),
             Err(_) => {
                 let _ = child.kill();
-                panic!("serve did not start: {}", log.lock().unwrap());
+                panic!("{c:?} did not start: {}", log.lock().unwrap());
             }
         };
         Serve { child, addr, log }
@@ -133,9 +139,30 @@ pub struct Http {
 
 impl Http {
     pub fn connect(addr: SocketAddr) -> Http {
-        let stream = TcpStream::connect(addr).unwrap();
+        Http::over(TcpStream::connect(addr).unwrap())
+    }
+
+    /// Over a stream the caller connected (with its own socket options).
+    pub fn over(stream: TcpStream) -> Http {
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let addr = stream.peer_addr().unwrap();
         Http { reader: BufReader::new(stream), addr }
+    }
+
+    /// Sends `GET path` and reads the response head, leaving the body (a stream) unread.
+    pub fn open(mut self, path: &str) -> (Http, u16) {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n", self.addr);
+        self.reader.get_mut().write_all(req.as_bytes()).unwrap();
+        let (status, headers) = self.read_head();
+        assert_eq!(status, 200, "GET {path}: {headers:?}");
+        let port = self.stream().local_addr().unwrap().port();
+        (self, port)
+    }
+
+    /// Reads up to `n` bytes of whatever comes (the raw stream); the count read.
+    pub fn read_some(&mut self, n: usize) -> usize {
+        let mut buf = vec![0; n];
+        self.reader.read(&mut buf).unwrap_or(0)
     }
 
     pub fn stream(&self) -> &TcpStream {

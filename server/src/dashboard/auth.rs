@@ -19,8 +19,8 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use subtle::ConstantTimeEq;
 
-use crate::AppState;
-use crate::metrics::RefusedLabel;
+use super::AppState;
+use super::metrics::RefusedLabel;
 
 pub const COOKIE: &str = "webui_doctor_session";
 
@@ -170,7 +170,7 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
 
 fn login_page(failed: bool) -> String {
     let note = if failed { "<p class=\"err\">That token is not right.</p>" } else { "" };
-    include_str!("../assets/login.html").replace("<!--NOTE-->", note)
+    include_str!("../../assets/login.html").replace("<!--NOTE-->", note)
 }
 
 #[cfg(test)]

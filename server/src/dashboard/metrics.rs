@@ -21,7 +21,7 @@ pub struct RefusedLabel {
     pub reason: &'static str,
 }
 
-/// Cheap to clone: every field is a shared atomic.
+/// The server's own counters and gauges. Cheap to clone: every field is a shared atomic.
 #[derive(Clone)]
 pub struct ServerMetrics {
     pub accepted: Counter,
@@ -31,6 +31,7 @@ pub struct ServerMetrics {
     pub sse_clients: Gauge,
     pub option_failures: Family<OptionLabel, Counter>,
     pub peers_timed_out: Counter,
+    pub watchdog_ended: Counter,
 }
 
 impl Default for ServerMetrics {
@@ -44,6 +45,7 @@ impl Default for ServerMetrics {
             sse_clients: Gauge::default(),
             option_failures: Family::default(),
             peers_timed_out: Counter::default(),
+            watchdog_ended: Counter::default(),
         };
         for reason in ["max_connections", "max_connections_per_ip", "max_sse_clients", "busy"] {
             let _ = m.rejected.get_or_create(&RejectLabel { reason }).get();
@@ -59,6 +61,7 @@ impl Default for ServerMetrics {
 }
 
 impl ServerMetrics {
+    /// Every series, for the text encoder.
     pub fn registry(&self) -> Registry {
         let mut r = Registry::with_prefix("webui_doctor_server");
         r.register("connections_accepted", "TCP connections accepted", self.accepted.clone());
@@ -78,6 +81,11 @@ impl ServerMetrics {
             "keepalive_option_failures",
             "Socket options that could not be set on an accepted connection",
             self.option_failures.clone(),
+        );
+        r.register(
+            "watchdog_ended",
+            "Connections the write-progress watchdog ended: written bytes unacknowledged past its deadline",
+            self.watchdog_ended.clone(),
         );
         r.register(
             "peers_timed_out",

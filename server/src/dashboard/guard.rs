@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::AppState;
+use super::AppState;
 
 /// The `Host` values served without a token, lower-case.
 #[derive(Debug, Clone)]
@@ -86,12 +86,12 @@ fn forbidden(why: &'static str) -> Response {
 pub async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let host = host_of(&request);
     if state.token.is_none() && !host.is_some_and(|h| state.hosts.allows(h)) {
-        state.metrics.refused.get_or_create(&crate::metrics::RefusedLabel { reason: "host" }).inc();
+        state.metrics.refused.get_or_create(&super::metrics::RefusedLabel { reason: "host" }).inc();
         return forbidden("403 Forbidden: this Host is not served (add the name to the server's allowed hosts)\n");
     }
     let path = request.uri().path();
     if !open_route(path) && cross_site(request.headers(), host) {
-        state.metrics.refused.get_or_create(&crate::metrics::RefusedLabel { reason: "cross_site" }).inc();
+        state.metrics.refused.get_or_create(&super::metrics::RefusedLabel { reason: "cross_site" }).inc();
         return forbidden("403 Forbidden: cross-site request\n");
     }
     if path != "/login" && announces_body(request.headers()) {

@@ -18,7 +18,7 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::sync::Semaphore;
 
-use crate::{ProviderError, SnapshotProvider};
+use super::{ProviderError, SnapshotProvider};
 
 /// What a read gave, cheap to clone for every caller that shares it.
 #[derive(Debug, Clone)]

@@ -14,9 +14,9 @@ use futures_util::StreamExt;
 use serde_json::json;
 use tokio_stream::wrappers::WatchStream;
 
-use crate::metrics::RejectLabel;
-use crate::reads::{Busy, Outcome};
-use crate::{AppState, ProviderError, SnapshotProvider, auth, guard};
+use super::metrics::RejectLabel;
+use super::reads::{Busy, Outcome};
+use super::{AppState, ProviderError, SnapshotProvider, auth, guard};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -44,16 +44,16 @@ async fn limit_head(request: axum::extract::Request, next: axum::middleware::Nex
     let size = request.method().as_str().len()
         + request.uri().to_string().len()
         + request.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>();
-    if size > crate::MAX_REQUEST_HEAD {
+    if size > super::MAX_REQUEST_HEAD {
         return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "request head over 64 KiB\n").into_response();
     }
     next.run(request).await
 }
 
-const DASHBOARD: &str = include_str!("../assets/dashboard.html");
-const DASHBOARD_JS: &str = include_str!("../assets/dashboard.js");
-const DASHBOARD_CSS: &str = include_str!("../assets/dashboard.css");
-const LOGIN_CSS: &str = include_str!("../assets/login.css");
+const DASHBOARD: &str = include_str!("../../assets/dashboard.html");
+const DASHBOARD_JS: &str = include_str!("../../assets/dashboard.js");
+const DASHBOARD_CSS: &str = include_str!("../../assets/dashboard.css");
+const LOGIN_CSS: &str = include_str!("../../assets/login.css");
 
 async fn dashboard() -> Response {
     ([(header::CACHE_CONTROL, "no-store")], Html(DASHBOARD)).into_response()
@@ -122,6 +122,11 @@ async fn healthz(State(state): State<AppState>) -> Response {
             "options": &*state.probe,
             "all_applied": failures.is_empty(),
         },
+        "watchdog": state.watchdog.as_ref().map(|w| json!({
+            "deadline_s": w.deadline().as_secs_f64(),
+            "supported": crate::Watchdog::supported(),
+            "ended": w.ended(),
+        })),
         "heartbeat_s": state.config.heartbeat.as_secs_f64(),
         "snapshot_period_s": state.config.snapshot_period.as_secs_f64(),
         "connections_open": state.metrics.open.get(),
@@ -134,7 +139,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 /// Keeps the SSE gauge and the client permit for as long as the stream lives; dropped when the
 /// client goes (FIN, RST or a keepalive timeout) and hyper drops the response body.
 struct ClientSlot {
-    metrics: crate::ServerMetrics,
+    metrics: super::ServerMetrics,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 

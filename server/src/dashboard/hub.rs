@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::SnapshotProvider;
+use super::SnapshotProvider;
 
 #[derive(Debug)]
 pub struct Frame {
