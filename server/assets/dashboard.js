@@ -50,6 +50,8 @@ const times = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-d
 const fmt = (n) => numbers.format(n);
 const clock = (t) => times.format(new Date(t));
 fmt(0); clock(0);
+// The chart's drawing context, made once at load for the same reason.
+const chartContext = $("chart").getContext("2d");
 const live = () => view.offset === 0 && !view.state;
 const toRow = (s) => [s.state, s.recv_q, s.send_q, s.local, s.peer, s.timer && s.timer.kind,
   s.timer && s.timer.expires_ms, s.timer && s.timer.probes, s.idle && s.idle.last_recv_ms,
@@ -216,7 +218,7 @@ function drawChart() {
   const ratio = window.devicePixelRatio || 1;
   const w = c.clientWidth || 1200, h = c.clientHeight || 220;
   c.width = w * ratio; c.height = h * ratio;
-  const g = c.getContext("2d");
+  const g = chartContext;
   g.scale(ratio, ratio);
   g.clearRect(0, 0, w, h);
   const left = 40, right = 44, top = 10, bottom = 22;

@@ -33,6 +33,24 @@ use tokio::time::{Instant, Sleep};
 use crate::platform;
 
 /// The watchdog's setting and its tally, shared by every connection it watches (cheap to clone).
+///
+/// For an accept loop of your own, wrap each accepted stream; a stream that stalls then fails
+/// its reads and writes with `TimedOut`, and hyper (or your code) closes it:
+///
+/// ```
+/// use std::time::Duration;
+/// use webui_doctor_server::{KeepaliveConfig, TunedStream, Watchdog};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// let watchdog = Watchdog::new(Duration::from_secs(30));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let _client = tokio::net::TcpStream::connect(listener.local_addr()?).await?;
+/// let (stream, _) = listener.accept().await?;
+/// let stream = TunedStream::new(stream, &KeepaliveConfig::default(), Some(&watchdog));
+/// // ... serve `stream` with hyper; later:
+/// assert_eq!(watchdog.ended(), 0);
+/// # drop(stream); Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Watchdog {
     deadline: Duration,

@@ -171,6 +171,33 @@ pub(crate) struct AppState {
 }
 
 /// The dashboard server: bound by [`Server::bind`], served by [`Server::run`].
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use webui_doctor_server::CancellationToken;
+/// use webui_doctor_server::dashboard::{Config, ProviderError, Server, SnapshotProvider};
+///
+/// /// Serves fixed documents: a real provider reads the kernel's socket tables.
+/// struct Fixed;
+///
+/// impl SnapshotProvider for Fixed {
+///     fn snapshot(&self, _query: &[(String, String)]) -> Result<String, ProviderError> {
+///         Ok(r#"{"sockets": []}"#.into())
+///     }
+///     fn watched(&self) -> Result<String, ProviderError> {
+///         Ok(r#"{"summary": {"total": 0}}"#.into())
+///     }
+///     fn metrics(&self) -> Result<String, ProviderError> {
+///         Ok(String::new())
+///     }
+/// }
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = Server::bind(Config::default(), Arc::new(Fixed))?;
+/// println!("listening on http://{}", server.local_addr()?);
+/// server.run(CancellationToken::new()).await?;
+/// # Ok(()) }
+/// ```
 pub struct Server {
     listener: TcpListener,
     state: AppState,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::StreamExt;
@@ -158,12 +158,10 @@ async fn events(State(state): State<AppState>) -> Response {
     state.metrics.sse_clients.inc();
     let slot = ClientSlot { metrics: state.metrics.clone(), _permit: permit };
     let rx = state.hub.subscribe(state.config.snapshot_period);
-    let stream = WatchStream::from_changes(rx)
-        .filter_map(move |frame| {
-            let _slot = &slot;
-            std::future::ready(frame.map(|f| Ok::<_, Infallible>(Event::default().event("snapshot").data(&*f.json))))
-        })
-        .take_until(state.shutdown.clone().cancelled_owned());
-    let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(state.config.heartbeat).text("keepalive"));
+    let snapshots = WatchStream::from_changes(rx).filter_map(move |frame| {
+        let _slot = &slot;
+        std::future::ready(frame.map(|f| Ok::<_, Infallible>(Event::default().event("snapshot").data(&*f.json))))
+    });
+    let sse = crate::sse::stream(snapshots, state.config.heartbeat, state.shutdown.clone());
     ([("x-accel-buffering", "no"), ("cache-control", "no-store")], sse).into_response()
 }
