@@ -1,14 +1,14 @@
 //! Everything that differs by platform, in one place. What each platform has, as socket2 0.6
 //! documents it (and the kernel or OS headers name it):
 //!
-//! | what | Linux, Android, Fuchsia | macOS, iOS, tvOS, watchOS, visionOS | FreeBSD, NetBSD, DragonFly | OpenBSD | illumos | Windows |
+//! | what | Linux, Android, Fuchsia | macOS, iOS, tvOS, watchOS, visionOS | FreeBSD, NetBSD (DragonFly) | OpenBSD | illumos | Windows |
 //! | --- | --- | --- | --- | --- | --- | --- |
 //! | keepalive on | `SO_KEEPALIVE` | `SO_KEEPALIVE` | `SO_KEEPALIVE` | `SO_KEEPALIVE` | `SO_KEEPALIVE` | `SO_KEEPALIVE` |
 //! | idle time | `TCP_KEEPIDLE` | `TCP_KEEPALIVE` | `TCP_KEEPIDLE` | — (system-wide sysctl) | `TCP_KEEPIDLE` | `SIO_KEEPALIVE_VALS` |
 //! | probe interval | `TCP_KEEPINTVL` | `TCP_KEEPINTVL` | `TCP_KEEPINTVL` | — | `TCP_KEEPINTVL` | `SIO_KEEPALIVE_VALS` |
 //! | probe count | `TCP_KEEPCNT` | `TCP_KEEPCNT` | `TCP_KEEPCNT` | — | `TCP_KEEPCNT` | `TCP_KEEPCNT` (Windows 10 1703+) |
 //! | unacknowledged-data timeout | `TCP_USER_TIMEOUT` | — | — | — | — | — |
-//! | bytes not yet acknowledged | `SIOCOUTQ` ioctl | `SO_NWRITE` option | `FIONWRITE` ioctl | — | — | — |
+//! | bytes not yet acknowledged | `SIOCOUTQ` ioctl (not Fuchsia) | `SO_NWRITE` option | `FIONWRITE` ioctl (not DragonFly) | — | — | — |
 //!
 //! Where a platform lacks an option, setting it reports `Unsupported` in its
 //! [`OptionOutcome`](crate::OptionOutcome) and the others still apply; where it cannot count
@@ -65,26 +65,65 @@ macro_rules! no_keepalive_timings {
     )*};
 }
 
+/// The keepalive timings, as the setters below take them. Each setter is one option, but on
+/// Windows one call (`SIO_KEEPALIVE_VALS`) sets the idle time and the interval together, and
+/// socket2 sends 0 for whichever is left out: there every setter passes both, so setting one
+/// never zeroes the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timings {
+    /// Idle time before the first probe.
+    pub idle: Duration,
+    /// Time between probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is dropped.
+    pub count: u32,
+}
+
+/// `TcpKeepalive` with what `SIO_KEEPALIVE_VALS` needs on Windows (both times), and nothing else
+/// elsewhere.
+fn base(t: Timings) -> TcpKeepalive {
+    #[cfg(windows)]
+    return TcpKeepalive::new().with_time(t.idle).with_interval(t.interval);
+    #[cfg(not(windows))]
+    {
+        let _ = t;
+        TcpKeepalive::new()
+    }
+}
+
+/// The idle time (`TCP_KEEPIDLE`, `TCP_KEEPALIVE` on macOS).
+#[cfg(not(any(target_os = "openbsd", target_os = "haiku", target_os = "vita")))]
+pub fn set_idle(sock: &SockRef<'_>, t: Timings) -> io::Result<()> {
+    sock.set_tcp_keepalive(&base(t).with_time(t.idle))
+}
+
+/// The idle time: system-wide only on this platform. socket2 skips it here without an error,
+/// which would report an option as set that was not.
+#[cfg(any(target_os = "openbsd", target_os = "haiku", target_os = "vita"))]
+pub fn set_idle(_: &SockRef<'_>, _: Timings) -> io::Result<()> {
+    Err(unsupported("a per-socket keepalive idle time"))
+}
+
 keepalive_timings! {
     /// `TCP_KEEPINTVL` (or the platform's equivalent).
-    pub fn set_interval(sock: &SockRef<'_>, interval: Duration) -> io::Result<()> {
-        sock.set_tcp_keepalive(&TcpKeepalive::new().with_interval(interval))
+    pub fn set_interval(sock: &SockRef<'_>, t: Timings) -> io::Result<()> {
+        sock.set_tcp_keepalive(&base(t).with_interval(t.interval))
     }
 
     /// `TCP_KEEPCNT`.
-    pub fn set_retries(sock: &SockRef<'_>, count: u32) -> io::Result<()> {
-        sock.set_tcp_keepalive(&TcpKeepalive::new().with_retries(count))
+    pub fn set_retries(sock: &SockRef<'_>, t: Timings) -> io::Result<()> {
+        sock.set_tcp_keepalive(&base(t).with_retries(t.count))
     }
 }
 
 no_keepalive_timings! {
     /// `TCP_KEEPINTVL`: not on this platform.
-    pub fn set_interval(_: &SockRef<'_>, _: Duration) -> io::Result<()> {
+    pub fn set_interval(_: &SockRef<'_>, _: Timings) -> io::Result<()> {
         Err(unsupported("TCP_KEEPINTVL"))
     }
 
     /// `TCP_KEEPCNT`: not on this platform.
-    pub fn set_retries(_: &SockRef<'_>, _: u32) -> io::Result<()> {
+    pub fn set_retries(_: &SockRef<'_>, _: Timings) -> io::Result<()> {
         Err(unsupported("TCP_KEEPCNT"))
     }
 }
@@ -116,11 +155,15 @@ pub fn outgoing_queue(sock: &SockRef<'_>) -> io::Result<usize> {
 }
 
 /// Bytes in the socket's send buffer, not yet acknowledged: `FIONWRITE`.
-#[cfg(any(target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly"))]
+#[cfg(any(target_os = "freebsd", target_os = "netbsd"))]
 pub fn outgoing_queue(sock: &SockRef<'_>) -> io::Result<usize> {
     use rustix::ioctl::{Getter, Opcode, ioctl, opcode};
-    /// `FIONWRITE` = `_IOR('f', 119, int)` (`sys/filio.h`).
+    /// `FIONWRITE` (`sys/filio.h`): `_IOR('f', 119, int)` on FreeBSD (0x40046677), `_IOR('f',
+    /// 121, int)` on NetBSD (0x40046679), as the libc crate has them too.
+    #[cfg(target_os = "freebsd")]
     const FIONWRITE: Opcode = opcode::read::<std::ffi::c_int>(b'f', 119);
+    #[cfg(target_os = "netbsd")]
+    const FIONWRITE: Opcode = opcode::read::<std::ffi::c_int>(b'f', 121);
     // SAFETY: FIONWRITE writes one `int` through the pointer; the descriptor is live for the call.
     let queued = unsafe { ioctl(&**sock, Getter::<FIONWRITE, std::ffi::c_int>::new()) }?;
     usize::try_from(queued).map_err(|_| io::Error::other("FIONWRITE gave a negative length"))
@@ -155,7 +198,6 @@ pub fn outgoing_queue(sock: &SockRef<'_>) -> io::Result<usize> {
     target_os = "android",
     target_os = "freebsd",
     target_os = "netbsd",
-    target_os = "dragonfly",
     target_os = "macos",
     target_os = "ios",
     target_os = "tvos",

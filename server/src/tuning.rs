@@ -24,9 +24,9 @@ use std::io;
 use std::time::Duration;
 
 use serde::Serialize;
-use socket2::{SockRef, TcpKeepalive};
+use socket2::SockRef;
 
-use crate::platform::{IDLE_OPTION, set_interval, set_retries, set_user_timeout};
+use crate::platform::{IDLE_OPTION, Timings, set_idle, set_interval, set_retries, set_user_timeout};
 
 /// What to set on each accepted socket. The default is the fix: keepalive after 10 s idle, a
 /// probe every 5 s, 3 unanswered probes, and a 25 s `TCP_USER_TIMEOUT` — a dead peer is dropped
@@ -119,9 +119,10 @@ pub fn apply(sock: SockRef<'_>, config: &KeepaliveConfig) -> Vec<OptionOutcome> 
         return out;
     }
     record("SO_KEEPALIVE", "1".into(), sock.set_keepalive(true));
-    record(IDLE_OPTION, secs(config.idle), sock.set_tcp_keepalive(&TcpKeepalive::new().with_time(config.idle)));
-    record("TCP_KEEPINTVL", secs(config.interval), set_interval(&sock, config.interval));
-    record("TCP_KEEPCNT", config.count.to_string(), set_retries(&sock, config.count));
+    let t = Timings { idle: config.idle, interval: config.interval, count: config.count };
+    record(IDLE_OPTION, secs(config.idle), set_idle(&sock, t));
+    record("TCP_KEEPINTVL", secs(config.interval), set_interval(&sock, t));
+    record("TCP_KEEPCNT", config.count.to_string(), set_retries(&sock, t));
     if let Some(timeout) = config.user_timeout {
         record("TCP_USER_TIMEOUT", format!("{}ms", timeout.as_millis()), set_user_timeout(&sock, timeout));
     }
