@@ -314,7 +314,7 @@ fn unit_command(port: u16) -> Vec<String> {
             .expect("the systemd unit");
     let exec = unit.lines().find_map(|l| l.strip_prefix("ExecStart=")).expect("an ExecStart line");
     let mut words: Vec<String> = exec.split_whitespace().map(|w| w.replace("%i", &port.to_string())).collect();
-    assert_eq!(words[0], "/usr/local/bin/webui-doctor");
+    assert_eq!(words[0], "/usr/bin/webui-doctor");
     words.remove(0);
     words
 }
