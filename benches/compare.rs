@@ -829,7 +829,9 @@ fn dashboard(watched: usize, judge: bool) {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (mut server, addr) = start_serve(&args);
+    let (ticks, started) = (cpu_ticks(server.id()), Instant::now());
     let events = sse_events(addr, 5);
+    let cpu = (cpu_ticks(server.id()) - ticks) as f64 / 100.0 / started.elapsed().as_secs_f64() * 100.0;
     let framing = "event: snapshot\ndata: \n\n".len();
     let sizes: Vec<usize> = events.iter().map(|e| e.len() + framing).collect();
     let first: serde_json::Value = serde_json::from_str(&events[0]).unwrap();
@@ -850,6 +852,9 @@ fn dashboard(watched: usize, judge: bool) {
         }
     };
     println!("  SSE events on the wire: {sizes:?} bytes (target <= 65536){}", verdict(largest <= 64 * 1024));
+    println!(
+        "  serve's CPU while streaming them: {cpu:.1} % of one core (one read of the watched ports per 2 s period)"
+    );
     if !browser::available() {
         println!("  page apply time: skipped (chromium and chromium-driver are not installed)");
     } else {
