@@ -86,10 +86,13 @@ impl Watchdog {
     }
 
     /// Whether this platform can count a socket's unacknowledged bytes (and so whether the
-    /// watchdog can work here): tried on a fresh socket.
+    /// watchdog can work here): tried once, on a fresh socket.
     pub fn supported() -> bool {
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
-            .is_ok_and(|s| platform::outgoing_queue(&SockRef::from(&s)).is_ok())
+        static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *SUPPORTED.get_or_init(|| {
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
+                .is_ok_and(|s| platform::outgoing_queue(&SockRef::from(&s)).is_ok())
+        })
     }
 
     /// How often a connection with queued bytes is looked at: eight times per deadline, between

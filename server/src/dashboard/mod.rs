@@ -1,11 +1,11 @@
 //! webui-doctor's dashboard server (`webui-doctor serve`): the page, its SSE stream, the JSON
-//! API, `/metrics`, access control — built on the reusable half of the crate
-//! ([`TunedStream`], [`Watchdog`], [`sse`](crate::sse)). It
-//! knows nothing of how sockets are inspected; the caller hands it a [`SnapshotProvider`].
+//! API, `/metrics`, access control — built on the reusable half of the crate ([`TunedStream`],
+//! [`Watchdog`], [`sse`](crate::sse)). It knows nothing of how sockets are inspected; the caller
+//! hands it a [`SnapshotProvider`].
 //!
-//! The shape follows tokio's mini-redis: one accept loop ([`Server::run`]) that owns the listener,
-//! bounds connections with a semaphore and applies socket options in one place
-//! ([`TunedStream::new`](crate::TunedStream::new)); one task per connection, served by hyper's HTTP/1 connection (not
+//! The shape follows tokio's mini-redis: one accept loop ([`Server::run`]) that owns the
+//! listener, bounds connections with a semaphore and applies socket options in one place
+//! ([`TunedStream::new`]); one task per connection, served by hyper's HTTP/1 connection (not
 //! `axum::serve`, which exposes no header read timeout, and not hyper-util's HTTP/1+2 `auto`
 //! builder, whose connections cost 8 KiB more each: 206 against 127 MiB for 10,000 SSE
 //! streams; browsers never speak cleartext HTTP/2 anyway); and one shutdown signal, a
