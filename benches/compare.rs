@@ -865,18 +865,15 @@ fn dashboard(watched: usize, judge: bool) {
             assert!(start.elapsed() < Duration::from_secs(60), "the page got too few events");
             std::thread::sleep(Duration::from_millis(200));
         }
-        let stats = b.eval("return window.dashboardStats;");
-        let ms: Vec<f64> = stats["ms"].as_array().unwrap().iter().filter_map(|m| m.as_f64()).collect();
         // The first event also pays the page's one-time set-up: reported on its own.
-        let first_ms = ms[0];
-        let mut steady = ms[1..].to_vec();
-        steady.sort_by(f64::total_cmp);
-        let worst = steady[steady.len() - 1];
+        let t = b.apply_times();
         println!(
-            "  page apply time over {} events after the first: median {:.1} ms, worst {worst:.1} ms (target <= 50 ms){}; the first {first_ms:.1} ms",
-            steady.len(),
-            steady[steady.len() / 2],
-            verdict(worst <= 50.0)
+            "  page apply time over {} events after the first: median {:.1} ms, worst {:.1} ms (target <= 50 ms){}; the first {:.1} ms",
+            t.steady,
+            t.median,
+            t.worst,
+            verdict(t.worst <= 50.0),
+            t.first
         );
         println!("  shown: {}", b.eval("return document.getElementById('shown').textContent;"));
     }

@@ -320,7 +320,7 @@ function onSnapshot(doc) {
 
 // How long the page takes to apply each event (parse, update, style and layout), and how big the
 // events are: shown in the header, kept for tests as `window.dashboardStats`.
-const stats = { events: 0, lastMs: 0, maxMs: 0, lastChars: 0, maxChars: 0, ms: [], phases: {} };
+const stats = { events: 0, maxChars: 0, ms: [], phases: {} };
 window.dashboardStats = stats;
 function applyEvent(data) {
   const t0 = performance.now();
@@ -333,8 +333,7 @@ function applyEvent(data) {
   stats.phases.parse = t1 - t0;
   stats.phases.layout = performance.now() - t2;
   stats.events += 1;
-  stats.lastMs = ms; stats.maxMs = Math.max(stats.maxMs, ms);
-  stats.lastChars = data.length; stats.maxChars = Math.max(stats.maxChars, data.length);
+  stats.maxChars = Math.max(stats.maxChars, data.length);
   stats.ms.push(ms);
   if (stats.ms.length > 100) stats.ms.shift();
   if (stats.events === 1) stats.first = Object.assign({}, stats.phases);

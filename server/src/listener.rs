@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -67,9 +68,7 @@ impl TunedListener {
     /// Ends any connection whose written bytes stay unacknowledged for `deadline` (see
     /// [`watchdog`](crate::watchdog)); counted in [`ListenerStats::watchdog_ended`].
     pub fn with_watchdog(mut self, deadline: Duration) -> TunedListener {
-        let watchdog = Watchdog::new(deadline);
-        *self.stats.inner.watchdog.lock().unwrap_or_else(|p| p.into_inner()) = Some(watchdog.clone());
-        self.watchdog = Some(watchdog);
+        self.watchdog = Some(Watchdog::counting(deadline, self.stats.inner.watchdog_ended.clone()));
         self
     }
 
@@ -142,7 +141,8 @@ struct StatsInner {
     accepted: AtomicU64,
     failures: [AtomicU64; OPTION_NAMES.len()],
     last: Mutex<Vec<OptionOutcome>>,
-    watchdog: Mutex<Option<Watchdog>>,
+    /// The watchdog's own counter (shared with it: see `with_watchdog`).
+    watchdog_ended: Counter,
 }
 
 impl ListenerStats {
@@ -176,7 +176,7 @@ impl ListenerStats {
 
     /// Connections the watchdog ended.
     pub fn watchdog_ended(&self) -> u64 {
-        self.inner.watchdog.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map_or(0, Watchdog::ended)
+        self.inner.watchdog_ended.get()
     }
 }
 

@@ -2,7 +2,6 @@
 //! real processes, their accepted sockets read back with `sockets -O`, their dead peers made
 //! with nftables, and the write-progress watchdog against a client that stopped reading.
 
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -94,13 +93,8 @@ fn watchdog_ends_a_stalled_reader_and_spares_a_slow_one() {
     let flood = ["--user-timeout", "0", "--every", "0.01", "--pad", "4000", "--heartbeat", "3600"];
     let watched = axum_sse(&[&flood[..], &["--watchdog", "2"]].concat());
     let unwatched = axum_sse(&[&flood[..], &["--watchdog", "0"]].concat());
-    // A client with a small receive buffer, so its window closes at once when it stops reading.
-    let small = |server: &Serve| {
-        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        s.set_recv_buffer_size(4096).unwrap();
-        s.connect(&server.addr.into()).unwrap();
-        Http::over(TcpStream::from(s)).open("/events")
-    };
+    // Clients with a small receive buffer, so a window closes at once when its reader stops.
+    let small = |server: &Serve| Http::small_window(server.addr).open("/events");
     let server_side = |server: &Serve, port: u16| server_socket(server.port(), port).map(|s| s["state"].clone());
 
     let (stalled, stalled_port) = small(&watched);

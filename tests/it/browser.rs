@@ -75,6 +75,24 @@ impl Browser {
         self.call("POST", &format!("/session/{}/execute/sync", self.session), &json!({ "script": script, "args": [] }))
     }
 
+    /// The dashboard's own timing of the events it applied (`window.dashboardStats`).
+    pub fn apply_times(&self) -> ApplyTimes {
+        let stats = self.eval("return window.dashboardStats;");
+        let all: Vec<f64> =
+            stats["ms"].as_array().expect("dashboardStats.ms").iter().filter_map(Value::as_f64).collect();
+        assert!(all.len() >= 2, "the page applied {} events", all.len());
+        let mut steady = all[1..].to_vec();
+        steady.sort_by(f64::total_cmp);
+        ApplyTimes {
+            first: all[0],
+            steady: steady.len(),
+            median: steady[steady.len() / 2],
+            worst: steady[steady.len() - 1],
+            max_chars: stats["maxChars"].as_u64().unwrap_or(0),
+            all,
+        }
+    }
+
     pub fn screenshot(&self) -> Vec<u8> {
         let b64 = self.call("GET", &format!("/session/{}/screenshot", self.session), &Value::Null);
         base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap()).unwrap()
@@ -90,6 +108,22 @@ impl Drop for Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// How long the dashboard took to apply its events, in ms. The first event also pays the page's
+/// one-time set-up (the first layout of every section with content, the script's first
+/// compilation), so it is kept apart from the ones after it, which are what each period costs.
+#[derive(Debug)]
+pub struct ApplyTimes {
+    pub first: f64,
+    /// Events after the first, and their median and slowest.
+    pub steady: usize,
+    pub median: f64,
+    pub worst: f64,
+    /// The largest event, in characters.
+    pub max_chars: u64,
+    /// Every event's time, in order.
+    pub all: Vec<f64>,
 }
 
 /// One HTTP/1.1 request on its own connection: the status and the body (ChromeDriver answers

@@ -436,10 +436,7 @@ fn serve_watchdog_ends_a_stalled_dashboard_stream() {
     let health: serde_json::Value = serde_json::from_str(&get(serve.addr, "/healthz").body).unwrap();
     assert_eq!(health["watchdog"]["deadline_s"], 2.0, "{health}");
     assert_eq!(health["watchdog"]["supported"], true, "{health}");
-    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    s.set_recv_buffer_size(4096).unwrap();
-    s.connect(&serve.addr.into()).unwrap();
-    let (_stalled, port) = Http::over(std::net::TcpStream::from(s)).open("/api/events");
+    let (_stalled, port) = Http::small_window(serve.addr).open("/api/events");
     let start = Instant::now();
     let ended = wait_until(Duration::from_secs(5), || {
         server_socket(serve.port(), port).is_none_or(|s| s["state"] != "established")

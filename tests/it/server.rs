@@ -149,12 +149,33 @@ impl Http {
         Http { reader: BufReader::new(stream), addr }
     }
 
-    /// Sends `GET path` and reads the response head, leaving the body (a stream) unread.
-    pub fn open(mut self, path: &str) -> (Http, u16) {
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n", self.addr);
+    /// A connection whose receive buffer is 4 KB: once its reader stops, its window closes at
+    /// once (a client that stopped reading, but still acknowledges every probe).
+    pub fn small_window(addr: SocketAddr) -> Http {
+        let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None).unwrap();
+        s.set_recv_buffer_size(4096).unwrap();
+        s.connect(&addr.into()).unwrap();
+        Http::over(TcpStream::from(s))
+    }
+
+    /// Sends `GET path` (an event stream) with `headers` and reads the response head, which must
+    /// be a 200; the body is left unread.
+    fn get_stream(&mut self, path: &str, headers: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n", self.addr);
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
         self.reader.get_mut().write_all(req.as_bytes()).unwrap();
         let (status, headers) = self.read_head();
         assert_eq!(status, 200, "GET {path}: {headers:?}");
+        headers
+    }
+
+    /// Sends `GET path` and reads the response head, leaving the body (a stream) unread; the
+    /// connection and its client port.
+    pub fn open(mut self, path: &str) -> (Http, u16) {
+        self.get_stream(path, &[]);
         let port = self.stream().local_addr().unwrap().port();
         (self, port)
     }
@@ -327,14 +348,7 @@ impl Http {
     /// Opens `/api/events` and checks the response head.
     pub fn open_events(addr: SocketAddr, headers: &[(&str, &str)]) -> Http {
         let mut h = Http::connect(addr);
-        let mut req = format!("GET /api/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        h.reader.get_mut().write_all(req.as_bytes()).unwrap();
-        let (status, headers) = h.read_head();
-        assert_eq!(status, 200, "{headers:?}");
+        let headers = h.get_stream("/api/events", headers);
         let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.as_str());
         assert_eq!(get("content-type"), Some("text/event-stream"));
         assert_eq!(get("x-accel-buffering"), Some("no"));
