@@ -27,8 +27,27 @@ use crate::verify::{Probe, find_server_socket};
 /// Every drill's table starts with this, followed by the drilling process's pid.
 pub const TABLE_PREFIX: &str = "webui_doctor_drill_";
 
+/// Where Debian, Fedora, Arch and Alpine install `nft`. It is never looked up through `PATH`:
+/// a drill runs as root, and the caller's `PATH` is the caller's choice, not the system's.
+const NFT_PATHS: [&str; 4] = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft", "/bin/nft"];
+
+/// `nft` by absolute path, with a cleared environment (its locale and its own lookups are the
+/// system's defaults, whatever the caller exported). Refused under set-uid, as a backstop to
+/// `main`'s refusal.
+fn nft_command() -> Result<Command, DrillError> {
+    if os::privileged_by_exec() {
+        return Err(DrillError::SetUid);
+    }
+    let path = NFT_PATHS.iter().find(|p| std::path::Path::new(p).is_file()).ok_or_else(|| {
+        DrillError::NftMissing(io::Error::new(io::ErrorKind::NotFound, format!("not in {}", NFT_PATHS.join(", "))))
+    })?;
+    let mut command = Command::new(path);
+    command.env_clear();
+    Ok(command)
+}
+
 fn nft(script: &str) -> Result<(), DrillError> {
-    let mut child = Command::new("nft")
+    let mut child = nft_command()?
         .args(["-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -47,12 +66,15 @@ fn nft(script: &str) -> Result<(), DrillError> {
 
 /// Deletes drill tables whose process is gone (left behind by a SIGKILL).
 pub fn remove_stale_tables() {
-    let Ok(out) = Command::new("nft").args(["list", "tables", "inet"]).output() else { return };
+    let Ok(mut nft) = nft_command() else { return };
+    let Ok(out) = nft.args(["list", "tables", "inet"]).output() else { return };
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Some(name) = line.trim().strip_prefix("table inet ") else { continue };
         let Some(pid) = name.strip_prefix(TABLE_PREFIX).and_then(|p| p.parse::<u32>().ok()) else { continue };
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = Command::new("nft").args(["delete", "table", "inet", name]).status();
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && let Ok(mut nft) = nft_command()
+        {
+            let _ = nft.args(["delete", "table", "inet", name]).status();
         }
     }
 }
@@ -94,11 +116,10 @@ impl Blackhole {
 
 impl Drop for Blackhole {
     fn drop(&mut self) {
-        let _ = Command::new("nft")
-            .args(["delete", "table", "inet", &self.table])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        if let Ok(mut nft) = nft_command() {
+            let _ =
+                nft.args(["delete", "table", "inet", &self.table]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
     }
 }
 

@@ -87,9 +87,9 @@ pub enum Error {
 #[derive(Debug, thiserror::Error)]
 pub enum SockOptError {
     #[error(
-        "process {pid} is in net_cls/net_prio cgroup {cgroup}: pidfd_getfd would re-tag its socket with our class id (use --force to read anyway)"
+        "process {pid} is in net_cls/net_prio cgroup {cgroup}, this process in {ours}: pidfd_getfd would re-tag its socket with our class id (use --force to read anyway)"
     )]
-    NetCls { pid: u32, cgroup: String },
+    NetCls { pid: u32, cgroup: String, ours: String },
 
     #[error("cannot duplicate fd {fd} of process {pid} (pidfd_getfd needs root or the owner's user)")]
     Duplicate {
@@ -99,9 +99,14 @@ pub enum SockOptError {
         source: io::Error,
     },
 
-    /// The pid or fd was reused between the `/proc` scan and the copy: the copy is another file.
-    #[error("fd {fd} of process {pid} is no longer socket {expected} (now inode {found}); left alone")]
-    InodeChanged { pid: u32, fd: i32, expected: u64, found: u64 },
+    /// The fd or the inode number was reused between the choice and the copy: the copy is
+    /// another socket (or another file), and is left alone.
+    #[error("fd {fd} of process {pid} is no longer the socket chosen ({what}); left alone")]
+    NotSelected { pid: u32, fd: i32, what: String },
+
+    /// A set-uid or file-capability install: copies are refused.
+    #[error("{}", crate::os::SETUID_REFUSAL)]
+    SetUid,
 
     #[error("reading socket options of process {pid}")]
     Read {
@@ -136,6 +141,10 @@ pub enum VerifyError {
 pub enum DrillError {
     #[error("--drill needs root: it installs an nftables rule")]
     NotRoot,
+
+    /// A set-uid or file-capability install: no program is run.
+    #[error("{}", crate::os::SETUID_REFUSAL)]
+    SetUid,
 
     #[error("cannot run nft (install nftables)")]
     NftMissing(#[source] io::Error),

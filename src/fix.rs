@@ -8,9 +8,10 @@
 //! does), or `shutdown(SHUT_RDWR)` on a copy where the kernel refuses that.
 //!
 //! It works in two phases so that it either acts on everything selected or on nothing: first a
-//! copy of every selected socket is taken, checked (its inode must be the socket's; its owner
-//! must not be in a `net_cls` cgroup unless forced) and let go; then each is copied and checked
-//! again, and the options are set and read back. A permission error or an owner that exits in the
+//! copy of every selected socket is taken, checked (see `sockopt::Copier`: the owner is held by a
+//! pidfd from the choice on, the copy must carry the chosen socket's inode, cookie and addresses,
+//! and the owner's net_cls/net_prio class must be ours unless forced) and let go; then each is
+//! copied and checked again, and the options are set and read back. A permission error or an owner that exits in the
 //! first phase stops the command before any change; one that exits during the second fails only
 //! its own sockets. Nothing outside the selection is touched, and the owner's descriptors are never
 //! closed: only our copies are.
@@ -25,6 +26,7 @@ use crate::filter::Filter;
 use crate::model::{Extras, Process, SockOptName, SockOpts, Socket, StateSet, TcpState};
 use crate::process::ProcessMap;
 use crate::query::Query;
+use crate::sockopt::Copier;
 use crate::{os, source};
 
 /// The option values to put on each selected socket.
@@ -145,6 +147,12 @@ pub struct SocketFix {
     #[serde(skip)]
     pub fd: Option<i32>,
     pub action: Action,
+    /// The socket's uid, as the kernel reports it (its creator's).
+    pub uid: u32,
+    /// Left alone because the copy was not the socket chosen (its descriptor or inode number was
+    /// reused in between).
+    #[serde(skip)]
+    pub mismatched: bool,
     /// The options read from the socket before anything was done (`null` for CLOSE-WAIT).
     pub before: Option<SockOpts>,
     /// Read back after setting (`null` on a dry run and for CLOSE-WAIT).
@@ -166,6 +174,8 @@ pub struct FixSummary {
     pub unchanged: usize,
     pub closed: usize,
     pub skipped: usize,
+    /// Of the skipped: copies that were not the socket chosen (a reused descriptor or inode).
+    pub mismatched: usize,
     pub failed: usize,
 }
 
@@ -194,16 +204,22 @@ struct Selected {
 
 /// Runs `plan` against the sockets `base` can read (its source and proc root).
 pub fn run(plan: &Plan, base: &Query) -> Result<FixReport> {
+    let mut copier = Copier::new(&base.paths.root, plan.force)?;
     let map =
         ProcessMap::scan(&base.paths.root).map_err(|source| Error::Read { path: base.paths.root.clone(), source })?;
     let (ports, selected) = select(plan, base, &map)?;
+    // Each owner is held from the choice to the action: a pid reused in between is not it.
+    for (p, _) in selected.iter().filter_map(|s| s.owner.as_ref()) {
+        copier.hold(p.pid);
+    }
 
     // Phase one: take and check a copy of every socket whose options we set, then let it go.
     // Nothing changes yet, and only one copy is open at a time (a server may hold more sockets
     // than this process may open files).
-    let mut work: Vec<(Selected, std::result::Result<(), String>)> = Vec::new();
+    let mut work: Vec<(Selected, std::result::Result<(), Skip>)> = Vec::new();
     for sel in selected {
-        let checked = if sel.role == Role::CloseWait { Ok(()) } else { copy_of(&sel, base, plan.force)?.map(drop) };
+        let checked =
+            if sel.role == Role::CloseWait { Ok(()) } else { copy_of(&sel, &mut copier, plan.force)?.map(drop) };
         work.push((sel, checked));
     }
 
@@ -211,11 +227,11 @@ pub fn run(plan: &Plan, base: &Query) -> Result<FixReport> {
     let mut sockets = Vec::new();
     for (sel, checked) in work {
         let outcome = match (sel.role, checked) {
-            (Role::CloseWait, _) => close(&sel, plan, base),
-            (_, Err(why)) => outcome(&sel, Action::Skipped, Some(why)),
-            (_, Ok(())) => match copy_of(&sel, base, plan.force) {
+            (Role::CloseWait, _) => close(&sel, plan, &mut copier),
+            (_, Err(skip)) => skipped(&sel, skip),
+            (_, Ok(())) => match copy_of(&sel, &mut copier, plan.force) {
                 Ok(Ok(fd)) => apply(&sel, &fd, plan),
-                Ok(Err(why)) => outcome(&sel, Action::Failed, Some(why)),
+                Ok(Err(skip)) => skipped(&sel, skip),
                 Err(Error::Fix(FixError::Exited { pid })) => {
                     outcome(&sel, Action::Failed, Some(format!("process {pid} exited before its options were set")))
                 }
@@ -226,6 +242,20 @@ pub fn run(plan: &Plan, base: &Query) -> Result<FixReport> {
     }
     let summary = summarize(&sockets);
     Ok(FixReport { dry_run: plan.dry_run, ports, wanted: plan.wanted, sockets, summary })
+}
+
+/// Why one socket is left alone.
+#[derive(Debug)]
+struct Skip {
+    why: String,
+    /// The copy was not the socket chosen.
+    mismatched: bool,
+}
+
+fn skipped(sel: &Selected, skip: Skip) -> SocketFix {
+    let mut fix = outcome(sel, Action::Skipped, Some(skip.why));
+    fix.mismatched = skip.mismatched;
+    fix
 }
 
 /// The listening sockets of the target, then the established (and with `--close-wait`, the
@@ -300,17 +330,19 @@ fn select(plan: &Plan, base: &Query, map: &ProcessMap) -> Result<(Vec<u16>, Vec<
 }
 
 /// Our copy of a selected socket, checked. A permission error, a hidden owner or an owner that
-/// exited stops the whole command (nothing has changed yet); a `net_cls` owner without `--force`
-/// skips this socket only.
-fn copy_of(sel: &Selected, base: &Query, force: bool) -> Result<std::result::Result<OwnedFd, String>> {
+/// exited stops the whole command (nothing has changed yet); an owner in another net_cls class
+/// without `--force`, or a copy that is not the socket chosen, skips this socket only.
+fn copy_of(sel: &Selected, copier: &mut Copier, force: bool) -> Result<std::result::Result<OwnedFd, Skip>> {
     let Some((process, fd)) = &sel.owner else {
         return Err(FixError::OwnerHidden { inode: sel.socket.inode, local: sel.socket.local.to_string() }.into());
     };
     let pid = process.pid;
-    match crate::sockopt::checked_copy(&base.paths.root, pid, *fd, sel.socket.inode, force) {
+    let _ = force; // the copier holds it
+    match copier.copy(pid, *fd, &sel.socket) {
         Ok(copy) => Ok(Ok(copy)),
         // This socket only: left alone, with the reason.
-        Err(e @ (SockOptError::NetCls { .. } | SockOptError::InodeChanged { .. })) => Ok(Err(e.to_string())),
+        Err(e @ SockOptError::NetCls { .. }) => Ok(Err(Skip { why: e.to_string(), mismatched: false })),
+        Err(e @ SockOptError::NotSelected { .. }) => Ok(Err(Skip { why: e.to_string(), mismatched: true })),
         // The process is gone, or has closed that descriptor since the scan.
         Err(SockOptError::Duplicate { source, .. })
             if matches!(source.raw_os_error(), Some(libc::ESRCH | libc::EBADF)) =>
@@ -335,6 +367,8 @@ fn outcome(sel: &Selected, action: Action, error: Option<String>) -> SocketFix {
         process: sel.owner.as_ref().map(|(p, _)| p.clone()),
         fd: sel.owner.as_ref().map(|(_, fd)| *fd),
         action,
+        uid: sel.socket.uid,
+        mismatched: false,
         before: None,
         after: None,
         changes: Vec::new(),
@@ -384,17 +418,16 @@ fn apply(sel: &Selected, copy: &OwnedFd, plan: &Plan) -> SocketFix {
 }
 
 /// Ends one CLOSE-WAIT socket: `SOCK_DESTROY`, or `shutdown` on a copy.
-fn close(sel: &Selected, plan: &Plan, base: &Query) -> SocketFix {
+fn close(sel: &Selected, plan: &Plan, copier: &mut Copier) -> SocketFix {
     let mut fix = outcome(sel, Action::WouldClose, None);
     let Some(with) = plan.close_wait else { return fix };
     if plan.dry_run {
         return fix;
     }
     let destroy = || source::destroy(&sel.socket);
-    let shutdown = || -> std::result::Result<(), String> {
+    let mut shutdown = || -> std::result::Result<(), String> {
         let Some((p, fd)) = &sel.owner else { return Err("no process holds this socket".into()) };
-        let copy = crate::sockopt::checked_copy(&base.paths.root, p.pid, *fd, sel.socket.inode, plan.force)
-            .map_err(|e| crate::error::chain(&e))?;
+        let copy = copier.copy(p.pid, *fd, &sel.socket).map_err(|e| crate::error::chain(&e))?;
         os::shutdown_both(&copy).map_err(|e| format!("shutdown: {e}"))
     };
     // A socket read from procfs has no cookie, and SOCK_DESTROY without one could hit a newer
@@ -426,119 +459,186 @@ fn close(sel: &Selected, plan: &Plan, base: &Query) -> SocketFix {
 #[derive(Debug, Clone, Serialize)]
 pub struct FollowEvent {
     pub port: u16,
-    /// `applied` (a new listener, or one that lost the options, was fixed), `no-listener` (the
-    /// server is down), `failed`.
+    /// `applied` (a new listener, or one that lost the options, was fixed), `skipped` (left
+    /// alone on purpose, once per listener), `no-listener` (the server is down), `exited` (the
+    /// `--pid` process is gone), `failed`.
     pub event: &'static str,
     pub inode: Option<u64>,
     pub process: Option<Process>,
+    /// The listener's uid, where one was acted on.
+    pub uid: Option<u32>,
     pub message: String,
 }
 
-/// `--follow`: every `period`, checks the listening sockets on `ports` and fixes again any that
-/// is new (the server restarted) or has lost the options. Cheap when nothing changed: one
-/// LISTEN-only, port-filtered sock_diag read and, per listener, one `pidfd_getfd` copy whose
-/// options are read and compared (no `/proc` scan). Returns when SIGINT or SIGTERM arrives.
+/// `--follow`: every `period`, checks the listening sockets of the target (`--port`: those on
+/// the ports; `--pid`: those of that process, until it exits) and fixes again any that is new
+/// (the server restarted) or has lost the options. Cheap when nothing changed: one LISTEN-only
+/// sock_diag read and, per listener, one checked copy whose options are read and compared. A
+/// listener left alone (another net_cls class without `--force`) stays alone and is logged once.
+/// Returns when SIGINT or SIGTERM arrives, or when the `--pid` process exits.
 pub fn follow(
     plan: &Plan,
-    ports: &[u16],
     first: &FixReport,
     base: &Query,
     period: std::time::Duration,
     mut on_event: impl FnMut(&FollowEvent) -> std::io::Result<()>,
 ) -> Result<()> {
-    use std::collections::HashMap;
+    use std::collections::{HashMap, HashSet};
     os::catch_termination();
+    let mut copier = Copier::new(&base.paths.root, plan.force)?;
+    let listening = |f: &&SocketFix| f.role == Role::Listening;
     // Listener inode -> (pid, fd) of the owner we last fixed it through.
     let mut known: HashMap<u64, (u32, i32)> = first
         .sockets
         .iter()
-        .filter(|f| f.role == Role::Listening && f.action != Action::Failed)
+        .filter(listening)
+        .filter(|f| matches!(f.action, Action::Set | Action::Unchanged))
         .filter_map(|f| Some((f.inode, (f.process.as_ref()?.pid, f.fd?))))
         .collect();
+    let mut skipped: HashSet<u64> =
+        first.sockets.iter().filter(listening).filter(|f| f.action == Action::Skipped).map(|f| f.inode).collect();
+    let target_pid = match plan.target {
+        Target::Pid(pid) => {
+            copier.hold(pid);
+            Some(pid)
+        }
+        Target::Ports(_) => None,
+    };
+    let ports = &first.ports;
     let mut down: BTreeSet<u16> = BTreeSet::new();
-    let again = Plan { target: Target::Ports(Vec::new()), close_wait: None, dry_run: false, ..plan.clone() };
+    let again = Plan { close_wait: None, dry_run: false, ..plan.clone() };
     let sleep = |total: std::time::Duration| {
         let start = std::time::Instant::now();
         while start.elapsed() < total && !os::terminate_requested() {
             std::thread::sleep(std::time::Duration::from_millis(50).min(total));
         }
     };
+    let event =
+        |port, event, message: String| FollowEvent { port, event, inode: None, process: None, uid: None, message };
     loop {
         sleep(period);
         if os::terminate_requested() {
             return Ok(());
         }
-        let filter =
-            Filter { states: StateSet::of(&[TcpState::Listening]), ports: ports.to_vec(), ..Filter::default() };
-        let listeners = source::read(base.source, &filter, Extras::default(), &base.paths)?.sockets;
-        for &port in ports {
+        if let Some(pid) = target_pid
+            && copier.exited(pid)
+        {
+            on_event(&event(0, "exited", format!("process {pid} exited; nothing left to follow")))
+                .map_err(Error::Output)?;
+            return Ok(());
+        }
+        // The listeners to look at: on the ports, or held by the process.
+        let filter = Filter {
+            states: StateSet::of(&[TcpState::Listening]),
+            ports: if target_pid.is_some() { Vec::new() } else { ports.clone() },
+            ..Filter::default()
+        };
+        let mut listeners = source::read(base.source, &filter, Extras::default(), &base.paths)?.sockets;
+        let owners = target_pid.map(|pid| ProcessMap::scan_one(&base.paths.root, pid));
+        if let (Some(pid), Some(map)) = (target_pid, &owners) {
+            listeners.retain(|s| map.fd(s.inode, pid).is_some());
+        }
+        let watched: Vec<u16> = match target_pid {
+            Some(_) => listeners.iter().map(|s| s.local.port()).collect::<BTreeSet<_>>().into_iter().collect(),
+            None => ports.clone(),
+        };
+        for &port in &watched {
             let here: Vec<&Socket> = listeners.iter().filter(|s| s.local.port() == port).collect();
             if here.is_empty() {
                 if down.insert(port) {
                     let message = format!("no listening socket on :{port}; waiting for the server");
-                    on_event(&FollowEvent { port, event: "no-listener", inode: None, process: None, message })
-                        .map_err(Error::Output)?;
+                    on_event(&event(port, "no-listener", message)).map_err(Error::Output)?;
                 }
                 continue;
             }
             down.remove(&port);
-            let stale = here.iter().any(|s| match known.get(&s.inode) {
-                None => true,
-                Some(&(pid, fd)) => !still_fixed(pid, fd, s.inode, &plan.wanted),
-            });
-            if !stale {
+            let mut stale: HashSet<u64> = HashSet::new();
+            for s in &here {
+                if skipped.contains(&s.inode) {
+                    continue;
+                }
+                let Some(&(pid, fd)) = known.get(&s.inode) else {
+                    stale.insert(s.inode);
+                    continue;
+                };
+                match copier.copy(pid, fd, s) {
+                    Ok(copy) if os::get_sockopts(&copy).is_ok_and(|o| plan.wanted.satisfied_by(&o)) => {}
+                    Err(e @ SockOptError::NetCls { .. }) => {
+                        skipped.insert(s.inode);
+                        let message = format!(":{port} listening socket {}: left alone: {e}", s.inode);
+                        let e =
+                            FollowEvent { inode: Some(s.inode), uid: Some(s.uid), ..event(port, "skipped", message) };
+                        on_event(&e).map_err(Error::Output)?;
+                    }
+                    _ => {
+                        stale.insert(s.inode);
+                    }
+                }
+            }
+            if stale.is_empty() {
                 continue;
             }
-            let one = Plan { target: Target::Ports(vec![port]), ..again.clone() };
+            let one = Plan {
+                target: match target_pid {
+                    Some(pid) => Target::Pid(pid),
+                    None => Target::Ports(vec![port]),
+                },
+                ..again.clone()
+            };
             match run(&one, base) {
                 Ok(report) => {
-                    for f in report.sockets.iter().filter(|f| f.role == Role::Listening) {
-                        if let (Some(p), Some(fd)) = (&f.process, f.fd) {
-                            known.insert(f.inode, (p.pid, fd));
-                        }
-                        let event = if f.action == Action::Failed { "failed" } else { "applied" };
-                        let message = format!(
-                            ":{port} listening socket {} ({}): {}; {} established sockets fixed with it",
-                            f.inode,
-                            f.process
-                                .as_ref()
-                                .map(|p| format!("{} pid {}", p.comm, p.pid))
-                                .unwrap_or("owner unknown".into()),
-                            match f.action {
-                                Action::Set => "options set".to_owned(),
-                                Action::Unchanged => "already carries the options".to_owned(),
-                                _ => f.error.clone().unwrap_or("failed".into()),
-                            },
-                            report
-                                .sockets
-                                .iter()
-                                .filter(|s| s.role == Role::Established && s.action == Action::Set)
-                                .count()
+                    let fixed_with = report
+                        .sockets
+                        .iter()
+                        .filter(|s| {
+                            s.role == Role::Established
+                                && s.action == Action::Set
+                                && s.local.ends_with(&format!(":{port}"))
+                        })
+                        .count();
+                    for f in report.sockets.iter().filter(listening).filter(|f| stale.contains(&f.inode)) {
+                        let kind = match f.action {
+                            Action::Failed => "failed",
+                            Action::Skipped => {
+                                skipped.insert(f.inode);
+                                "skipped"
+                            }
+                            _ => {
+                                if let (Some(p), Some(fd)) = (&f.process, f.fd) {
+                                    known.insert(f.inode, (p.pid, fd));
+                                }
+                                "applied"
+                            }
+                        };
+                        let owner = f.process.as_ref().map_or_else(
+                            || "owner unknown".to_owned(),
+                            |p| format!("{} pid {} uid {}", p.comm, p.pid, f.uid),
                         );
-                        on_event(&FollowEvent {
-                            port,
-                            event,
+                        let what = match f.action {
+                            Action::Set => "options set".to_owned(),
+                            Action::Unchanged => "already carries the options".to_owned(),
+                            Action::Skipped => format!("left alone: {}", f.error.as_deref().unwrap_or("skipped")),
+                            _ => f.error.clone().unwrap_or("failed".into()),
+                        };
+                        let message = format!(
+                            ":{port} listening socket {} ({owner}): {what}; {fixed_with} established sockets fixed with it",
+                            f.inode
+                        );
+                        let e = FollowEvent {
                             inode: Some(f.inode),
                             process: f.process.clone(),
-                            message,
-                        })
-                        .map_err(Error::Output)?;
+                            uid: Some(f.uid),
+                            ..event(port, kind, message)
+                        };
+                        on_event(&e).map_err(Error::Output)?;
                     }
                 }
                 Err(e) => {
-                    let message = format!(":{port}: {e}");
-                    on_event(&FollowEvent { port, event: "failed", inode: None, process: None, message })
-                        .map_err(Error::Output)?;
+                    on_event(&event(port, "failed", format!(":{port}: {e}"))).map_err(Error::Output)?;
                 }
             }
         }
     }
-}
-
-/// Whether the listener `inode`, still held by `pid` as `fd`, carries the wanted options.
-fn still_fixed(pid: u32, fd: i32, inode: u64, wanted: &Wanted) -> bool {
-    let Ok(copy) = os::duplicate(pid, fd) else { return false };
-    os::inode_of(&copy).is_ok_and(|i| i == inode) && os::get_sockopts(&copy).is_ok_and(|o| wanted.satisfied_by(&o))
 }
 
 fn summarize(sockets: &[SocketFix]) -> FixSummary {
@@ -553,7 +653,10 @@ fn summarize(sockets: &[SocketFix]) -> FixSummary {
             Action::Set | Action::WouldSet => s.changed += 1,
             Action::Unchanged => s.unchanged += 1,
             Action::Closed | Action::WouldClose => s.closed += 1,
-            Action::Skipped => s.skipped += 1,
+            Action::Skipped => {
+                s.skipped += 1;
+                s.mismatched += usize::from(f.mismatched);
+            }
             Action::Failed => s.failed += 1,
         }
     }
@@ -590,8 +693,8 @@ mod tests {
             details: Default::default(),
         };
         let sel = Selected { role: Role::Listening, socket, owner: Some((Process { pid, comm: "true".into() }, 3)) };
-        let base = Query::new(crate::model::Source::Netlink, Filter::default(), crate::model::ProcPaths::default());
-        match copy_of(&sel, &base, false) {
+        let mut copier = Copier::new(std::path::Path::new("/proc"), false).unwrap();
+        match copy_of(&sel, &mut copier, false) {
             Err(Error::Fix(FixError::Exited { pid: p })) => assert_eq!(p, pid),
             other => panic!("expected Exited, got {:?}", other.map(|r| r.map(|_| ()))),
         }

@@ -71,6 +71,11 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // A set-uid or file-capability install would act as root for a caller who could not: every
+    // command that acts on another process, enters a namespace or runs a program refuses first.
+    if os::privileged_by_exec() && acts(&cli.command) {
+        anyhow::bail!(os::SETUID_REFUSAL);
+    }
     match cli.command {
         Command::Sockets(args) => sockets(args),
         Command::Check(args) => check(args),
@@ -78,6 +83,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify(args),
         Command::Fix(args) => fix(args),
         Command::Events(args) => events(args),
+    }
+}
+
+/// Whether `command` acts on another process (`fix`, `-O`, `verify`), runs a program (the
+/// drill's `nft`) or enters another network namespace.
+fn acts(command: &Command) -> bool {
+    let enters = |sel: &Selection| sel.netns.is_some() || sel.netns_pid.is_some() || sel.all_netns;
+    match command {
+        Command::Fix(_) | Command::Verify(_) => true,
+        Command::Sockets(a) => a.sockopts || enters(&a.selection),
+        Command::Check(a) => enters(&a.selection),
+        Command::Events(a) => a.netns.is_some(),
+        Command::Serve(_) => false,
     }
 }
 
@@ -117,7 +135,7 @@ fn enter_netns(sel: &Selection) -> anyhow::Result<()> {
         netns::enter(name)?;
     }
     if let Some(pid) = sel.netns_pid {
-        netns::enter_pid(&os::proc_paths().root, pid)?;
+        netns::enter_pid(&os::proc_paths(true).root, pid)?;
     }
     Ok(())
 }
@@ -153,7 +171,7 @@ fn query(sel: &Selection) -> Query {
         cgroup: sel.cgroup.as_deref().map(webui_doctor::cgroup::normalize),
         ..address_filter(&sel.addresses)
     };
-    let mut q = Query::new(sel.source, filter, os::proc_paths());
+    let mut q = Query::new(sel.source, filter, os::proc_paths(false));
     q.processes = sel.processes;
     q.extras.cgroup = sel.cgroup.is_some();
     q
@@ -162,6 +180,10 @@ fn query(sel: &Selection) -> Query {
 fn sockets(args: SocketsArgs) -> anyhow::Result<ExitCode> {
     enter_netns(&args.selection)?;
     let mut q = query(&args.selection);
+    if args.sockopts {
+        // -O copies other processes' sockets: it reads the real /proc only.
+        q.paths = os::proc_paths(true);
+    }
     q.sockopts = args.sockopts;
     q.force = args.force;
     q.extras.info = args.info;
@@ -377,8 +399,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt().with_writer(io::stderr).with_ansi(false).with_target(false).without_time().init();
     os::limit_malloc_arenas();
     os::raise_fd_limit();
-    let provider =
-        std::sync::Arc::new(Provider::new(args.source, os::proc_paths(), args.allow_processes, args.max_rows as usize));
+    let provider = std::sync::Arc::new(Provider::new(
+        args.source,
+        os::proc_paths(false),
+        args.allow_processes,
+        args.max_rows as usize,
+    ));
     let result = webui_doctor_server::dashboard::run_blocking(config, provider.clone(), |server| {
         let addr = server.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let port = server.local_addr().map(|a| a.port()).unwrap_or(0);
@@ -440,7 +466,7 @@ fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
         force: args.force,
     };
-    let base = Query::new(args.source, Filter::default(), os::proc_paths());
+    let base = Query::new(args.source, Filter::default(), os::proc_paths(true));
     let report = fix::run(&plan, &base)?;
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -460,7 +486,7 @@ fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
     if let Some(period) = args.follow {
         drop(out);
         let json = args.format == CheckFormat::Json;
-        fix::follow(&plan, &report.ports, &report, &base, period, |event| {
+        fix::follow(&plan, &report, &base, period, |event| {
             let stdout = io::stdout();
             let mut out = stdout.lock();
             render::fix::write_follow_event(&mut out, event, json)
@@ -481,7 +507,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("'{}' is not HOST:PORT", args.target))?
         .next()
         .with_context(|| format!("'{}' resolves to no address", args.target))?;
-    let base = Query::new(args.source, Filter::default(), os::proc_paths());
+    let base = Query::new(args.source, Filter::default(), os::proc_paths(true));
     let expect = Expectations {
         idle_s: args.expect_idle,
         interval_s: args.expect_interval,

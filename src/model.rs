@@ -279,6 +279,17 @@ pub struct Socket {
     pub details: Details,
 }
 
+/// What the kernel says a socket descriptor is, read from our own copy of it: the inode, the
+/// 64-bit cookie (`SO_COOKIE`) and the two addresses (`getsockname`/`getpeername`; the peer is
+/// `None` for a socket without one, such as a listener).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketIdentity {
+    pub inode: u64,
+    pub cookie: u64,
+    pub local: Option<std::net::SocketAddr>,
+    pub peer: Option<std::net::SocketAddr>,
+}
+
 /// The optional parts of a socket: filled only when asked for (`-i`, `-m`) or where the source
 /// knows them (cgroup: sock_diag only), so a plain listing pays nothing for them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -372,6 +383,26 @@ pub struct Extras {
 }
 
 impl Socket {
+    /// A socket with these addresses and nothing else known (no inode, timer, owner or cookie).
+    pub fn new(state: TcpState, local: SocketAddr, peer: SocketAddr) -> Socket {
+        Socket {
+            family: if local.is_ipv4() { Family::Inet } else { Family::Inet6 },
+            state,
+            local: Endpoint(local),
+            peer: Endpoint(peer),
+            recv_q: 0,
+            send_q: 0,
+            timer: None,
+            uid: 0,
+            inode: 0,
+            process: None,
+            idle: None,
+            sockopts: None,
+            cookie: 0,
+            details: Details::default(),
+        }
+    }
+
     pub fn keepalive_armed(&self) -> bool {
         matches!(self.timer, Some(Timer { kind: TimerKind::Keepalive, .. }))
     }

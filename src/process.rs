@@ -34,15 +34,23 @@ impl ProcessMap {
     /// things make ours cheaper: each link is read relative to its open `fd` directory
     /// (`readlinkat`, no path walk from `/`), and the links are read on every core at once.
     pub fn scan(root: &Path) -> io::Result<ProcessMap> {
+        let pids = fs::read_dir(root)?.flatten().filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((pid, entry.path()))
+        });
+        Ok(ProcessMap::scan_pids(pids))
+    }
+
+    /// The same for one process only (`fix --follow --pid`: its listeners, each period).
+    pub fn scan_one(root: &Path, pid: u32) -> ProcessMap {
+        ProcessMap::scan_pids(std::iter::once((pid, root.join(pid.to_string()))))
+    }
+
+    fn scan_pids(pids: impl Iterator<Item = (u32, PathBuf)>) -> ProcessMap {
         let mut map = ProcessMap::default();
         // Pass 1 (one thread): each process's fd directory and descriptor numbers.
         let mut tables: Vec<FdTable> = Vec::new();
-        for entry in fs::read_dir(root)? {
-            let Ok(entry) = entry else { continue };
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-                continue;
-            };
-            let dir = entry.path();
+        for (pid, dir) in pids {
             let fd_dir = dir.join("fd");
             let fds = match fs::read_dir(&fd_dir) {
                 Ok(fds) => fds,
@@ -98,7 +106,7 @@ impl ProcessMap {
         for owners in map.owners.values_mut() {
             owners.sort_by_key(|o| o.process.pid);
         }
-        Ok(map)
+        map
     }
 
     /// What `pid` holds and may hold: the descriptor counts from the scan, the soft

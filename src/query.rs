@@ -158,7 +158,7 @@ fn join(query: &Query, snapshot: &mut Snapshot) -> Result<Option<Attribution>> {
         sockopts_skipped_net_cls: None,
     };
     if query.sockopts {
-        let (unread, skipped) = read_sockopts(&mut snapshot.sockets, &map, query);
+        let (unread, skipped) = read_sockopts(&mut snapshot.sockets, &map, query)?;
         attribution.sockopts_unread = Some(unread);
         attribution.sockopts_skipped_net_cls = Some(skipped);
     }
@@ -178,7 +178,12 @@ fn name_cgroups(sockets: &mut [Socket], paths: &ProcPaths, wanted: bool) {
 
 /// Fills `sockopts` for every socket with a known owner; returns how many could not be read, and
 /// how many of those were left alone because of their owner's `net_cls` cgroup.
-fn read_sockopts(sockets: &mut [Socket], map: &ProcessMap, query: &Query) -> (usize, usize) {
+fn read_sockopts(sockets: &mut [Socket], map: &ProcessMap, query: &Query) -> Result<(usize, usize)> {
+    let mut copier = sockopt::Copier::new(&query.paths.root, query.force)?;
+    // Every owner is held from here on, before the first copy.
+    for p in sockets.iter().filter_map(|s| s.process.as_ref()) {
+        copier.hold(p.pid);
+    }
     let (mut unread, mut skipped) = (0, 0);
     for s in sockets.iter_mut() {
         let Some(p) = &s.process else { continue };
@@ -186,7 +191,8 @@ fn read_sockopts(sockets: &mut [Socket], map: &ProcessMap, query: &Query) -> (us
             unread += 1;
             continue;
         };
-        match sockopt::read(&query.paths.root, p.pid, fd, s.inode, query.force) {
+        let pid = p.pid;
+        match copier.read(pid, fd, s) {
             Ok(o) => s.sockopts = Some(o),
             Err(crate::error::SockOptError::NetCls { .. }) => {
                 unread += 1;
@@ -195,7 +201,7 @@ fn read_sockopts(sockets: &mut [Socket], map: &ProcessMap, query: &Query) -> (us
             Err(_) => unread += 1,
         }
     }
-    (unread, skipped)
+    Ok((unread, skipped))
 }
 
 /// The ports that have a listening socket among those `query` can see (same addresses and port

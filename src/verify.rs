@@ -91,13 +91,16 @@ pub fn connect(target: SocketAddr, stream: Option<&str>, base: &Query, force: bo
     let root = &base.paths.root;
     let map = ProcessMap::scan(root).map_err(|source| Error::Read { path: root.clone(), source })?;
     let owner = map.owners(server.inode).first().cloned();
+    let mut copier = crate::sockopt::Copier::new(root, force)?;
+    if let Some(o) = &owner {
+        copier.hold(o.process.pid);
+    }
     // Then poll, with a bound, until the application has set keepalive: the options show it,
     // or (where they cannot be read) the keepalive timer is armed.
     let start = Instant::now();
     let options = loop {
         let options = match &owner {
-            Some(o) => crate::sockopt::read(root, o.process.pid, o.fd, server.inode, force)
-                .map_err(|e| crate::error::chain(&e)),
+            Some(o) => copier.read(o.process.pid, o.fd, &server).map_err(|e| crate::error::chain(&e)),
             None => {
                 Err("the server's process is not visible (another user's process, or another PID namespace)".into())
             }

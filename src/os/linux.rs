@@ -28,21 +28,36 @@ pub fn privileged_by_exec() -> bool {
         || rustix::process::getgid() != rustix::process::getegid()
 }
 
-/// An environment variable, unless it is empty or [`privileged_by_exec`] says not to trust it.
-pub fn trusted_env(name: &str) -> Option<OsString> {
-    if privileged_by_exec() {
+/// The line every command that acts on another process or runs a program prints, and exits 2
+/// with, when [`privileged_by_exec`] holds: a set-uid (or file-capability) copy would act as root
+/// for a caller who could not.
+pub const SETUID_REFUSAL: &str = "webui-doctor must not be installed set-uid; run it with sudo";
+
+/// Whether `PROC_ROOT` / `PROC_NET_TCP*` may be honoured: never for a command that acts on
+/// another process (`acting`), never under [`privileged_by_exec`], and never when `SUDO_UID` is
+/// set (`sudo -E` or `env_keep` would pass the caller's overrides to root).
+pub fn env_overrides_allowed(acting: bool) -> bool {
+    !acting && !privileged_by_exec() && std::env::var_os("SUDO_UID").is_none()
+}
+
+/// An environment variable, unless it is empty or `allowed` is false.
+fn override_env(name: &str, allowed: bool) -> Option<OsString> {
+    if !allowed {
         return None;
     }
     std::env::var_os(name).filter(|v| !v.is_empty())
 }
 
-/// `/proc`, or the `PROC_ROOT` / `PROC_NET_TCP` / `PROC_NET_TCP6` overrides where trusted.
-pub fn proc_paths() -> ProcPaths {
-    let mut paths = ProcPaths::under(trusted_env("PROC_ROOT").map_or_else(|| PathBuf::from("/proc"), PathBuf::from));
-    if let Some(p) = trusted_env("PROC_NET_TCP") {
+/// `/proc`, or the `PROC_ROOT` / `PROC_NET_TCP` / `PROC_NET_TCP6` overrides where
+/// [`env_overrides_allowed`]: for read-only listing by an unprivileged user (a fixture tree).
+pub fn proc_paths(acting: bool) -> ProcPaths {
+    let allowed = env_overrides_allowed(acting);
+    let mut paths =
+        ProcPaths::under(override_env("PROC_ROOT", allowed).map_or_else(|| PathBuf::from("/proc"), PathBuf::from));
+    if let Some(p) = override_env("PROC_NET_TCP", allowed) {
         paths.tcp = p.into();
     }
-    if let Some(p) = trusted_env("PROC_NET_TCP6") {
+    if let Some(p) = override_env("PROC_NET_TCP6", allowed) {
         paths.tcp6 = p.into();
     }
     paths
@@ -84,18 +99,40 @@ pub fn read_nofollow(path: &Path) -> io::Result<String> {
     Ok(text)
 }
 
-/// `pidfd_open` + `pidfd_getfd`: our own descriptor for descriptor `fd` of process `pid`. Needs
-/// ptrace access to the process (root, or the same user).
-pub fn duplicate(pid: u32, fd: i32) -> io::Result<OwnedFd> {
+/// `pidfd_open`: a handle on process `pid` that stays that process (a pid reused after it
+/// exits is another process; the handle then answers `ESRCH`).
+pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     let pid =
         i32::try_from(pid).ok().and_then(Pid::from_raw).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let pidfd = rustix::process::pidfd_open(pid, PidfdFlags::empty())?;
-    Ok(rustix::process::pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty())?)
+    Ok(rustix::process::pidfd_open(pid, PidfdFlags::empty())?)
 }
 
-/// The inode of an open descriptor (for a socket: the number `ss` and `/proc/net/tcp` show).
-pub fn inode_of(fd: impl AsFd) -> io::Result<u64> {
-    Ok(rustix::fs::fstat(fd)?.st_ino)
+/// `pidfd_getfd`: our own descriptor for descriptor `fd` of the process `pidfd` holds. Needs
+/// ptrace access to the process (root, or the same user).
+pub fn pidfd_getfd(pidfd: &OwnedFd, fd: i32) -> io::Result<OwnedFd> {
+    Ok(rustix::process::pidfd_getfd(pidfd, fd, PidfdGetfdFlags::empty())?)
+}
+
+/// Whether the process behind `pidfd` has exited (a pidfd polls readable then).
+pub fn pidfd_exited(pidfd: &OwnedFd) -> bool {
+    use rustix::event::{PollFd, PollFlags};
+    let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+    let zero = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
+    rustix::event::poll(&mut fds, Some(&zero)).is_ok_and(|n| n > 0)
+}
+
+/// What the kernel says a socket descriptor of our own is: its inode, its 64-bit cookie
+/// (`SO_COOKIE`, never reused while the kernel runs), and its two addresses (`None` for the
+/// peer of a socket that has none, such as a listener).
+pub fn socket_identity(fd: impl AsFd) -> io::Result<crate::model::SocketIdentity> {
+    let fd = fd.as_fd();
+    let addr = |a: rustix::net::SocketAddrAny| std::net::SocketAddr::try_from(a).ok();
+    Ok(crate::model::SocketIdentity {
+        inode: rustix::fs::fstat(fd)?.st_ino,
+        cookie: sockopt::socket_cookie(fd)?,
+        local: addr(rustix::net::getsockname(fd)?),
+        peer: rustix::net::getpeername(fd).ok().flatten().and_then(addr),
+    })
 }
 
 /// Reads the six keepalive-related options from a socket descriptor of our own.

@@ -2,7 +2,6 @@
 //! reports that it is not supported (the server crate builds everywhere; this crate's CLI does not
 //! pretend to).
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -17,10 +16,11 @@ fn unsupported<T>() -> io::Result<T> {
 pub fn privileged_by_exec() -> bool {
     true
 }
-pub fn trusted_env(_: &str) -> Option<OsString> {
-    None
+pub const SETUID_REFUSAL: &str = "webui-doctor must not be installed set-uid; run it with sudo";
+pub fn env_overrides_allowed(_: bool) -> bool {
+    false
 }
-pub fn proc_paths() -> ProcPaths {
+pub fn proc_paths(_: bool) -> ProcPaths {
     ProcPaths::default()
 }
 pub fn clock_ticks_per_second() -> u64 {
@@ -35,10 +35,16 @@ pub fn socket_inode(_: &[u8]) -> Option<u64> {
 pub fn read_nofollow(_: &Path) -> io::Result<String> {
     unsupported()
 }
-pub fn duplicate(_: u32, _: i32) -> io::Result<OwnedFd> {
+pub fn pidfd_open(_: u32) -> io::Result<OwnedFd> {
     unsupported()
 }
-pub fn inode_of(_: impl AsFd) -> io::Result<u64> {
+pub fn pidfd_getfd(_: &OwnedFd, _: i32) -> io::Result<OwnedFd> {
+    unsupported()
+}
+pub fn pidfd_exited(_: &OwnedFd) -> bool {
+    true
+}
+pub fn socket_identity(_: impl AsFd) -> io::Result<crate::model::SocketIdentity> {
     unsupported()
 }
 pub fn get_sockopts(_: impl AsFd) -> io::Result<SockOpts> {

@@ -98,6 +98,9 @@ pub fn summary_line(r: &FixReport) -> String {
     }
     if s.skipped > 0 {
         text.push_str(&format!("; {} skipped", s.skipped));
+        if s.mismatched > 0 {
+            text.push_str(&format!(" ({} no longer the socket chosen)", s.mismatched));
+        }
     }
     text.push_str(&format!("; {} failed", s.failed));
     if !r.dry_run && s.changed == 0 && s.closed == 0 && s.failed == 0 && s.skipped == 0 {

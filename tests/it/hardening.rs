@@ -383,11 +383,9 @@ fn path_overrides_are_ignored_under_setuid() {
          0: 0100007F:0009 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1\n",
     )
     .unwrap();
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let copy = dir.path().join("webui-doctor");
-    std::fs::copy(env!("CARGO_BIN_EXE_webui-doctor"), &copy).unwrap();
+    let (_dir, copy) = binary_copy(0o755);
     use std::os::unix::fs::PermissionsExt;
-    for p in [dir.path(), fixture.path(), &fixture.path().join("net")] {
+    for p in [fixture.path(), &fixture.path().join("net")] {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     std::fs::set_permissions(fixture.path().join("net/tcp"), std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -397,6 +395,7 @@ fn path_overrides_are_ignored_under_setuid() {
             .arg(bin)
             .args(["sockets", "--source", "procfs", "--port", "9", "--format", "json"])
             .env("PROC_ROOT", fixture.path())
+            .env_remove("SUDO_UID")
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
@@ -408,58 +407,6 @@ fn path_overrides_are_ignored_under_setuid() {
     // Set-uid root: ignored, so the real /proc is read (nothing listens on port 9).
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).unwrap();
     assert_eq!(as_nobody(&copy), 0, "PROC_ROOT was honoured by a set-uid binary");
-}
-
-/// Where the cgroup-v1 `net_cls,net_prio` hierarchy is mounted: the existing mount, or one this
-/// test makes (and unmounts).
-struct NetCls {
-    root: std::path::PathBuf,
-    mounted: Option<tempfile::TempDir>,
-    group: std::path::PathBuf,
-}
-
-impl NetCls {
-    fn new() -> Option<NetCls> {
-        let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
-        let existing = mounts.lines().find_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.get(2) == Some(&"cgroup") && f.get(3)?.split(',').any(|o| o == "net_cls")).then(|| f[1].to_owned())
-        });
-        let (root, mounted) = match existing {
-            Some(path) => (path.into(), None),
-            None => {
-                let dir = tempfile::tempdir().ok()?;
-                let ok = Command::new("mount")
-                    .args(["-t", "cgroup", "-o", "net_cls,net_prio", "none"])
-                    .arg(dir.path())
-                    .status()
-                    .ok()?
-                    .success();
-                if !ok {
-                    return None;
-                }
-                (dir.path().to_owned(), Some(dir))
-            }
-        };
-        let group = root.join(format!("webui_doctor_test_{}", std::process::id()));
-        std::fs::create_dir_all(&group).ok()?;
-        std::fs::write(group.join("net_cls.classid"), "0x100001").ok()?;
-        Some(NetCls { root, mounted, group })
-    }
-
-    fn enter(&self, pid: u32) {
-        std::fs::write(self.group.join("cgroup.procs"), pid.to_string()).unwrap();
-    }
-}
-
-impl Drop for NetCls {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir(&self.group);
-        if let Some(dir) = &self.mounted {
-            let _ = Command::new("umount").arg(dir.path()).status();
-        }
-        let _ = &self.root;
-    }
 }
 
 /// `pidfd_getfd` would re-tag a socket in a `net_cls` cgroup with our class id: `-O` leaves such
@@ -474,8 +421,9 @@ fn sockopts_skip_net_cls_owners_unless_forced() {
     if !require(cg.is_some(), "the cgroup-v1 net_cls controller") {
         return;
     }
-    let cg = cg.unwrap();
-    cg.enter(server.child.id());
+    let mut cg = cg.unwrap();
+    let group = cg.group("server", "0x100001");
+    NetCls::enter(&group, server.child.id());
     let port = server.port.to_string();
     let v = json(&["sockets", "-O", "--port", &port, "--state", "listening"]);
     assert!(v["sockets"][0]["sockopts"].is_null(), "{v:#}");

@@ -22,6 +22,7 @@ mod privilege;
 mod processes;
 mod prometheus;
 mod render;
+mod safety;
 mod serve;
 mod server;
 mod tcpext;

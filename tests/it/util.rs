@@ -13,18 +13,21 @@ use serde_json::Value;
 /// cannot change what a test sees.
 pub fn cmd() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_webui-doctor"));
-    for var in ["PROC_ROOT", "PROC_NET_TCP", "PROC_NET_TCP6", "NO_COLOR"] {
+    for var in ENV_READ {
         c.env_remove(var);
     }
     c
 }
+
+/// The environment variables webui-doctor reads (`SUDO_UID` turns the `/proc` overrides off).
+pub const ENV_READ: [&str; 5] = ["PROC_ROOT", "PROC_NET_TCP", "PROC_NET_TCP6", "NO_COLOR", "SUDO_UID"];
 
 /// Runs `webui-doctor ARGS` as the `nobody` user (through util-linux's `setpriv`), with the
 /// same clean environment as `cmd()`.
 pub fn run_as_nobody(args: &[&str]) -> Output {
     let mut c = Command::new("setpriv");
     c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_webui-doctor")]).args(args);
-    for var in ["PROC_ROOT", "PROC_NET_TCP", "PROC_NET_TCP6", "NO_COLOR"] {
+    for var in ENV_READ {
         c.env_remove(var);
     }
     c.output().expect("setpriv (util-linux)")
@@ -337,7 +340,10 @@ pub fn sockopts_of(pid: u32, inode: u64) -> webui_doctor::model::SockOpts {
         .find(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.as_os_str() == want.as_str()))
         .and_then(|e| e.file_name().to_str()?.parse().ok())
         .unwrap_or_else(|| panic!("process {pid} holds no socket {inode}"));
-    webui_doctor::sockopt::read(std::path::Path::new("/proc"), pid, fd, inode, false).expect("socket options")
+    use webui_doctor::os;
+    let copy = os::pidfd_getfd(&os::pidfd_open(pid).expect("pidfd"), fd).expect("pidfd_getfd");
+    assert_eq!(os::socket_identity(&copy).unwrap().inode, inode, "fd {fd} of {pid} changed");
+    os::get_sockopts(&copy).expect("socket options")
 }
 
 /// Parses JSON like `serde_json::from_slice`, but fails on an object that has the same key twice
@@ -408,4 +414,100 @@ fn strict_json_rejects_duplicate_keys() {
     assert!(strict_json(br#"{"a": 1, "b": {"c": [1, {"d": null}]}}"#).is_ok());
     assert!(strict_json(br#"{"ok": true, "x": 1, "ok": false}"#).unwrap_err().contains("duplicate key \"ok\""));
     assert!(strict_json(br#"[{"a": 1}, {"b": {"a": 1, "a": 2}}]"#).is_err());
+}
+
+/// The cgroup-v1 `net_cls,net_prio` hierarchy: the existing mount, or one this helper makes. Its
+/// groups (each with a class id) are removed on drop, their processes moved back to the root
+/// first; a mount of its own is unmounted only once the kernel has let go of every group (the
+/// `net_cls` count in `/proc/cgroups` is back where it was: an unmount right after `rmdir` can
+/// leave the hierarchy bound, and the next `mount -o net_cls,net_prio` then fails).
+pub struct NetCls {
+    root: std::path::PathBuf,
+    mounted: Option<tempfile::TempDir>,
+    groups: Vec<std::path::PathBuf>,
+    count_before: Option<u64>,
+}
+
+impl NetCls {
+    pub fn new() -> Option<NetCls> {
+        let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
+        let existing = mounts.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"cgroup") && f.get(3)?.split(',').any(|o| o == "net_cls")).then(|| f[1].to_owned())
+        });
+        let count_before = net_cls_groups();
+        let (root, mounted) = match existing {
+            Some(path) => (path.into(), None),
+            None => {
+                let dir = tempfile::tempdir().ok()?;
+                let ok = Command::new("mount")
+                    .args(["-t", "cgroup", "-o", "net_cls,net_prio", "none"])
+                    .arg(dir.path())
+                    .status()
+                    .ok()?
+                    .success();
+                if !ok {
+                    return None;
+                }
+                (dir.path().to_owned(), Some(dir))
+            }
+        };
+        Some(NetCls { root, mounted, groups: Vec::new(), count_before })
+    }
+
+    /// A new group `name` (made unique to this test process) with class id `classid`.
+    pub fn group(&mut self, name: &str, classid: &str) -> std::path::PathBuf {
+        let group = self.root.join(format!("webui_doctor_test_{}_{name}", std::process::id()));
+        std::fs::create_dir_all(&group).unwrap();
+        std::fs::write(group.join("net_cls.classid"), classid).unwrap();
+        self.groups.push(group.clone());
+        group
+    }
+
+    pub fn enter(group: &std::path::Path, pid: u32) {
+        std::fs::write(group.join("cgroup.procs"), pid.to_string()).unwrap();
+    }
+}
+
+/// How many net_cls groups the kernel holds (`/proc/cgroups`, offline ones included).
+fn net_cls_groups() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/cgroups").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.first() == Some(&"net_cls")).then(|| f.get(2)?.parse().ok())?
+    })
+}
+
+impl Drop for NetCls {
+    fn drop(&mut self) {
+        for group in &self.groups {
+            let procs = std::fs::read_to_string(group.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines() {
+                let _ = std::fs::write(self.root.join("cgroup.procs"), pid);
+            }
+            wait_until(Duration::from_secs(5), || std::fs::remove_dir(group).is_ok() || !group.exists());
+        }
+        if let Some(dir) = &self.mounted {
+            let before = self.count_before.unwrap_or(1);
+            wait_until(Duration::from_secs(10), || net_cls_groups().is_none_or(|n| n <= before));
+            let _ = Command::new("umount").arg(dir.path()).status();
+        }
+    }
+}
+
+/// A copy of the binary in a directory of its own (mode 755), with `mode` (`0o4755`: set-uid
+/// root). Returned once it can be run: while another test thread forks, the child briefly holds
+/// the copy's write descriptor, and an exec then fails with `ETXTBSY`.
+pub fn binary_copy(mode: u32) -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.path().join("webui-doctor");
+    std::fs::copy(env!("CARGO_BIN_EXE_webui-doctor"), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(mode)).unwrap();
+    let runs = wait_until(Duration::from_secs(5), || {
+        Command::new(&copy).arg("--version").output().map_or_else(|e| e.raw_os_error() != Some(libc::ETXTBSY), |_| true)
+    });
+    assert!(runs, "{} stayed busy", copy.display());
+    (dir, copy)
 }
