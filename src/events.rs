@@ -66,6 +66,8 @@ pub enum Event {
     /// The receive buffer overran and the kernel dropped notifications; the running count of
     /// overruns (the kernel does not say how many notifications each one lost).
     Overrun(u64),
+    /// A notification from the kernel could not be decoded and was skipped; the running count.
+    Malformed(u64),
 }
 
 /// How a run went.
@@ -73,6 +75,10 @@ pub enum Event {
 pub struct Totals {
     pub ended: u64,
     pub overruns: u64,
+    /// Kernel notifications that could not be decoded (skipped).
+    pub malformed: u64,
+    /// Messages from processes rather than the kernel (ignored: anyone may send one).
+    pub foreign: u64,
 }
 
 /// Receive buffer of the subscription: about 12,000 notifications of a socket with `tcp_info`
@@ -108,6 +114,11 @@ pub fn run(
             Received::Overrun => {
                 totals.overruns += 1;
                 each(Event::Overrun(totals.overruns)).map_err(Error::Output)?;
+            }
+            Received::Foreign => totals.foreign += 1,
+            Received::Malformed(_) => {
+                totals.malformed += 1;
+                each(Event::Malformed(totals.malformed)).map_err(Error::Output)?;
             }
             Received::Ended => {
                 let now = SystemTime::now();

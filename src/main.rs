@@ -116,14 +116,18 @@ fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
             webui_doctor::events::Event::Ended(e) if json => render::events::write_json(&mut out, &e)?,
             webui_doctor::events::Event::Ended(e) => render::events::write_line(&mut out, &e)?,
             webui_doctor::events::Event::Overrun(n) => render::events::write_overrun(&mut out, json, n)?,
+            // Counted; said once, in the totals.
+            webui_doctor::events::Event::Malformed(_) => {}
         }
         out.flush()
     })?;
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     eprintln!(
-        "webui-doctor: events: {} ended, {} receive-buffer {} (notifications lost)",
-        if totals.ended == 1 { "1 socket".to_owned() } else { format!("{} sockets", totals.ended) },
-        totals.overruns,
-        if totals.overruns == 1 { "overrun" } else { "overruns" }
+        "webui-doctor: events: {} ended, {} (notifications lost), {} skipped, {} ignored",
+        plural(totals.ended, "socket", "sockets"),
+        plural(totals.overruns, "receive-buffer overrun", "receive-buffer overruns"),
+        plural(totals.malformed, "malformed notification", "malformed notifications"),
+        plural(totals.foreign, "message not from the kernel", "messages not from the kernel"),
     );
     Ok(ExitCode::Ok)
 }

@@ -639,6 +639,8 @@ pub struct EndedFeed {
     /// Why there is no feed (the kernel refused the subscription), if so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Kernel notifications that could not be decoded, skipped.
+    pub malformed: u64,
 }
 
 impl EndedFeed {

@@ -45,8 +45,11 @@ impl Provider {
                 events::Limits::default(),
                 || false,
                 |event| {
-                    if let events::Event::Ended(e) = event {
-                        feed.lock().unwrap_or_else(|p| p.into_inner()).add(e);
+                    let mut feed = feed.lock().unwrap_or_else(|p| p.into_inner());
+                    match event {
+                        events::Event::Ended(e) => feed.add(e),
+                        events::Event::Malformed(n) => feed.malformed = n,
+                        events::Event::Overrun(_) => {}
                     }
                     Ok(())
                 },
@@ -146,7 +149,9 @@ impl SnapshotProvider for Provider {
             .cloned()
             .collect();
         metrics.processes = listening_owners(&servers, &snapshot.processes);
-        metrics.ended = Some(self.ended().totals);
+        let ended = self.ended();
+        metrics.ended = Some(ended.totals);
+        metrics.events_malformed = Some(ended.malformed);
         let mut out = Vec::new();
         render::prometheus::write(&mut out, metrics).map_err(internal)?;
         String::from_utf8(out).map_err(internal)

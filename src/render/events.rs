@@ -35,7 +35,7 @@ pub fn write_line(out: &mut impl Write, e: &Ended) -> io::Result<()> {
 
 /// One JSON object on one line.
 pub fn write_json(out: &mut impl Write, e: &Ended) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, e)?;
+    super::json::to_writer(&mut *out, e)?;
     writeln!(out)
 }
 

@@ -111,7 +111,7 @@ pub fn summary_line(r: &FixReport) -> String {
 
 /// `fix --format json`.
 pub fn write_json(out: &mut impl Write, r: &FixReport) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, r)?;
+    super::json::to_writer_pretty(&mut *out, r)?;
     writeln!(out)
 }
 
@@ -125,7 +125,7 @@ pub fn write_follow_event(out: &mut impl Write, e: &FollowEvent, json: bool) -> 
             #[serde(flatten)]
             event: &'a FollowEvent,
         }
-        serde_json::to_writer(&mut *out, &Line { at: now, event: e })?;
+        super::json::to_writer(&mut *out, &Line { at: now, event: e })?;
         writeln!(out)?;
     } else {
         writeln!(out, "{now} {} {}", e.event, Clean(&e.message))?;

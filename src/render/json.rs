@@ -12,6 +12,75 @@ use crate::model::{Attribution, EndedFeed, Socket, Source, TcpExtChange};
 use crate::render::Report;
 use crate::units::timestamp;
 
+/// serde_json's formatter `F`, except that every [`hidden`](super::hidden) character in a string
+/// (C1 controls, DEL, bidi overrides, zero-width characters; serde_json escapes only C0) is
+/// written as a `\uXXXX` escape: the document decodes to the same strings, and a terminal or log
+/// viewer that shows it raw sees no format character.
+struct Safe<F>(F);
+
+impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for Safe<F> {
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices().filter(|&(_, c)| super::hidden(c)) {
+            w.write_all(&fragment.as_bytes()[start..i])?;
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                write!(w, "\\u{unit:04x}")?;
+            }
+            start = i + c.len_utf8();
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn end_object_key<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_key(w)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+/// `value` as compact JSON on `w`, every hidden character escaped (see `Safe`).
+pub fn to_writer<W: Write, T: ?Sized + Serialize>(w: W, value: &T) -> serde_json::Result<()> {
+    value.serialize(&mut serde_json::Serializer::with_formatter(w, Safe(serde_json::ser::CompactFormatter)))
+}
+
+/// `value` as pretty JSON (two-space indent) on `w`, every hidden character escaped.
+pub fn to_writer_pretty<W: Write, T: ?Sized + Serialize>(w: W, value: &T) -> serde_json::Result<()> {
+    let pretty = Safe(serde_json::ser::PrettyFormatter::new());
+    value.serialize(&mut serde_json::Serializer::with_formatter(w, pretty))
+}
+
+/// [`to_writer`] into a string.
+pub fn to_string<T: ?Sized + Serialize>(value: &T) -> serde_json::Result<String> {
+    let mut out = Vec::new();
+    to_writer(&mut out, value)?;
+    // The serializer writes only UTF-8.
+    String::from_utf8(out).map_err(serde::ser::Error::custom)
+}
+
 /// The fields every JSON document starts with: where, when, what was selected, what it adds up to.
 #[derive(Serialize)]
 struct Head<'a> {
@@ -73,7 +142,7 @@ struct CheckDoc<'a> {
 }
 
 fn write_doc(out: &mut impl Write, doc: &impl Serialize) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, doc)?;
+    to_writer_pretty(&mut *out, doc)?;
     writeln!(out)
 }
 
@@ -86,7 +155,8 @@ const BATCH: usize = 2048;
 /// rounds, each thread a batch of sockets, indented to its place in the document, the batches
 /// written in order.
 pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
-    let head = serde_json::to_vec_pretty(&Head::of(report))?;
+    let mut head = Vec::new();
+    to_writer_pretty(&mut head, &Head::of(report))?;
     // `{ ... \n}`: reopen the object to add the last field.
     let open = head.strip_suffix(b"\n}").ok_or_else(|| io::Error::other("unexpected JSON head"))?;
     out.write_all(open)?;
@@ -127,7 +197,7 @@ fn indented(sockets: &[Socket]) -> io::Result<Vec<u8>> {
             out.extend_from_slice(b",\n");
         }
         one.clear();
-        serde_json::to_writer_pretty(&mut one, s)?;
+        to_writer_pretty(&mut one, s)?;
         out.extend_from_slice(b"    ");
         for line in one.split_inclusive(|&b| b == b'\n') {
             out.extend_from_slice(line);
@@ -146,7 +216,7 @@ pub fn write_summary(out: &mut impl Write, report: &Report) -> io::Result<()> {
 
 /// The sockets document on one line (for an SSE `data:` field or an HTTP body).
 pub fn to_compact(report: &Report) -> serde_json::Result<String> {
-    serde_json::to_string(&SocketsDoc { head: Head::of(report), sockets: &report.snapshot.sockets })
+    to_string(&SocketsDoc { head: Head::of(report), sockets: &report.snapshot.sockets })
 }
 
 /// One page of a sockets document: the summary and findings of all the sockets, and the
@@ -159,7 +229,7 @@ pub fn to_compact_page(report: &Report, sockets: &[&Socket], page: Page) -> serd
         page: Page,
         sockets: &'a [&'a Socket],
     }
-    serde_json::to_string(&Paged { head: Head::of(report), page, sockets })
+    to_string(&Paged { head: Head::of(report), page, sockets })
 }
 
 /// Where a page of sockets is: `offset` into the list in urgency order, at most `limit`, of
@@ -196,9 +266,9 @@ pub fn to_stream(report: &Report, ended: &EndedFeed, max_rows: usize, budget: us
         head: Head<'a>,
         ended: &'a EndedFeed,
     }
-    let head = serde_json::to_string(&Streamed { head: Head::of(report), ended })?;
+    let head = to_string(&Streamed { head: Head::of(report), ended })?;
     let open = head.strip_suffix('}').ok_or_else(|| serde_json::Error::custom("unexpected JSON head"))?;
-    let columns = serde_json::to_string(&STREAM_COLUMNS)?;
+    let columns = to_string(&STREAM_COLUMNS)?;
     let sockets = &report.snapshot.sockets;
     let tail = |shown: usize| {
         format!(
@@ -211,7 +281,7 @@ pub fn to_stream(report: &Report, ended: &EndedFeed, max_rows: usize, budget: us
     let mut rows = String::new();
     let mut shown = 0;
     for s in crate::analysis::most_urgent(sockets, max_rows) {
-        let row = serde_json::to_string(&(
+        let row = to_string(&(
             s.state,
             s.recv_q,
             s.send_q,

@@ -2,9 +2,12 @@
 //! report) and writes to any `io::Write`, so the CLI and tests share the same code path. No I/O
 //! but the writer, and no analysis: the numbers arrive computed.
 //!
-//! Text meant for a terminal goes through [`Clean`]: process names and other strings from the
-//! host can carry terminal escapes (`\e]0;…\a` retitles the window, `\e[2J` clears it), so
-//! control characters are written as visible escapes. JSON escapes them by itself.
+//! Strings from the host (process names, cgroup paths, messages that quote them) can carry
+//! terminal escapes (`\e]0;…\a` retitles the window, `\e[2J` clears it) and Unicode format
+//! characters (a bidi override `U+202E` makes a line read backwards; zero-width ones hide text).
+//! None of them reaches a reader raw: text lines and Prometheus labels go through [`Clean`],
+//! which writes each as a visible escape; JSON writes each as a `\uXXXX` escape (see
+//! [`json::to_writer`]), so a parser still gets the real name back.
 
 pub mod events;
 pub mod fix;
@@ -20,26 +23,59 @@ use crate::model::{Attribution, SockOpts};
 use crate::units::human_ms;
 
 /// A string from the host (a process name, a message that quotes one), safe to print on a
-/// terminal: control characters become `\x1b`-style escapes, a backslash becomes `\\`.
+/// terminal or in a Prometheus label: control and format characters become `\x1b`-style or
+/// `\u{202e}`-style escapes, a backslash becomes `\\`.
 #[derive(Debug, Clone, Copy)]
 pub struct Clean<'a>(pub &'a str);
 
 impl fmt::Display for Clean<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = self.0;
-        if !text.chars().any(|c| c.is_control() || c == '\\') {
+        if !text.chars().any(|c| hidden(c) || c == '\\') {
             return f.write_str(text);
         }
         for c in text.chars() {
             match c {
                 '\\' => f.write_str("\\\\")?,
-                c if c.is_control() && (c as u32) < 0x100 => write!(f, "\\x{:02x}", c as u32)?,
-                c if c.is_control() => write!(f, "\\u{{{:x}}}", c as u32)?,
+                c if hidden(c) && (c as u32) < 0x100 => write!(f, "\\x{:02x}", c as u32)?,
+                c if hidden(c) => write!(f, "\\u{{{:x}}}", c as u32)?,
                 c => fmt::Write::write_char(f, c)?,
             }
         }
         Ok(())
     }
+}
+
+/// Characters that must not reach a reader raw: controls (C0, DEL, C1), Unicode format
+/// characters (general category Cf: bidi embeddings, overrides and isolates, zero-width
+/// spaces and joiners, the byte-order mark, invisible operators, tags) and the line and
+/// paragraph separators (which end a line where none is shown).
+pub fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c as u32,
+            0x00AD
+                | 0x0600..=0x0605
+                | 0x061C
+                | 0x06DD
+                | 0x070F
+                | 0x0890..=0x0891
+                | 0x08E2
+                | 0x180E
+                | 0x200B..=0x200F
+                | 0x2028..=0x202E
+                | 0x2060..=0x2064
+                | 0x2066..=0x206F
+                | 0xFEFF
+                | 0xFFF9..=0xFFFB
+                | 0x110BD
+                | 0x110CD
+                | 0x13430..=0x1343F
+                | 0x1BCA0..=0x1BCA3
+                | 0x1D173..=0x1D17A
+                | 0xE0001
+                | 0xE0020..=0xE007F
+        )
 }
 
 /// With `-p`: one sentence when some sockets have no owner, or `None`.
@@ -99,5 +135,8 @@ mod tests {
         assert_eq!(Clean("\u{1b}]0;PWN\u{7}\u{1b}[2J").to_string(), "\\x1b]0;PWN\\x07\\x1b[2J");
         assert_eq!(Clean("a\\x1b\u{9b}").to_string(), "a\\\\x1b\\x9b");
         assert_eq!(Clean("naïve").to_string(), "naïve");
+        assert_eq!(Clean("gpj.\u{202e}exe").to_string(), "gpj.\\u{202e}exe");
+        assert_eq!(Clean("a\u{200b}b\u{feff}\u{7f}").to_string(), "a\\u{200b}b\\u{feff}\\x7f");
+        assert_eq!(Clean("日本\u{e0041}").to_string(), "日本\\u{e0041}");
     }
 }

@@ -18,6 +18,7 @@ use prometheus_client::registry::Registry;
 
 use crate::analysis::Summary;
 use crate::model::{ProcessStats, Source, TcpState};
+use crate::render::Clean;
 
 fn gauge_value(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -73,11 +74,13 @@ pub struct SocketMetrics {
     pub processes: Vec<ProcessStats>,
     /// `serve`: ends seen on its watched ports, by port and cause (4 series per watched port).
     pub ended: Option<BTreeMap<u16, BTreeMap<&'static str, u64>>>,
+    /// `serve`: kernel end notifications that could not be decoded and were skipped.
+    pub events_malformed: Option<u64>,
 }
 
 impl SocketMetrics {
     pub fn new(by_port: BTreeMap<String, Summary>, source: Source) -> SocketMetrics {
-        SocketMetrics { by_port, source, by_cgroup: None, processes: Vec::new(), ended: None }
+        SocketMetrics { by_port, source, by_cgroup: None, processes: Vec::new(), ended: None, events_malformed: None }
     }
 }
 
@@ -106,7 +109,7 @@ impl Collector for SocketMetrics {
                         let labels = CgroupStateLabels {
                             state: state.prometheus_label(),
                             port: port.clone(),
-                            cgroup: cgroup.clone(),
+                            cgroup: Clean(cgroup).to_string(),
                         };
                         let value = ConstGauge::new(gauge_value(counts.by_state.get(state)));
                         value.encode(metric.encode_family(&labels)?)?;
@@ -146,10 +149,20 @@ impl Collector for SocketMetrics {
                 }
             }
         }
+        if let Some(n) = self.events_malformed {
+            let counter = ConstCounter::new(0u64).metric_type();
+            let metric = encoder.encode_descriptor(
+                "webui_doctor_events_malformed",
+                "Kernel socket-end notifications that could not be decoded and were skipped",
+                None,
+                counter,
+            )?;
+            ConstCounter::new(n).encode(metric)?;
+        }
         if self.processes.is_empty() {
             return Ok(());
         }
-        let labels = |p: &ProcessStats| ProcessLabels { pid: p.pid.to_string(), comm: p.comm.clone() };
+        let labels = |p: &ProcessStats| ProcessLabels { pid: p.pid.to_string(), comm: Clean(&p.comm).to_string() };
         let mut metric = encoder.encode_descriptor(
             "webui_doctor_process_open_files",
             "Open files of a process that owns a listening TCP socket",

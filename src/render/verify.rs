@@ -106,6 +106,6 @@ pub fn write_json(out: &mut impl Write, r: &VerifyReport, drill: Option<&DrillRe
         drill: Option<&'a DrillReport>,
         ok: bool,
     }
-    serde_json::to_writer_pretty(&mut *out, &Doc { verify: r, drill, ok })?;
+    super::json::to_writer_pretty(&mut *out, &Doc { verify: r, drill, ok })?;
     writeln!(out)
 }

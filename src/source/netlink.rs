@@ -209,6 +209,11 @@ pub enum Received {
     Overrun,
     /// Nothing arrived within the receive timeout.
     Idle,
+    /// A message from a process, not the kernel (sender port id not 0): ignored. Anyone may
+    /// unicast to this socket; only the kernel announces ends.
+    Foreign,
+    /// A message from the kernel that could not be decoded: skipped, with why.
+    Malformed(String),
 }
 
 impl DestroyFeed {
@@ -231,22 +236,35 @@ impl DestroyFeed {
     /// Waits for notifications and appends the ended sockets `filter` selects to `out`, each
     /// with its final unanswered-probe count.
     pub fn recv(&mut self, filter: &Filter, out: &mut Vec<(Socket, Option<u8>)>) -> Result<Received> {
-        let n = match self.socket.recv(&mut &mut self.buf[..], libc::MSG_TRUNC) {
-            Ok(n) => n,
+        let (n, sender) = match self.socket.recv_from(&mut &mut self.buf[..], libc::MSG_TRUNC) {
+            Ok((n, from)) => (n, from.port_number()),
             Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(Received::Overrun),
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
                 return Ok(Received::Idle);
             }
             Err(e) => return Err(Error::NetlinkIo(e)),
         };
-        if n > self.buf.len() {
-            return Err(Error::NetlinkDecode(format!(
-                "a {n}-byte notification did not fit the {}-byte buffer",
-                self.buf.len()
-            )));
+        Ok(datagram(&self.buf[..n.min(self.buf.len())], n, sender, filter, out))
+    }
+}
+
+/// What one received datagram of `len` bytes (of which `buf` was kept), from port id `sender`,
+/// gives: the kernel's notifications decoded into `out`, or a reason to skip it whole. Nothing
+/// here ends the feed: one bad message costs that message only.
+pub fn datagram(buf: &[u8], len: usize, sender: u32, filter: &Filter, out: &mut Vec<(Socket, Option<u8>)>) -> Received {
+    if sender != 0 {
+        return Received::Foreign;
+    }
+    if len > buf.len() {
+        return Received::Malformed(format!("a {len}-byte notification did not fit the {}-byte buffer", buf.len()));
+    }
+    let mut decoded = Vec::new();
+    match decode_ended(buf, filter, &mut decoded) {
+        Ok(()) => {
+            out.append(&mut decoded);
+            Received::Ended
         }
-        decode_ended(&self.buf[..n], filter, out)?;
-        Ok(Received::Ended)
+        Err(e) => Received::Malformed(e.to_string()),
     }
 }
 
@@ -462,6 +480,23 @@ pub fn decode_socket(payload: &[u8], filter: &Filter, extras: Extras) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One datagram at a time: a sender other than the kernel is ignored, a kernel message that
+    /// does not decode is skipped with its reason, and neither is an error that ends the feed.
+    #[test]
+    fn each_datagram_stands_alone() {
+        let filter = Filter::default();
+        let mut out = Vec::new();
+        let truncated = [0x40u8, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 7];
+        assert_eq!(datagram(&truncated, truncated.len(), 4242, &filter, &mut out), Received::Foreign);
+        match datagram(&truncated, truncated.len(), 0, &filter, &mut out) {
+            Received::Malformed(why) => assert!(!why.is_empty()),
+            other => panic!("expected Malformed, got {other:?}"),
+        }
+        assert!(matches!(datagram(&truncated, 1 << 20, 0, &filter, &mut out), Received::Malformed(_)));
+        assert!(out.is_empty());
+        assert_eq!(datagram(&[], 0, 0, &filter, &mut out), Received::Ended);
+    }
     use crate::model::Idle;
 
     /// A sock_diag reply message as the kernel lays it out: nlmsghdr, inet_diag_msg, attributes.

@@ -279,6 +279,7 @@ fn serve_counts_the_ends_of_its_watched_port() {
         let zero = format!("webui_doctor_tcp_ended_total{{port=\"{port}\",cause=\"{cause}\"}} 0");
         assert!(body.contains(&zero), "{zero} missing in\n{body}");
     }
+    assert!(body.contains("\nwebui_doctor_events_malformed_total 0\n"), "the malformed counter in\n{body}");
     let other_port = other.local_addr().unwrap().port();
     assert!(
         !body.contains(&format!("webui_doctor_tcp_ended_total{{port=\"{other_port}\"")),
@@ -290,4 +291,76 @@ fn serve_counts_the_ends_of_its_watched_port() {
     // The SSE document and /api carry the feed: newest first, on the watched port.
     let doc: Value = serde_json::from_str(&get(serve.addr, "/api/snapshot").body).unwrap();
     assert!(doc.get("ended").is_none(), "only the watched stream carries the feed");
+}
+
+/// Sends `payloads` (hex) from a netlink socket of a python3 process to port id `portid`.
+fn unicast(portid: u32, payloads: &[String]) {
+    let script = "import socket, sys\n\
+                  s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4); s.bind((0, 0))\n\
+                  for p in sys.argv[2:]: s.sendto(bytes.fromhex(p), (int(sys.argv[1]), 0))\n";
+    let status = std::process::Command::new("python3")
+        .args(["-c", script, &portid.to_string()])
+        .args(payloads)
+        .status()
+        .expect("python3");
+    assert!(status.success());
+}
+
+/// The netlink port id of the sock_diag socket process `pid` holds (`/proc/net/netlink`, by inode).
+fn netlink_portid(pid: u32) -> Option<u32> {
+    let inodes: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            webui_doctor::os::socket_inode(std::fs::read_link(e.path()).ok()?.as_os_str().as_encoded_bytes())
+        })
+        .collect();
+    std::fs::read_to_string("/proc/net/netlink").ok()?.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let inode: u64 = f.get(9)?.parse().ok()?;
+        (f.get(1) == Some(&"4") && inodes.contains(&inode)).then(|| f.get(2)?.parse().ok())?
+    })
+}
+
+/// A well-formed "socket ended" message for `port`, as the kernel would send it.
+fn forged_end(port: u16) -> String {
+    let mut msg = Vec::new();
+    let len: u32 = 16 + 72;
+    msg.extend(len.to_ne_bytes());
+    msg.extend(20u16.to_ne_bytes()); // SOCK_DIAG_BY_FAMILY
+    msg.extend([0u8; 10]); // flags, seq, pid
+    msg.extend([2u8, 7, 0, 0]); // AF_INET, CLOSE, no timer
+    msg.extend(port.to_be_bytes());
+    msg.extend(1u16.to_be_bytes()); // peer port 1
+    msg.extend([127, 0, 0, 1]);
+    msg.extend([0u8; 12]);
+    msg.extend([127, 0, 0, 1]);
+    msg.extend([0u8; 12]);
+    msg.extend([0u8; 4 + 8 + 4 + 4 + 4 + 4 + 4]); // if, cookie, expires, queues, uid, inode
+    msg.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Anyone may unicast to the events socket: a forged end (well-formed, for the watched port) and
+/// an undecodable message from a process are ignored and counted as not from the kernel; the
+/// feed goes on and reports the real end that follows, only it.
+#[test]
+fn messages_not_from_the_kernel_are_ignored() {
+    if !require(is_root(), "root (CAP_NET_ADMIN)") {
+        return;
+    }
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let events = Events::start(&["--port", &port.to_string()]);
+    let pid = events.0.as_ref().unwrap().id();
+    let portid = netlink_portid(pid).expect("the events socket in /proc/net/netlink");
+    unicast(portid, &[forged_end(port), "0400000014000000".into()]);
+    let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    let client_port = c.local_addr().unwrap().port();
+    drop((c, s));
+    std::thread::sleep(Duration::from_millis(500));
+    let (lines, err) = events.finish();
+    assert_eq!(lines.len(), 1, "only the real end: {lines:#?}");
+    assert_eq!(port_of(&lines[0]["peer"]), client_port, "{lines:#?}");
+    assert!(err.contains("0 malformed notifications skipped, 2 messages not from the kernel ignored"), "{err}");
 }

@@ -367,6 +367,32 @@ fn escape_laden_process_names_are_printed_escaped() {
     assert_eq!(v["sockets"][0]["process"]["comm"], "\u{1b}]0;PWN\u{7}\u{1b}[2J");
 }
 
+/// No raw control or Unicode format character (here ESC, BEL and a right-to-left override)
+/// reaches a reader, in the table, the JSON (which still decodes to the real name) or the
+/// Prometheus labels.
+#[test]
+fn control_and_format_characters_never_reach_a_reader_raw() {
+    let name = "\u{1b}]0;x\u{7}\u{202e}";
+    let server = NamedListener::start(name.as_bytes());
+    let port = server.port.to_string();
+    let raw =
+        |text: &str| text.chars().find(|&c| (c.is_control() && c != '\n') || ('\u{2000}'..='\u{206f}').contains(&c));
+    let table = stdout(&run(&["sockets", "-p", "--port", &port]));
+    assert_eq!(raw(&table), None, "{table:?}");
+    assert!(table.contains("\\x1b]0;x\\x07\\u{202e}"), "{table}");
+    let out = run(&["sockets", "-p", "--port", &port, "--format", "json"]);
+    let text = stdout(&out);
+    assert_eq!(raw(&text), None, "{text:?}");
+    assert!(text.contains("\\u001b]0;x\\u0007\\u202e"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["sockets"][0]["process"]["comm"], name);
+    let prom = stdout(&run(&["sockets", "-p", "--port", &port, "--format", "prometheus"]));
+    assert_eq!(raw(&prom), None, "{prom:?}");
+    assert!(prom.contains("comm=\"\\\\x1b]0;x\\\\x07\\\\u{202e}\""), "{prom}");
+    let check = stdout(&run(&["check", "-p", "--port", &port]));
+    assert_eq!(raw(&check), None, "{check:?}");
+}
+
 /// `PROC_ROOT` (and the other path overrides) are ignored when the binary runs with privileges
 /// its caller lacks: a set-uid copy run as `nobody` reads the real /proc, not the caller's tree.
 #[test]
