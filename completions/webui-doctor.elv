@@ -102,7 +102,7 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand --header-timeout 'Seconds a client may take to send its request header before it is disconnected'
             cand --max-connections 'Most connections open at once; past it, new ones get 503'
             cand --max-sse-clients 'Most SSE streams open at once; past it, /api/events answers 503'
-            cand --max-connections-per-ip 'Most connections open at once from one client address; past it, new ones get 503'
+            cand --max-connections-per-ip 'Most requests and SSE streams in flight at once from one client address (/healthz is never refused); past it, 503. Connections from one address are capped at twice this'
             cand --body-timeout 'Seconds a client may take to send a request body (the log-in form) before it is disconnected'
             cand --allow-host 'Also serve requests whose Host header is NAME (or NAME:PORT) when no token is set (repeatable). Without a token only the listening address, localhost, 127.0.0.1 and [::1] are served: other names are how a web page rebinds its own name to this server'
             cand --max-rows 'Most sockets in each SSE event, the most urgent first (CLOSE-WAIT longest idle, then retransmitting, then established without keepalive); an event also stays within 64 KiB. The summary and findings always cover every watched socket'

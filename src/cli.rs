@@ -282,7 +282,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sse_clients: u32,
 
-    /// Most connections open at once from one client address; past it, new ones get 503
+    /// Most requests and SSE streams in flight at once from one client address (/healthz is never refused); past it, 503. Connections from one address are capped at twice this
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections_per_ip: u32,
 

@@ -55,13 +55,26 @@ use crate::platform;
 pub struct Watchdog {
     deadline: Duration,
     ended: Counter,
+    /// With [`Watchdog::with_min_rate`]: the bytes per second a reader must acknowledge, judged
+    /// over this window, while bytes wait.
+    min_rate: Option<(u64, Duration)>,
 }
 
 impl Watchdog {
     /// Ends a connection once its written bytes have gone unacknowledged for `deadline`.
     /// Deadlines under 100 ms are raised to 100 ms.
     pub fn new(deadline: Duration) -> Watchdog {
-        Watchdog { deadline: deadline.max(Duration::from_millis(100)), ended: Counter::default() }
+        Watchdog { deadline: deadline.max(Duration::from_millis(100)), ended: Counter::default(), min_rate: None }
+    }
+
+    /// Also ends a connection whose peer acknowledges fewer than `bytes_per_second` over any
+    /// `window` during which bytes waited to be sent the whole time, and at least that many
+    /// waited at its start: a reader that trickles a large response holds its buffers no longer
+    /// than that. 0 (or a zero window) turns it off. An idle connection, or one with only a few
+    /// bytes queued (heartbeats), is left to the stall deadline.
+    pub fn with_min_rate(mut self, bytes_per_second: u64, window: Duration) -> Watchdog {
+        self.min_rate = (bytes_per_second > 0 && !window.is_zero()).then_some((bytes_per_second, window));
+        self
     }
 
     /// The same, counting what it ends in `ended` (a counter registered elsewhere).
@@ -99,7 +112,8 @@ impl Watchdog {
     /// 50 ms and 1 s. A stall is seen at most one tick late (the deadline plus an eighth); an idle
     /// connection's queue is empty at the first look after a write, and it is not looked at again.
     fn tick(&self) -> Duration {
-        (self.deadline / 8).clamp(Duration::from_millis(50), Duration::from_secs(1))
+        let shortest = self.min_rate.map_or(self.deadline, |(_, window)| window.min(self.deadline));
+        (shortest / 8).clamp(Duration::from_millis(50), Duration::from_secs(1))
     }
 }
 
@@ -117,11 +131,23 @@ pub(crate) struct Progress {
     off: bool,
     /// Set once the watchdog fired: every later read and write fails the same way.
     fired: Option<(u64, Duration)>,
+    /// With a rate floor: since when bytes have waited without a break, and the acknowledged
+    /// and queued counts then.
+    window: Option<(Instant, u64, u64)>,
 }
 
 impl Progress {
     pub(crate) fn new(watchdog: Watchdog) -> Progress {
-        Progress { watchdog, written: 0, acked: 0, stalled_since: None, timer: None, off: false, fired: None }
+        Progress {
+            watchdog,
+            written: 0,
+            acked: 0,
+            stalled_since: None,
+            timer: None,
+            off: false,
+            fired: None,
+            window: None,
+        }
     }
 
     /// `n` bytes went to the socket.
@@ -162,6 +188,7 @@ impl Progress {
             if queued == 0 {
                 self.acked = self.written;
                 self.stalled_since = None;
+                self.window = None;
                 return Poll::Pending;
             }
             if acked > self.acked {
@@ -170,7 +197,20 @@ impl Progress {
             }
             let since = *self.stalled_since.get_or_insert(now);
             let stalled = now - since;
-            if stalled >= self.watchdog.deadline {
+            // The rate floor: over each window in which bytes waited throughout, the peer must
+            // have acknowledged at least rate x window.
+            // Judged only when the backlog at the window's start was at least that much: a few
+            // queued heartbeats to a vanished peer are the stall deadline's to judge.
+            let mut too_slow = false;
+            if let Some((rate, window)) = self.watchdog.min_rate {
+                let (start, acked_then, queued_then) = *self.window.get_or_insert((now, self.acked, queued));
+                if now - start >= window {
+                    let floor = (u128::from(rate) * (now - start).as_millis() / 1000) as u64;
+                    too_slow = queued_then >= floor && self.acked - acked_then < floor;
+                    self.window = Some((now, self.acked, queued));
+                }
+            }
+            if stalled >= self.watchdog.deadline || too_slow {
                 // A reset on close: the queued bytes are dropped at once, not retried for
                 // minutes by an orphaned socket.
                 let _ = platform::reset_on_close(&sock);
@@ -179,7 +219,10 @@ impl Progress {
                 tracing::info!("write-progress watchdog: {queued} bytes unacknowledged for {stalled:?}; closing");
                 return Poll::Ready(stalled_error(queued, stalled));
             }
-            let next = (now + self.watchdog.tick()).min(since + self.watchdog.deadline);
+            let mut next = (now + self.watchdog.tick()).min(since + self.watchdog.deadline);
+            if let (Some((_, window)), Some((start, _, _))) = (self.watchdog.min_rate, self.window) {
+                next = next.min(start + window);
+            }
             self.timer = Some(Box::pin(tokio::time::sleep_until(next)));
         }
     }

@@ -94,11 +94,11 @@ fn dns_rebinding_hosts_are_refused() {
     // With a token, the token decides, whatever the Host.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("token");
-    std::fs::write(&file, "tok\n").unwrap();
+    std::fs::write(&file, "tok-0123456789abcdef\n").unwrap();
     std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let guarded = Serve::start(&["--token-file", file.to_str().unwrap()]);
     let name = format!("dash.internal:{}", guarded.port());
-    assert_eq!(get_with(guarded.addr, "/api/snapshot", &name, "Authorization: Bearer tok\r\n"), 200);
+    assert_eq!(get_with(guarded.addr, "/api/snapshot", &name, "Authorization: Bearer tok-0123456789abcdef\r\n"), 200);
     assert_eq!(get_with(guarded.addr, "/api/snapshot", &name, ""), 401);
 }
 
@@ -242,7 +242,7 @@ fn identical_requests_share_one_read() {
 fn slow_and_large_bodies_are_cut() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("token");
-    std::fs::write(&file, "tok\n").unwrap();
+    std::fs::write(&file, "tok-0123456789abcdef\n").unwrap();
     std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let serve =
         Serve::start(&["--token-file", file.to_str().unwrap(), "--body-timeout", "1", "--max-connections", "20"]);
@@ -292,21 +292,34 @@ fn slow_and_large_bodies_are_cut() {
     assert_eq!(with_body.status, 413);
 }
 
-/// One client address cannot take every connection: past --max-connections-per-ip it gets 503.
+/// One client address cannot take every slot, nor the health check's: past
+/// --max-connections-per-ip streams and requests in flight it gets 503 while `/healthz` still
+/// answers 200; idle connections from it are capped at twice that.
 #[test]
 fn connections_per_address_are_capped() {
     let serve = Serve::start(&["--max-connections-per-ip", "3", "--snapshot-period", "1000"]);
-    let held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(serve.addr).unwrap()).collect();
-    // Wait until the server has accepted all three.
+    let streams: Vec<Http> = (0..3).map(|_| Http::open_events(serve.addr, &[])).collect();
+    let (status, text) = raw(serve.addr, &format!("GET /api/snapshot HTTP/1.1\r\nHost: {}\r\n", serve.addr));
+    assert_eq!(status, 503, "{text}");
+    assert_eq!(get(serve.addr, "/healthz").status, 200, "the health check was refused");
+    drop(streams);
+    // Until the server has seen the three streams end, a request may still be turned away: each
+    // such 503 is counted too, so the counter is the first rejection plus those.
+    let mut rejected = 1;
+    assert!(wait_until(Duration::from_secs(3), || {
+        let status = get(serve.addr, "/api/snapshot").status;
+        rejected += usize::from(status == 503);
+        status == 200
+    }));
+    // Idle connections: twice the cap are held, the next is refused at accept.
+    let held: Vec<TcpStream> = (0..6).map(|_| TcpStream::connect(serve.addr).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(200));
     let (status, text) = raw(serve.addr, &format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n", serve.addr));
     assert_eq!(status, 503, "{text}");
+    rejected += 1;
     drop(held);
-    // Until the server has seen the three close, a request may still be turned away: each such
-    // 503 is counted too, so the counter is the first rejection plus those.
-    let mut rejected = 1;
     assert!(wait_until(Duration::from_secs(3), || {
-        let status = get(serve.addr, "/healthz").status;
+        let status = get(serve.addr, "/metrics").status;
         rejected += usize::from(status == 503);
         status == 200
     }));

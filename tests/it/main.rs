@@ -14,6 +14,7 @@ mod fix;
 mod gate;
 mod generated;
 mod hardening;
+mod hostile;
 mod info;
 mod netns;
 mod oracle;

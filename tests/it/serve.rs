@@ -263,7 +263,7 @@ fn token_is_required_off_loopback_and_checked_everywhere_but_healthz() {
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("token");
-    std::fs::write(&file, "s3cret-token\n").unwrap();
+    std::fs::write(&file, "s3cret-token-0123456789\n").unwrap();
     // A token file others may read is refused, as ssh refuses such a key.
     std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     let out =
@@ -280,22 +280,22 @@ fn token_is_required_off_loopback_and_checked_everywhere_but_healthz() {
         assert_eq!(status(path, &[]), 401, "{path} without a token");
         assert_eq!(status(path, &[("Authorization", "Bearer wrong")]), 401, "{path} with a wrong token");
     }
-    assert_eq!(status("/api/snapshot", &[("Authorization", "Bearer s3cret-token")]), 200);
+    assert_eq!(status("/api/snapshot", &[("Authorization", "Bearer s3cret-token-0123456789")]), 200);
     // The scheme is case-insensitive (RFC 9110).
-    assert_eq!(status("/api/snapshot", &[("Authorization", "bearer s3cret-token")]), 200);
-    assert_eq!(status("/api/snapshot", &[("Authorization", "BEARER s3cret-token")]), 200);
-    assert_eq!(status("/metrics", &[("Authorization", "Bearer s3cret-token")]), 200);
+    assert_eq!(status("/api/snapshot", &[("Authorization", "bearer s3cret-token-0123456789")]), 200);
+    assert_eq!(status("/api/snapshot", &[("Authorization", "BEARER s3cret-token-0123456789")]), 200);
+    assert_eq!(status("/metrics", &[("Authorization", "Bearer s3cret-token-0123456789")]), 200);
 
     // The dashboard's login: the form sets an HttpOnly, SameSite=Strict cookie holding a random
     // session id, never the token (cookies are not isolated by port).
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
     let wrong = Http::connect(addr).request("POST", "/login", &form, "token=nope");
     assert_eq!(wrong.status, 401);
-    let ok = Http::connect(addr).request("POST", "/login", &form, "token=s3cret-token");
+    let ok = Http::connect(addr).request("POST", "/login", &form, "token=s3cret-token-0123456789");
     assert_eq!(ok.status, 303);
     let cookie = ok.header("set-cookie").unwrap().to_owned();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
-    assert!(!cookie.contains("s3cret-token"), "the cookie carries the token: {cookie}");
+    assert!(!cookie.contains("s3cret-token-0123456789"), "the cookie carries the token: {cookie}");
     assert!(cookie.contains("Max-Age="), "{cookie}");
     let pair = cookie.split(';').next().unwrap();
     let (name, id) = pair.split_once('=').unwrap();
@@ -304,17 +304,21 @@ fn token_is_required_off_loopback_and_checked_everywhere_but_healthz() {
     assert_eq!(status("/", &[("Cookie", pair)]), 200);
     assert_eq!(status("/api/snapshot", &[("Cookie", pair)]), 200);
     // Another log-in gets another session.
-    let again = Http::connect(addr).request("POST", "/login", &form, "token=s3cret-token");
+    let again = Http::connect(addr).request("POST", "/login", &form, "token=s3cret-token-0123456789");
     assert_ne!(again.header("set-cookie").unwrap().split(';').next().unwrap(), pair);
     // The token itself in a cookie is no credential, nor is a made-up session.
-    assert_eq!(status("/api/snapshot", &[("Cookie", "webui_doctor_token=s3cret-token")]), 401);
-    assert_eq!(status("/api/snapshot", &[("Cookie", "webui_doctor_session=s3cret-token")]), 401);
+    assert_eq!(status("/api/snapshot", &[("Cookie", "webui_doctor_token=s3cret-token-0123456789")]), 401);
+    assert_eq!(status("/api/snapshot", &[("Cookie", "webui_doctor_session=s3cret-token-0123456789")]), 401);
     assert_eq!(status("/api/snapshot", &[("Cookie", &format!("webui_doctor_session={}", "0".repeat(64)))]), 401);
 
     // A non-loopback bind starts when the token comes from the environment.
-    let open = Serve::start_with_env(&["--listen", "0.0.0.0:0"], &[("WEBUI_DOCTOR_TOKEN", "env-token")]);
+    let open =
+        Serve::start_with_env(&["--listen", "0.0.0.0:0"], &[("WEBUI_DOCTOR_TOKEN", "env-token-0123456789abcdef")]);
     let local = std::net::SocketAddr::from(([127, 0, 0, 1], open.port()));
-    assert_eq!(Http::connect(local).get("/metrics", &[("Authorization", "Bearer env-token")]).status, 200);
+    assert_eq!(
+        Http::connect(local).get("/metrics", &[("Authorization", "Bearer env-token-0123456789abcdef")]).status,
+        200
+    );
     assert_eq!(Http::connect(local).get("/metrics", &[]).status, 401);
 }
 

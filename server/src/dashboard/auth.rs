@@ -20,6 +20,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
+use super::clients::ConnTag;
 use super::metrics::RefusedLabel;
 
 pub const COOKIE: &str = "webui_doctor_session";
@@ -30,7 +31,33 @@ pub const MAX_LOGIN_BODY: usize = 1024;
 /// Sessions kept at once; past it, the oldest is forgotten.
 const MAX_SESSIONS: usize = 1024;
 
-/// Compares in time independent of where the strings first differ.
+/// A secret (the access token) and what a guess is compared with: a keyed 64-bit digest of it
+/// (SipHash under a key drawn at start, unknown to any client). Every guess is hashed the same
+/// way and the digests compared in constant time, so neither where a guess first differs nor
+/// how long the secret is shows in the time an answer takes; only a guess whose digest matches
+/// is then compared byte for byte (in constant time too).
+pub struct Secret {
+    text: String,
+    key: std::hash::RandomState,
+    digest: u64,
+}
+
+impl Secret {
+    pub fn new(text: &str) -> Secret {
+        use std::hash::BuildHasher;
+        let key = std::hash::RandomState::new();
+        Secret { digest: key.hash_one(text.as_bytes()), text: text.to_owned(), key }
+    }
+
+    pub fn matches(&self, given: &str) -> bool {
+        use std::hash::BuildHasher;
+        let digest = self.key.hash_one(given.as_bytes());
+        bool::from(digest.ct_eq(&self.digest)) && bool::from(self.text.as_bytes().ct_eq(given.as_bytes()))
+    }
+}
+
+/// Compares in time independent of where the strings first differ (for session ids, which all
+/// have one length).
 pub fn token_matches(expected: &str, given: &str) -> bool {
     expected.as_bytes().ct_eq(given.as_bytes()).into()
 }
@@ -86,21 +113,59 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .find_map(|kv| kv.trim().strip_prefix(COOKIE)?.strip_prefix('='))
 }
 
+/// The client address a request came from (set by the accept loop).
+fn peer_of(request: &Request) -> Option<ConnTag> {
+    request.extensions().get::<ConnTag>().copied()
+}
+
+/// `429 Too Many Requests` for an address that failed to log in too often.
+fn too_many(retry_after: u64) -> Response {
+    let mut r = (StatusCode::TOO_MANY_REQUESTS, "429: too many failed log-ins from this address; wait and retry\n")
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Counts and logs a failed log-in (a wrong form or `Bearer` token) from `tag`'s address.
+fn failed(state: &AppState, tag: Option<ConnTag>, how: &str) {
+    state.metrics.refused.get_or_create(&RefusedLabel { reason: "login_failed" }).inc();
+    match tag {
+        Some(tag) => {
+            let n = state.clients.failed_login(tag.peer.ip());
+            tracing::warn!("failed log-in ({how}) from {} ({n} in the last minute)", tag.peer);
+        }
+        None => tracing::warn!("failed log-in ({how})"),
+    }
+}
+
 /// Middleware: lets `/healthz`, `/login` and the assets through, checks the token or a session
-/// everywhere else.
+/// everywhere else. An address that failed too often gets 429 until its window ends.
 pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(expected) = state.token.as_deref() else {
+    let Some(expected) = state.token.clone() else {
         return next.run(request).await;
     };
     let path = request.uri().path();
     if path == "/healthz" || path == "/login" || path.starts_with("/assets/") {
         return next.run(request).await;
     }
+    let tag = peer_of(&request);
     let headers = request.headers();
-    if bearer(headers).is_some_and(|t| token_matches(expected, t))
-        || session_cookie(headers).is_some_and(|id| state.sessions.valid(id))
+    let given = bearer(headers);
+    if given.is_some_and(|t| expected.matches(t)) || session_cookie(headers).is_some_and(|id| state.sessions.valid(id))
     {
+        if let Some(tag) = tag {
+            state.clients.authenticated(tag);
+        }
         return next.run(request).await;
+    }
+    if given.is_some() {
+        if let Some(wait) = tag.and_then(|t| state.clients.locked_out(t.peer.ip())) {
+            state.metrics.refused.get_or_create(&RefusedLabel { reason: "login_rate_limited" }).inc();
+            return too_many(wait);
+        }
+        failed(&state, tag, "Bearer");
     }
     let mut response = if path == "/" {
         (StatusCode::UNAUTHORIZED, Html(login_page(false))).into_response()
@@ -126,6 +191,11 @@ fn closing(status: StatusCode, text: &'static str) -> Response {
 /// `POST /login`: a right token starts a session and goes to the dashboard. The body must arrive
 /// within the body timeout and fit in 1 KiB; else the connection is closed.
 pub async fn login(State(state): State<AppState>, request: Request) -> Response {
+    let tag = peer_of(&request);
+    if let Some(wait) = tag.and_then(|t| state.clients.locked_out(t.peer.ip())) {
+        state.metrics.refused.get_or_create(&RefusedLabel { reason: "login_rate_limited" }).inc();
+        return too_many(wait);
+    }
     let (parts, body) = request.into_parts();
     let read = axum::body::to_bytes(Body::new(body), MAX_LOGIN_BODY);
     let bytes = match tokio::time::timeout(state.config.body_timeout, read).await {
@@ -139,14 +209,18 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
             return closing(StatusCode::REQUEST_TIMEOUT, "408: the request body took too long\n");
         }
     };
-    let Some(expected) = state.token.as_deref() else {
+    let Some(expected) = state.token.clone() else {
         return Redirect::to("/").into_response();
     };
     let Ok(form) = serde_urlencoded::from_bytes::<LoginForm>(&bytes) else {
         return (StatusCode::BAD_REQUEST, "400: expected a form with a token field\n").into_response();
     };
-    if !token_matches(expected, form.token.trim()) {
+    if !expected.matches(form.token.trim()) {
+        failed(&state, tag, "form");
         return (StatusCode::UNAUTHORIZED, Html(login_page(true))).into_response();
+    }
+    if let Some(tag) = tag {
+        state.clients.authenticated(tag);
     }
     let Some(id) = state.sessions.create() else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "500: no randomness for a session id\n").into_response();
@@ -188,6 +262,15 @@ mod tests {
         assert_eq!(bearer(&h), None);
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearerabc"));
         assert_eq!(bearer(&h), None);
+    }
+
+    #[test]
+    fn secrets_match_only_themselves() {
+        let s = Secret::new("0123456789abcdef0123");
+        assert!(s.matches("0123456789abcdef0123"));
+        for wrong in ["", "0", "0123456789abcdef012", "0123456789abcdef01234", "1123456789abcdef0123"] {
+            assert!(!s.matches(wrong), "{wrong}");
+        }
     }
 
     #[test]

@@ -84,6 +84,11 @@ fn forbidden(why: &'static str) -> Response {
 
 /// Middleware: the `Host`, cross-site and request-body rules above.
 pub async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // Two `Host` headers: which one a proxy and this server each believe is anyone's guess.
+    if request.headers().get_all(header::HOST).iter().nth(1).is_some() {
+        state.metrics.refused.get_or_create(&super::metrics::RefusedLabel { reason: "duplicate_host" }).inc();
+        return (StatusCode::BAD_REQUEST, "400 Bad Request: more than one Host header\n").into_response();
+    }
     let host = host_of(&request);
     if state.token.is_none() && !host.is_some_and(|h| state.hosts.allows(h)) {
         state.metrics.refused.get_or_create(&super::metrics::RefusedLabel { reason: "host" }).inc();

@@ -47,10 +47,20 @@ impl Default for ServerMetrics {
             peers_timed_out: Counter::default(),
             watchdog_ended: Counter::default(),
         };
-        for reason in ["max_connections", "max_connections_per_ip", "max_sse_clients", "busy"] {
+        for reason in
+            ["max_connections", "max_connections_per_ip", "max_sse_clients", "busy", "unauthenticated_evicted"]
+        {
             let _ = m.rejected.get_or_create(&RejectLabel { reason }).get();
         }
-        for reason in ["host", "cross_site", "body_timeout", "body_too_large"] {
+        for reason in [
+            "host",
+            "cross_site",
+            "body_timeout",
+            "body_too_large",
+            "login_failed",
+            "login_rate_limited",
+            "duplicate_host",
+        ] {
             let _ = m.refused.get_or_create(&RefusedLabel { reason }).get();
         }
         for option in crate::tuning::OPTION_NAMES {

@@ -13,21 +13,21 @@
 //! shutdown is not held open by streams that never finish on their own.
 
 mod auth;
+mod clients;
 mod guard;
 mod hub;
 mod metrics;
 mod reads;
 mod routes;
 
-use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
@@ -58,7 +58,8 @@ pub struct Config {
     pub body_timeout: Duration,
     /// Connections open at once; past it, 503.
     pub max_connections: usize,
-    /// Connections open at once from one client address; past it, 503.
+    /// Requests and SSE streams in flight at once from one client address (`/healthz` aside);
+    /// past it, 503. Connections from one address are capped at twice this.
     pub max_connections_per_ip: usize,
     /// SSE streams open at once; past it, 503.
     pub max_sse_clients: usize,
@@ -72,6 +73,9 @@ pub struct Config {
     pub session_lifetime: Duration,
     /// How long graceful shutdown waits for connections before it closes them.
     pub shutdown_grace: Duration,
+    /// The slowest a reader may acknowledge a response, in bytes per second, judged over
+    /// `body_timeout` while bytes wait to be sent: a slower one is cut. 0: no floor.
+    pub min_send_rate: u64,
 }
 
 impl Default for Config {
@@ -91,6 +95,7 @@ impl Default for Config {
             token: None,
             session_lifetime: Duration::from_secs(12 * 3600),
             shutdown_grace: Duration::from_secs(5),
+            min_send_rate: 16 * 1024,
         }
     }
 }
@@ -124,7 +129,12 @@ pub enum StartError {
     TokenRequired(SocketAddr),
     /// The address could not be bound.
     Bind(SocketAddr, io::Error),
+    /// A token shorter than [`MIN_TOKEN_BYTES`]: guessable.
+    WeakToken(usize),
 }
+
+/// The shortest access token accepted (16 bytes: 128 bits if random).
+pub const MIN_TOKEN_BYTES: usize = 16;
 
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -133,6 +143,12 @@ impl std::fmt::Display for StartError {
                 write!(f, "refusing to listen on {addr} without an access token: it is not a loopback address")
             }
             StartError::Bind(addr, _) => write!(f, "cannot listen on {addr}"),
+            StartError::WeakToken(n) => {
+                write!(
+                    f,
+                    "the access token is {n} bytes; at least {MIN_TOKEN_BYTES} are required (try: openssl rand -hex 32)"
+                )
+            }
         }
     }
 }
@@ -141,7 +157,7 @@ impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             StartError::Bind(_, e) => Some(e),
-            StartError::TokenRequired(_) => None,
+            StartError::TokenRequired(_) | StartError::WeakToken(_) => None,
         }
     }
 }
@@ -150,7 +166,7 @@ impl std::error::Error for StartError {
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub provider: Arc<dyn SnapshotProvider>,
-    pub token: Option<Arc<str>>,
+    pub token: Option<Arc<auth::Secret>>,
     pub metrics: ServerMetrics,
     pub hub: hub::Hub,
     pub config: Arc<Config>,
@@ -168,6 +184,9 @@ pub(crate) struct AppState {
     pub sessions: Arc<auth::Sessions>,
     /// The `Host` values served without a token (the bound port included).
     pub hosts: Arc<guard::AllowedHosts>,
+    /// What each client address holds (connections, requests, unauthenticated connections,
+    /// failed log-ins).
+    pub clients: Arc<clients::Clients>,
 }
 
 /// The dashboard server: bound by [`Server::bind`], served by [`Server::run`].
@@ -215,14 +234,21 @@ impl Server {
         if !config.listen.ip().is_loopback() && config.token.is_none() {
             return Err(StartError::TokenRequired(config.listen));
         }
+        if let Some(t) = &config.token
+            && t.len() < MIN_TOKEN_BYTES
+        {
+            return Err(StartError::WeakToken(t.len()));
+        }
         let listener = listen(config.listen).map_err(|e| StartError::Bind(config.listen, e))?;
         let probe = tuning::probe(&config.keepalive).unwrap_or_default();
         let port = listener.local_addr().map_err(|e| StartError::Bind(config.listen, e))?.port();
         let metrics = ServerMetrics::default();
-        let watchdog = config.watchdog.map(|deadline| Watchdog::counting(deadline, metrics.watchdog_ended.clone()));
+        let watchdog = config.watchdog.map(|deadline| {
+            Watchdog::counting(deadline, metrics.watchdog_ended.clone())
+                .with_min_rate(config.min_send_rate, config.body_timeout)
+        });
         let state = AppState {
             provider,
-            token: config.token.as_deref().map(Arc::from),
             metrics,
             watchdog,
             hub: hub::Hub::new(),
@@ -233,6 +259,8 @@ impl Server {
             )),
             sessions: Arc::new(auth::Sessions::new(config.session_lifetime)),
             hosts: Arc::new(guard::AllowedHosts::new(config.listen.ip(), port, &config.allowed_hosts)),
+            clients: clients::Clients::new(config.max_connections_per_ip, config.token.is_some()),
+            token: config.token.as_deref().map(|t| Arc::new(auth::Secret::new(t))),
             config: Arc::new(config),
             probe: Arc::new(probe),
             shutdown: CancellationToken::new(), // replaced by the caller's in `run`
@@ -273,7 +301,7 @@ impl Server {
         let builder = Arc::new(builder);
         let graceful = GracefulShutdown::new();
         let conn_permits = Arc::new(Semaphore::new(state.config.max_connections));
-        let per_ip = PerIp::new(state.config.max_connections_per_ip);
+        let next_id = AtomicU64::new(0);
         let metrics = state.metrics.clone();
         let keepalive = state.config.keepalive;
         let watchdog = state.watchdog.clone();
@@ -292,7 +320,9 @@ impl Server {
                 _ = inner.cancelled() => break,
             };
             metrics.accepted.inc();
-            let Some(ip_slot) = per_ip.acquire(peer.ip()) else {
+            let tag = clients::ConnTag { peer, id: next_id.fetch_add(1, Ordering::Relaxed) };
+            let evicted = CancellationToken::new();
+            let Ok(ip_slot) = state.clients.connect(tag, evicted.clone()) else {
                 metrics.rejected.get_or_create(&metrics::RejectLabel { reason: "max_connections_per_ip" }).inc();
                 tokio::spawn(reject(stream));
                 continue;
@@ -309,16 +339,31 @@ impl Server {
                 }
             }
             metrics.open.inc();
-            let service = TowerToHyperService::new(router.clone());
+            // Every request learns which connection it came on (the per-address limits and the
+            // log-in rate limit need it).
+            let router = router.clone();
+            let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(tag);
+                request.extensions_mut().insert(axum::extract::ConnectInfo(tag.peer));
+                tower_service::Service::call(&mut router.clone(), request)
+            });
             let watcher = graceful.watcher();
             let builder = builder.clone();
             let metrics = metrics.clone();
             tokio::spawn(async move {
                 let conn = builder.serve_connection(TokioIo::new(stream), service);
-                if let Err(e) = watcher.watch(conn).await
-                    && is_timeout(&e)
-                {
-                    metrics.peers_timed_out.inc();
+                tokio::select! {
+                    result = watcher.watch(conn) => {
+                        if let Err(e) = result
+                            && is_timeout(&e)
+                        {
+                            metrics.peers_timed_out.inc();
+                        }
+                    }
+                    // Closed to make room for a newer unauthenticated connection.
+                    _ = evicted.cancelled() => {
+                        metrics.rejected.get_or_create(&metrics::RejectLabel { reason: "unauthenticated_evicted" }).inc();
+                    }
                 }
                 metrics.open.dec();
                 drop((permit, ip_slot));
@@ -341,47 +386,6 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(BACKLOG)
-}
-
-/// Open connections per client address, capped: one address cannot take every slot.
-#[derive(Clone)]
-struct PerIp {
-    max: usize,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-/// One connection's place in [`PerIp`]; gives it back on drop.
-struct IpSlot {
-    ip: IpAddr,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-impl PerIp {
-    fn new(max: usize) -> PerIp {
-        PerIp { max, open: Arc::default() }
-    }
-
-    fn acquire(&self, ip: IpAddr) -> Option<IpSlot> {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let n = open.entry(ip).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(IpSlot { ip, open: self.open.clone() })
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
 }
 
 /// Past `max_connections`: a 503 written straight to the socket, then close.

@@ -29,11 +29,12 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/dashboard.js", get(|| asset("text/javascript; charset=utf-8", DASHBOARD_JS)))
         .route("/assets/dashboard.css", get(|| asset("text/css; charset=utf-8", DASHBOARD_CSS)))
         .route("/assets/login.css", get(|| asset("text/css; charset=utf-8", LOGIN_CSS)))
-        // Outermost last: the head limit, then the security headers on every answer, then the
-        // Host / cross-site / body rules, then the token.
+        // Outermost last: the head limit, the per-address request cap, then the security
+        // headers on every answer, then the Host / cross-site / body rules, then the token.
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check))
         .layer(axum::middleware::from_fn(guard::headers))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), per_address))
         .layer(axum::middleware::from_fn(limit_head))
         .with_state(state)
 }
@@ -48,6 +49,29 @@ async fn limit_head(request: axum::extract::Request, next: axum::middleware::Nex
         return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "request head over 64 KiB\n").into_response();
     }
     next.run(request).await
+}
+
+/// The per-address cap on requests and streams in flight (see `clients`): every route but
+/// `/healthz` takes a slot, held with the response body until it is sent or the stream ends.
+async fn per_address(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let tag = request.extensions().get::<super::clients::ConnTag>().copied();
+    let (Some(tag), false) = (tag, request.uri().path() == "/healthz") else {
+        return next.run(request).await;
+    };
+    let Ok(slot) = state.clients.request(tag) else {
+        state.metrics.rejected.get_or_create(&RejectLabel { reason: "max_connections_per_ip" }).inc();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5"), (header::CONNECTION, "close")],
+            "too many requests and streams from this address, retry\n",
+        )
+            .into_response();
+    };
+    next.run(request).await.map(|body| axum::body::Body::new(super::clients::Holding::new(body, slot)))
 }
 
 const DASHBOARD: &str = include_str!("../../assets/dashboard.html");
@@ -65,7 +89,7 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 /// Runs a provider call through `reads` (bounded, shared, never multiplied by clients that
 /// hang up) and turns its outcome into an HTTP status.
-async fn call<F>(state: &AppState, key: String, f: F) -> Result<Arc<str>, Response>
+async fn call<F>(state: &AppState, key: String, f: F) -> Result<bytes::Bytes, Response>
 where
     F: FnOnce(&dyn SnapshotProvider) -> Result<String, ProviderError> + Send + 'static,
 {
@@ -89,7 +113,7 @@ async fn snapshot(State(state): State<AppState>, request: axum::extract::Request
         return (StatusCode::BAD_REQUEST, "malformed query string\n").into_response();
     };
     match call(&state, format!("snapshot?{raw}"), move |p| p.snapshot(&query)).await {
-        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json.to_string()).into_response(),
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
         Err(r) => r,
     }
 }
@@ -103,8 +127,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
     if prometheus_client::encoding::prometheus_text::encode(&mut own, &state.metrics.registry()).is_err() {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    ([(header::CONTENT_TYPE, prometheus_client::encoding::prometheus_text::CONTENT_TYPE)], format!("{sockets}{own}"))
-        .into_response()
+    let mut body = Vec::with_capacity(sockets.len() + own.len());
+    body.extend_from_slice(&sockets);
+    body.extend_from_slice(own.as_bytes());
+    ([(header::CONTENT_TYPE, prometheus_client::encoding::prometheus_text::CONTENT_TYPE)], body).into_response()
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
