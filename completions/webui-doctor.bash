@@ -353,7 +353,7 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__serve)
-            opts="-h --listen --keepalive-idle --keepalive-interval --keepalive-count --user-timeout --no-keepalive --heartbeat --snapshot-period --watch-port --source --token-file --header-timeout --max-connections --max-sse-clients --max-connections-per-ip --body-timeout --allow-host --allow-processes --max-rows --watchdog --help"
+            opts="-h --listen --keepalive-idle --keepalive-interval --keepalive-count --user-timeout --no-keepalive --heartbeat --snapshot-period --watch-port --source --token-file --web-config-file --allow-plain-http --header-timeout --max-connections --max-sse-clients --max-connections-per-ip --body-timeout --allow-host --allow-processes --max-rows --watchdog --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -396,6 +396,10 @@ _webui__doctor() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web-config-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -127,7 +127,8 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l watc
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l source -d 'Where to read sockets' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
 netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'
 procfs\t'/proc/net/tcp and /proc/net/tcp6 (no idle times); honours PROC_ROOT'"
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l token-file -d 'File holding the access token (else the WEBUI_DOCTOR_TOKEN environment variable)' -r -F
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l token-file -d 'File holding the access token, at least 16 bytes (else the WEBUI_DOCTOR_TOKEN environment variable)' -r -F
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l web-config-file -d 'Prometheus exporter-toolkit web configuration (TLS, basic_auth_users, response headers), as node_exporter\'s --web.config.file; re-read when it changes' -r -F
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l header-timeout -d 'Seconds a client may take to send its request header before it is disconnected' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l max-connections -d 'Most connections open at once; past it, new ones get 503' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l max-sse-clients -d 'Most SSE streams open at once; past it, /api/events answers 503' -r
@@ -137,6 +138,7 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l allo
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l max-rows -d 'Most sockets in each SSE event, the most urgent first (CLOSE-WAIT longest idle, then retransmitting, then established without keepalive); an event also stays within 64 KiB. The summary and findings always cover every watched socket' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l watchdog -d 'Seconds a connection\'s written bytes may stay unacknowledged before the server ends it (a client that stopped reading its SSE stream, or vanished where TCP_USER_TIMEOUT does not exist); 0 turns the watchdog off' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l no-keepalive -d 'Do not enable keepalive or the user timeout (for A/B comparisons); TCP_NODELAY stays on'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l allow-plain-http -d 'Serve plain HTTP on a non-loopback address (refused otherwise: give --web-config-file with tls_server_config)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l allow-processes -d 'Let /api/snapshot name each socket\'s owning process (processes=1). Off by default: run as root, it would show every user\'s processes to anyone who can reach the server'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l stream -d 'Send `GET PATH` and hold the response open (an SSE endpoint), for servers that close idle connections quickly' -r

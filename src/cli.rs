@@ -266,9 +266,17 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = Source::Auto)]
     pub source: Source,
 
-    /// File holding the access token (else the WEBUI_DOCTOR_TOKEN environment variable)
+    /// File holding the access token, at least 16 bytes (else the WEBUI_DOCTOR_TOKEN environment variable)
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
+
+    /// Prometheus exporter-toolkit web configuration (TLS, basic_auth_users, response headers), as node_exporter's --web.config.file; re-read when it changes
+    #[arg(long, value_name = "FILE")]
+    pub web_config_file: Option<std::path::PathBuf>,
+
+    /// Serve plain HTTP on a non-loopback address (refused otherwise: give --web-config-file with tls_server_config)
+    #[arg(long)]
+    pub allow_plain_http: bool,
 
     /// Seconds a client may take to send its request header before it is disconnected
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]

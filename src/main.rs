@@ -398,6 +398,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_sse_clients: args.max_sse_clients as usize,
         allowed_hosts: args.allow_hosts.clone(),
         token: token(&args)?,
+        web_config: args.web_config_file.clone(),
+        allow_plain_http: args.allow_plain_http,
         ..Config::default()
     };
     tracing_subscriber::fmt().with_writer(io::stderr).with_ansi(false).with_target(false).without_time().init();
@@ -413,7 +415,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let addr = server.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let port = server.local_addr().map(|a| a.port()).unwrap_or(0);
         let watch = if args.watch_ports.is_empty() { vec![port] } else { args.watch_ports.clone() };
-        eprintln!("webui-doctor serve: listening on http://{addr} (watching ports {watch:?})");
+        let scheme = if server.tls() { "https" } else { "http" };
+        eprintln!("webui-doctor serve: listening on {scheme}://{addr} (watching ports {watch:?})");
         provider.watch(watch);
         let options = tuning::describe(server.keepalive_probe());
         let prefix = if keepalive.enabled { "" } else { "keepalive off (--no-keepalive); " };
@@ -421,8 +424,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     });
     if let Err(e) = result {
         // The server crate knows no flags; the way out is named here.
-        if let Some(StartError::TokenRequired(_)) = e.downcast_ref::<StartError>() {
-            anyhow::bail!("{e} (give --token-file FILE or set WEBUI_DOCTOR_TOKEN)");
+        match e.downcast_ref::<StartError>() {
+            Some(StartError::TokenRequired(_)) => {
+                anyhow::bail!(
+                    "{e} (give --token-file FILE, set WEBUI_DOCTOR_TOKEN, or basic_auth_users in --web-config-file)"
+                )
+            }
+            Some(StartError::PlainHttp(_)) => anyhow::bail!("{e}: --web-config-file FILE, or --allow-plain-http"),
+            _ => {}
         }
         return Err(anyhow::Error::from_boxed(e));
     }

@@ -39,6 +39,7 @@ pub mod platform;
 pub mod sse;
 pub mod tuning;
 pub mod watchdog;
+pub mod web_config;
 
 pub use listener::{ListenerStats, TunedListener, TunedStream};
 pub use tokio_util::sync::CancellationToken;

@@ -227,10 +227,14 @@ fn dashboard_stays_small_and_fast_with_10000_sockets() {
     let rows = || browser.eval("return [...document.querySelectorAll('#sockets .row')].map((r) => r.dataset.state);");
     assert_eq!(list(), 500);
     browser.eval("window.scrollTo(0, document.body.scrollHeight); return 0;");
-    let last = browser.eval(
-        "const r = [...document.querySelectorAll('#sockets .row')]; return Number(r[r.length - 1].dataset.index);",
-    );
-    assert_eq!(last, 499, "scrolled to the end, the last row is there");
+    // The rows on screen are made on the scroll event, in the page's next frame.
+    let last = || {
+        browser.eval(
+            "const r = [...document.querySelectorAll('#sockets .row')]; return Number(r[r.length - 1].dataset.index);",
+        )
+    };
+    wait_until(Duration::from_secs(3), || last() == 499);
+    assert_eq!(last(), 499, "scrolled to the end, the last row is there");
     browser.eval("window.scrollTo(0, 0); return 0;");
 
     // The findings, with their evidence.

@@ -379,3 +379,36 @@ fn systemd_units_verify() {
         assert!(out.status.success() && out.stderr.is_empty(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// Each unit keeps only what it needs: `systemd-analyze security --offline=yes` scores the
+/// serve unit at most 2.0 and the fix unit at most 4.5 (lower is less exposed; 8.3 and 6.6 once).
+#[test]
+fn systemd_units_are_locked_down() {
+    if !require(Command::new("systemd-analyze").arg("--version").output().is_ok(), "systemd-analyze (systemd)") {
+        return;
+    }
+    for (file, most) in [("webui-doctor.service", 2.0), ("webui-doctor-fix@.service", 4.5)] {
+        let path = format!("{}/deploy/systemd/{file}", env!("CARGO_MANIFEST_DIR"));
+        let out = Command::new("systemd-analyze")
+            .args(["security", "--offline=yes", "--no-pager"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let score: f64 = text
+            .lines()
+            .find_map(|l| {
+                l.split("Overall exposure level for ")
+                    .nth(1)?
+                    .split(": ")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("{file}: no score in {text}{}", String::from_utf8_lossy(&out.stderr)));
+        eprintln!("{file}: exposure {score}");
+        assert!(score <= most, "{file} scores {score}, more than {most}");
+    }
+}

@@ -27,5 +27,6 @@ mod safety;
 mod serve;
 mod server;
 mod tcpext;
+mod tls;
 mod util;
 mod verify;

@@ -312,8 +312,10 @@ fn token_is_required_off_loopback_and_checked_everywhere_but_healthz() {
     assert_eq!(status("/api/snapshot", &[("Cookie", &format!("webui_doctor_session={}", "0".repeat(64)))]), 401);
 
     // A non-loopback bind starts when the token comes from the environment.
-    let open =
-        Serve::start_with_env(&["--listen", "0.0.0.0:0"], &[("WEBUI_DOCTOR_TOKEN", "env-token-0123456789abcdef")]);
+    let open = Serve::start_with_env(
+        &["--listen", "0.0.0.0:0", "--allow-plain-http"],
+        &[("WEBUI_DOCTOR_TOKEN", "env-token-0123456789abcdef")],
+    );
     let local = std::net::SocketAddr::from(([127, 0, 0, 1], open.port()));
     assert_eq!(
         Http::connect(local).get("/metrics", &[("Authorization", "Bearer env-token-0123456789abcdef")]).status,

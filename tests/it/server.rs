@@ -54,7 +54,9 @@ impl Serve {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
+                if let Some(rest) =
+                    line.split("listening on http://").nth(1).or_else(|| line.split("listening on https://").nth(1))
+                {
                     let _ = tx.send(rest.split_whitespace().next().unwrap().to_owned());
                 }
                 sink.lock().unwrap().push_str(&(line + "\n"));

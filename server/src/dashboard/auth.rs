@@ -140,39 +140,86 @@ fn failed(state: &AppState, tag: Option<ConnTag>, how: &str) {
     }
 }
 
-/// Middleware: lets `/healthz`, `/login` and the assets through, checks the token or a session
-/// everywhere else. An address that failed too often gets 429 until its window ends.
+/// `Authorization: Basic BASE64(user:password)`.
+fn basic(headers: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(char::is_whitespace)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+/// Middleware: lets `/healthz`, `/login` and the assets through, and everywhere else asks for
+/// what the server was given: the token (`Bearer`, or a log-in session), the web
+/// configuration's `basic_auth_users` (`Basic`), either where both are set. An address that
+/// failed too often gets 429 until its window ends, without its credentials being checked.
 pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(expected) = state.token.clone() else {
+    let web = state.web.as_ref().map(|w| w.current());
+    let users = web.filter(|w| w.basic_auth());
+    if state.token.is_none() && users.is_none() {
         return next.run(request).await;
-    };
+    }
     let path = request.uri().path();
     if path == "/healthz" || path == "/login" || path.starts_with("/assets/") {
         return next.run(request).await;
     }
     let tag = peer_of(&request);
     let headers = request.headers();
-    let given = bearer(headers);
-    if given.is_some_and(|t| expected.matches(t)) || session_cookie(headers).is_some_and(|id| state.sessions.valid(id))
-    {
+    let pass = |state: &AppState| {
         if let Some(tag) = tag {
             state.clients.authenticated(tag);
         }
+    };
+    if state.token.is_some() && session_cookie(headers).is_some_and(|id| state.sessions.valid(id)) {
+        pass(&state);
         return next.run(request).await;
     }
-    if given.is_some() {
-        if let Some(wait) = tag.and_then(|t| state.clients.locked_out(t.peer.ip())) {
-            state.metrics.refused.get_or_create(&RefusedLabel { reason: "login_rate_limited" }).inc();
-            return too_many(wait);
-        }
-        failed(&state, tag, "Bearer");
+    let given_bearer = bearer(headers).map(str::to_owned);
+    let given_basic = basic(headers);
+    let offered = given_bearer.is_some() || given_basic.is_some();
+    if offered && let Some(wait) = tag.and_then(|t| state.clients.locked_out(t.peer.ip())) {
+        state.metrics.refused.get_or_create(&RefusedLabel { reason: "login_rate_limited" }).inc();
+        return too_many(wait);
     }
-    let mut response = if path == "/" {
+    let token_ok = match (&state.token, &given_bearer) {
+        (Some(expected), Some(t)) => expected.matches(t),
+        _ => false,
+    };
+    let basic_ok = match (&users, given_basic) {
+        // bcrypt is slow by design: off the async threads.
+        (Some(users), Some((user, password))) => {
+            let users = users.clone();
+            tokio::task::spawn_blocking(move || users.check(&user, &password)).await.unwrap_or(false)
+        }
+        _ => false,
+    };
+    if token_ok || basic_ok {
+        pass(&state);
+        return next.run(request).await;
+    }
+    if offered {
+        failed(&state, tag, if given_bearer.is_some() { "Bearer" } else { "Basic" });
+    }
+    let mut response = if path == "/" && state.token.is_some() {
         (StatusCode::UNAUTHORIZED, Html(login_page(false))).into_response()
     } else {
-        (StatusCode::UNAUTHORIZED, "401 Unauthorized: send Authorization: Bearer TOKEN\n").into_response()
+        (StatusCode::UNAUTHORIZED, "401 Unauthorized: send credentials (Authorization: Bearer TOKEN, or Basic)\n")
+            .into_response()
     };
-    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    if state.token.is_some() {
+        response.headers_mut().append(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    if users.is_some() {
+        response.headers_mut().append(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"webui-doctor\", charset=\"UTF-8\""),
+        );
+    }
     response
 }
 
@@ -225,11 +272,12 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
     let Some(id) = state.sessions.create() else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "500: no randomness for a session id\n").into_response();
     };
-    let tls = parts
-        .headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    let tls = tag.is_some_and(|t| t.tls)
+        || parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
     let cookie = format!(
         "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
         state.config.session_lifetime.as_secs(),

@@ -39,6 +39,8 @@ const MAX_TRACKED: usize = 4096;
 pub struct ConnTag {
     pub peer: std::net::SocketAddr,
     pub id: u64,
+    /// The connection speaks TLS.
+    pub tls: bool,
 }
 
 #[derive(Default)]
@@ -260,7 +262,7 @@ mod tests {
     use super::*;
 
     fn tag(id: u64) -> ConnTag {
-        ConnTag { peer: "127.0.0.1:1".parse().unwrap(), id }
+        ConnTag { peer: "127.0.0.1:1".parse().unwrap(), id, tls: false }
     }
 
     #[test]
@@ -269,7 +271,7 @@ mod tests {
         let a = c.request(tag(1)).unwrap();
         let _b = c.request(tag(2)).unwrap();
         assert_eq!(c.request(tag(3)).err(), Some(Full));
-        let elsewhere = ConnTag { peer: "127.0.0.2:1".parse().unwrap(), id: 4 };
+        let elsewhere = ConnTag { peer: "127.0.0.2:1".parse().unwrap(), id: 4, tls: false };
         assert!(c.request(elsewhere).is_ok(), "another address has its own");
         drop(a);
         assert!(c.request(tag(3)).is_ok());

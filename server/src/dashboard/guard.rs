@@ -90,7 +90,8 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
         return (StatusCode::BAD_REQUEST, "400 Bad Request: more than one Host header\n").into_response();
     }
     let host = host_of(&request);
-    if state.token.is_none() && !host.is_some_and(|h| state.hosts.allows(h)) {
+    let credentials = state.token.is_some() || state.web.as_ref().is_some_and(|w| w.current().basic_auth());
+    if !credentials && !host.is_some_and(|h| state.hosts.allows(h)) {
         state.metrics.refused.get_or_create(&super::metrics::RefusedLabel { reason: "host" }).inc();
         return forbidden("403 Forbidden: this Host is not served (add the name to the server's allowed hosts)\n");
     }
@@ -119,14 +120,20 @@ pub fn announces_body(headers: &HeaderMap) -> bool {
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
                        frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-/// Middleware: security headers on every response.
-pub async fn headers(request: Request, next: Next) -> Response {
+/// Middleware: security headers on every response, then those of the web configuration's
+/// `http_server_config.headers` (which replace ours of the same name).
+pub async fn headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let h = response.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if let Some(web) = &state.web {
+        for (name, value) in web.current().headers() {
+            h.insert(name.clone(), value.clone());
+        }
+    }
     response
 }
 

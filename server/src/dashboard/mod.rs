@@ -73,6 +73,11 @@ pub struct Config {
     pub session_lifetime: Duration,
     /// How long graceful shutdown waits for connections before it closes them.
     pub shutdown_grace: Duration,
+    /// An exporter-toolkit web configuration file (TLS, basic auth, response headers): see
+    /// [`web_config`](crate::web_config). Re-read when it changes.
+    pub web_config: Option<std::path::PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (otherwise refused without TLS).
+    pub allow_plain_http: bool,
     /// The slowest a reader may acknowledge a response, in bytes per second, judged over
     /// `body_timeout` while bytes wait to be sent: a slower one is cut. 0: no floor.
     pub min_send_rate: u64,
@@ -96,6 +101,8 @@ impl Default for Config {
             session_lifetime: Duration::from_secs(12 * 3600),
             shutdown_grace: Duration::from_secs(5),
             min_send_rate: 16 * 1024,
+            web_config: None,
+            allow_plain_http: false,
         }
     }
 }
@@ -131,6 +138,10 @@ pub enum StartError {
     Bind(SocketAddr, io::Error),
     /// A token shorter than [`MIN_TOKEN_BYTES`]: guessable.
     WeakToken(usize),
+    /// A non-loopback address without TLS, and plain HTTP was not allowed.
+    PlainHttp(SocketAddr),
+    /// The web configuration file could not be used.
+    WebConfig(crate::web_config::WebConfigError),
 }
 
 /// The shortest access token accepted (16 bytes: 128 bits if random).
@@ -139,9 +150,15 @@ pub const MIN_TOKEN_BYTES: usize = 16;
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StartError::TokenRequired(addr) => {
-                write!(f, "refusing to listen on {addr} without an access token: it is not a loopback address")
-            }
+            StartError::TokenRequired(addr) => write!(
+                f,
+                "refusing to listen on {addr} without an access token or basic_auth_users: it is not a loopback address"
+            ),
+            StartError::PlainHttp(addr) => write!(
+                f,
+                "refusing to serve plain HTTP on {addr}: it is not a loopback address (give a web configuration file with tls_server_config, or allow plain HTTP explicitly)"
+            ),
+            StartError::WebConfig(e) => write!(f, "web configuration: {e}"),
             StartError::Bind(addr, _) => write!(f, "cannot listen on {addr}"),
             StartError::WeakToken(n) => {
                 write!(
@@ -157,7 +174,8 @@ impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             StartError::Bind(_, e) => Some(e),
-            StartError::TokenRequired(_) | StartError::WeakToken(_) => None,
+            StartError::WebConfig(e) => Some(e),
+            StartError::TokenRequired(_) | StartError::WeakToken(_) | StartError::PlainHttp(_) => None,
         }
     }
 }
@@ -187,6 +205,8 @@ pub(crate) struct AppState {
     /// What each client address holds (connections, requests, unauthenticated connections,
     /// failed log-ins).
     pub clients: Arc<clients::Clients>,
+    /// The web configuration file, kept current.
+    pub web: Option<Arc<crate::web_config::Reloading>>,
 }
 
 /// The dashboard server: bound by [`Server::bind`], served by [`Server::run`].
@@ -231,8 +251,19 @@ const BACKLOG: u32 = 4096;
 impl Server {
     /// Binds the listener and checks the configuration; nothing is served until [`Server::run`].
     pub fn bind(config: Config, provider: Arc<dyn SnapshotProvider>) -> Result<Server, StartError> {
-        if !config.listen.ip().is_loopback() && config.token.is_none() {
-            return Err(StartError::TokenRequired(config.listen));
+        let web = match &config.web_config {
+            Some(path) => Some(Arc::new(crate::web_config::Reloading::new(path).map_err(StartError::WebConfig)?)),
+            None => None,
+        };
+        let (tls, basic) =
+            web.as_ref().map(|w| w.current()).map_or((false, false), |c| (c.tls().is_some(), c.basic_auth()));
+        if !config.listen.ip().is_loopback() {
+            if config.token.is_none() && !basic {
+                return Err(StartError::TokenRequired(config.listen));
+            }
+            if !tls && !config.allow_plain_http {
+                return Err(StartError::PlainHttp(config.listen));
+            }
         }
         if let Some(t) = &config.token
             && t.len() < MIN_TOKEN_BYTES
@@ -259,7 +290,8 @@ impl Server {
             )),
             sessions: Arc::new(auth::Sessions::new(config.session_lifetime)),
             hosts: Arc::new(guard::AllowedHosts::new(config.listen.ip(), port, &config.allowed_hosts)),
-            clients: clients::Clients::new(config.max_connections_per_ip, config.token.is_some()),
+            clients: clients::Clients::new(config.max_connections_per_ip, config.token.is_some() || basic),
+            web,
             token: config.token.as_deref().map(|t| Arc::new(auth::Secret::new(t))),
             config: Arc::new(config),
             probe: Arc::new(probe),
@@ -271,6 +303,11 @@ impl Server {
     /// The address the server is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Whether connections are served over TLS (the web configuration's `tls_server_config`).
+    pub fn tls(&self) -> bool {
+        self.state.web.as_ref().is_some_and(|w| w.current().tls().is_some())
     }
 
     /// What the keepalive options did on a probe socket: logged once at start.
@@ -320,16 +357,19 @@ impl Server {
                 _ = inner.cancelled() => break,
             };
             metrics.accepted.inc();
-            let tag = clients::ConnTag { peer, id: next_id.fetch_add(1, Ordering::Relaxed) };
+            // The TLS setting in force for this connection (a renewed certificate is picked up
+            // here, by the next connection).
+            let tls = state.web.as_ref().and_then(|w| w.current().tls());
+            let tag = clients::ConnTag { peer, id: next_id.fetch_add(1, Ordering::Relaxed), tls: tls.is_some() };
             let evicted = CancellationToken::new();
             let Ok(ip_slot) = state.clients.connect(tag, evicted.clone()) else {
                 metrics.rejected.get_or_create(&metrics::RejectLabel { reason: "max_connections_per_ip" }).inc();
-                tokio::spawn(reject(stream));
+                tokio::spawn(reject(stream, tag.tls));
                 continue;
             };
             let Ok(permit) = conn_permits.clone().try_acquire_owned() else {
                 metrics.rejected.get_or_create(&metrics::RejectLabel { reason: "max_connections" }).inc();
-                tokio::spawn(reject(stream));
+                tokio::spawn(reject(stream, tag.tls));
                 continue;
             };
             let stream = TunedStream::new(stream, &keepalive, watchdog.as_ref());
@@ -350,12 +390,30 @@ impl Server {
             let watcher = graceful.watcher();
             let builder = builder.clone();
             let metrics = metrics.clone();
+            let handshake = state.config.header_timeout;
             tokio::spawn(async move {
-                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                let served = async {
+                    match tls {
+                        None => serve(&builder, watcher, stream, service).await,
+                        Some(config) => {
+                            // The handshake is bounded like a request head: a client that
+                            // never finishes it holds its slot no longer.
+                            let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+                            match tokio::time::timeout(handshake, accept).await {
+                                Ok(Ok(tls)) => serve(&builder, watcher, tls, service).await,
+                                Ok(Err(e)) => {
+                                    tracing::debug!("TLS handshake with {peer} failed: {e}");
+                                    Ok(())
+                                }
+                                Err(_) => Ok(()),
+                            }
+                        }
+                    }
+                };
                 tokio::select! {
-                    result = watcher.watch(conn) => {
+                    result = served => {
                         if let Err(e) = result
-                            && is_timeout(&e)
+                            && is_timeout(&*e)
                         {
                             metrics.peers_timed_out.inc();
                         }
@@ -388,8 +446,32 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(BACKLOG)
 }
 
-/// Past `max_connections`: a 503 written straight to the socket, then close.
-async fn reject(mut stream: tokio::net::TcpStream) {
+/// One connection served by hyper's HTTP/1 (`io` is the plain stream or its TLS session),
+/// under graceful shutdown.
+async fn serve<I, S>(
+    builder: &hyper::server::conn::http1::Builder,
+    watcher: hyper_util::server::graceful::Watcher,
+    io: I,
+    service: S,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
+    S::Future: Send + 'static,
+    S::ResBody: Send + 'static,
+    <S::ResBody as http_body::Body>::Data: Send,
+    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    Ok(watcher.watch(conn).await?)
+}
+
+/// Past `max_connections`: a 503 written straight to the socket, then close (over TLS, only the
+/// close: plain text would not be understood).
+async fn reject(mut stream: tokio::net::TcpStream, tls: bool) {
+    if tls {
+        return;
+    }
     let _ = stream
         .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 28\r\nconnection: close\r\nretry-after: 5\r\n\r\ntoo many connections, retry\n")
         .await;

@@ -33,7 +33,7 @@ pub fn router(state: AppState) -> Router {
         // headers on every answer, then the Host / cross-site / body rules, then the token.
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check))
-        .layer(axum::middleware::from_fn(guard::headers))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::headers))
         .layer(axum::middleware::from_fn_with_state(state.clone(), per_address))
         .layer(axum::middleware::from_fn(limit_head))
         .with_state(state)
@@ -158,6 +158,8 @@ async fn healthz(State(state): State<AppState>) -> Response {
         "connections_open": state.metrics.open.get(),
         "sse_clients": state.metrics.sse_clients.get(),
         "token_required": state.token.is_some(),
+        "tls": state.web.as_ref().is_some_and(|w| w.current().tls().is_some()),
+        "basic_auth": state.web.as_ref().is_some_and(|w| w.current().basic_auth()),
     });
     axum::Json(body).into_response()
 }
