@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole webui-doctor test suite, for real, on a fresh Debian machine: installs what the tests
 # need (ss and ip from iproute2, nft from nftables, Prometheus and promtool from prometheus,
+# openssl and curl for the TLS tests,
 # node_exporter, chromium and chromedriver for the dashboard, setpriv and script from
 # util-linux, systemd-analyze to check the shipped units, man-db and bash-completion for the
 # Debian package's test), then runs formatting, lints, the server crate's docs (warnings are
@@ -22,6 +23,8 @@ command -v setpriv >/dev/null || need+=(util-linux)
 command -v script >/dev/null || need+=(bsdutils)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v man >/dev/null || need+=(man-db)
+command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl)
 [ -f /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
