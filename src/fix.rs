@@ -218,8 +218,7 @@ pub fn run(plan: &Plan, base: &Query) -> Result<FixReport> {
     // than this process may open files).
     let mut work: Vec<(Selected, std::result::Result<(), Skip>)> = Vec::new();
     for sel in selected {
-        let checked =
-            if sel.role == Role::CloseWait { Ok(()) } else { copy_of(&sel, &mut copier, plan.force)?.map(drop) };
+        let checked = if sel.role == Role::CloseWait { Ok(()) } else { copy_of(&sel, &mut copier)?.map(drop) };
         work.push((sel, checked));
     }
 
@@ -229,7 +228,7 @@ pub fn run(plan: &Plan, base: &Query) -> Result<FixReport> {
         let outcome = match (sel.role, checked) {
             (Role::CloseWait, _) => close(&sel, plan, &mut copier),
             (_, Err(skip)) => skipped(&sel, skip),
-            (_, Ok(())) => match copy_of(&sel, &mut copier, plan.force) {
+            (_, Ok(())) => match copy_of(&sel, &mut copier) {
                 Ok(Ok(fd)) => apply(&sel, &fd, plan),
                 Ok(Err(skip)) => skipped(&sel, skip),
                 Err(Error::Fix(FixError::Exited { pid })) => {
@@ -332,12 +331,11 @@ fn select(plan: &Plan, base: &Query, map: &ProcessMap) -> Result<(Vec<u16>, Vec<
 /// Our copy of a selected socket, checked. A permission error, a hidden owner or an owner that
 /// exited stops the whole command (nothing has changed yet); an owner in another net_cls class
 /// without `--force`, or a copy that is not the socket chosen, skips this socket only.
-fn copy_of(sel: &Selected, copier: &mut Copier, force: bool) -> Result<std::result::Result<OwnedFd, Skip>> {
+fn copy_of(sel: &Selected, copier: &mut Copier) -> Result<std::result::Result<OwnedFd, Skip>> {
     let Some((process, fd)) = &sel.owner else {
         return Err(FixError::OwnerHidden { inode: sel.socket.inode, local: sel.socket.local.to_string() }.into());
     };
     let pid = process.pid;
-    let _ = force; // the copier holds it
     match copier.copy(pid, *fd, &sel.socket) {
         Ok(copy) => Ok(Ok(copy)),
         // This socket only: left alone, with the reason.
@@ -694,7 +692,7 @@ mod tests {
         };
         let sel = Selected { role: Role::Listening, socket, owner: Some((Process { pid, comm: "true".into() }, 3)) };
         let mut copier = Copier::new(std::path::Path::new("/proc"), false).unwrap();
-        match copy_of(&sel, &mut copier, false) {
+        match copy_of(&sel, &mut copier) {
             Err(Error::Fix(FixError::Exited { pid: p })) => assert_eq!(p, pid),
             other => panic!("expected Exited, got {:?}", other.map(|r| r.map(|_| ()))),
         }

@@ -32,6 +32,8 @@ pub struct Copier {
     proc_root: PathBuf,
     /// Read even from owners whose net_cls/net_prio membership differs from ours.
     force: bool,
+    /// Where the cgroup-v1 net_cls hierarchy is mounted (read once), for class ids.
+    mount: Option<PathBuf>,
     /// This process's net_cls/net_prio membership: what a copy would stamp.
     ours: NetClass,
     /// A pidfd per owner, taken at selection ([`Copier::hold`]); `Err` keeps why it failed.
@@ -44,8 +46,9 @@ impl Copier {
         if os::privileged_by_exec() {
             return Err(SockOptError::SetUid);
         }
-        let ours = NetClass::of(Path::new("/proc/self/cgroup"));
-        Ok(Copier { proc_root: proc_root.to_owned(), force, ours, held: HashMap::new() })
+        let mount = net_cls_mount();
+        let ours = NetClass::of(Path::new("/proc/self/cgroup"), mount.as_deref());
+        Ok(Copier { proc_root: proc_root.to_owned(), force, mount, ours, held: HashMap::new() })
     }
 
     /// Takes (once) the pidfd that every later copy from `pid` goes through.
@@ -65,7 +68,7 @@ impl Copier {
     /// net_cls/net_prio membership is ours (unless forced), and the copy is that socket.
     pub fn copy(&mut self, pid: u32, fd: i32, socket: &Socket) -> Result<OwnedFd, SockOptError> {
         if !self.force {
-            let theirs = NetClass::of(&self.proc_root.join(pid.to_string()).join("cgroup"));
+            let theirs = NetClass::of(&self.proc_root.join(pid.to_string()).join("cgroup"), self.mount.as_deref());
             if theirs != self.ours {
                 return Err(SockOptError::NetCls { pid, cgroup: theirs.describe(), ours: self.ours.describe() });
             }
@@ -136,10 +139,11 @@ struct NetClass {
 }
 
 impl NetClass {
-    fn of(cgroup_file: &Path) -> NetClass {
+    /// Read now (a process may have moved since the last copy), from its `/proc/PID/cgroup`.
+    fn of(cgroup_file: &Path, mount: Option<&Path>) -> NetClass {
         let text = std::fs::read_to_string(cgroup_file).unwrap_or_default();
         let (cls, prio) = net_cls_in(&text);
-        let class = cls.map(|path| class_id(&path).unwrap_or_else(|| format!("group {path}")));
+        let class = cls.map(|path| class_id(mount, &path).unwrap_or_else(|| format!("group {path}")));
         NetClass { class: class.filter(|c| c != "0"), prio: prio.filter(|p| p != "/") }
     }
 
@@ -153,14 +157,18 @@ impl NetClass {
     }
 }
 
-/// The class id of the net_cls group `path`, from the hierarchy's `net_cls.classid`.
-fn class_id(path: &str) -> Option<String> {
+/// Where the cgroup-v1 net_cls hierarchy is mounted, if it is.
+fn net_cls_mount() -> Option<PathBuf> {
     let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
-    let mount = mounts.lines().find_map(|l| {
+    mounts.lines().find_map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
-        (f.get(2) == Some(&"cgroup") && f.get(3)?.split(',').any(|o| o == "net_cls")).then(|| f[1].to_owned())
-    })?;
-    let file = Path::new(&mount).join(path.trim_start_matches('/')).join("net_cls.classid");
+        (f.get(2) == Some(&"cgroup") && f.get(3)?.split(',').any(|o| o == "net_cls")).then(|| f[1].into())
+    })
+}
+
+/// The class id of the net_cls group `path`, from the hierarchy's `net_cls.classid`.
+fn class_id(mount: Option<&Path>, path: &str) -> Option<String> {
+    let file = mount?.join(path.trim_start_matches('/')).join("net_cls.classid");
     let id: u64 = std::fs::read_to_string(file).ok()?.trim().parse().ok()?;
     Some(if id == 0 { "0".into() } else { format!("{id:#x}") })
 }
