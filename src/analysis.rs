@@ -375,23 +375,10 @@ mod properties {
     use proptest::prelude::*;
 
     fn socket(state: u8, timer: u8) -> Socket {
-        let addr = Endpoint("127.0.0.1:1".parse().unwrap());
-        Socket {
-            family: Family::Inet,
-            state: TcpState::from_code(state).unwrap(),
-            local: addr,
-            peer: addr,
-            recv_q: 0,
-            send_q: 0,
-            timer: TimerKind::from_code(timer).map(|kind| Timer { kind, expires_ms: 1, probes: 0 }),
-            uid: 0,
-            inode: 0,
-            process: None,
-            idle: None,
-            sockopts: None,
-            cookie: 0,
-            details: Default::default(),
-        }
+        let addr = "127.0.0.1:1".parse().unwrap();
+        let mut s = Socket::new(TcpState::from_code(state).unwrap(), addr, addr);
+        s.timer = TimerKind::from_code(timer).map(|kind| Timer { kind, expires_ms: 1, probes: 0 });
+        s
     }
 
     proptest! {

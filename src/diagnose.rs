@@ -419,22 +419,13 @@ mod tests {
     use crate::model::*;
 
     fn socket(state: TcpState, timer: Option<(TimerKind, u32)>, send_q: u32) -> Socket {
-        Socket {
-            family: Family::Inet,
-            state,
-            local: Endpoint("127.0.0.1:8787".parse().unwrap()),
-            peer: Endpoint("127.0.0.1:40000".parse().unwrap()),
-            recv_q: 0,
-            send_q,
-            timer: timer.map(|(kind, probes)| Timer { kind, expires_ms: 100, probes }),
-            uid: 0,
-            inode: 1,
-            process: Some(Process { pid: 4242, comm: "python3".into() }),
-            idle: Some(Idle { last_recv_ms: 7_800_000, last_send_ms: 1 }),
-            sockopts: None,
-            cookie: 0,
-            details: Default::default(),
-        }
+        let mut s = Socket::new(state, "127.0.0.1:8787".parse().unwrap(), "127.0.0.1:40000".parse().unwrap());
+        s.send_q = send_q;
+        s.timer = timer.map(|(kind, probes)| Timer { kind, expires_ms: 100, probes });
+        s.inode = 1;
+        s.process = Some(Process { pid: 4242, comm: "python3".into() });
+        s.idle = Some(Idle { last_recv_ms: 7_800_000, last_send_ms: 1 });
+        s
     }
 
     #[test]

@@ -664,7 +664,6 @@ fn summarize(sockets: &[SocketFix]) -> FixSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Endpoint, Family};
 
     /// A socket owned by a process that has exited between the scan and the copy: the command
     /// stops with that reason before anything changes, instead of acting on a reused pid.
@@ -674,22 +673,9 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         child.wait().unwrap();
-        let socket = Socket {
-            family: Family::Inet,
-            state: TcpState::Listening,
-            local: Endpoint("127.0.0.1:8787".parse().unwrap()),
-            peer: Endpoint("0.0.0.0:0".parse().unwrap()),
-            recv_q: 0,
-            send_q: 0,
-            timer: None,
-            uid: 0,
-            inode: 1,
-            process: None,
-            idle: None,
-            sockopts: None,
-            cookie: 0,
-            details: Default::default(),
-        };
+        let mut socket =
+            Socket::new(TcpState::Listening, "127.0.0.1:8787".parse().unwrap(), "0.0.0.0:0".parse().unwrap());
+        socket.inode = 1;
         let sel = Selected { role: Role::Listening, socket, owner: Some((Process { pid, comm: "true".into() }, 3)) };
         let mut copier = Copier::new(std::path::Path::new("/proc"), false).unwrap();
         match copy_of(&sel, &mut copier) {

@@ -57,23 +57,11 @@ mod tests {
     use crate::model::*;
 
     fn socket(state: TcpState, keepalive: bool) -> Socket {
-        let addr = Endpoint("127.0.0.1:8787".parse().unwrap());
-        Socket {
-            family: Family::Inet,
-            state,
-            local: addr,
-            peer: addr,
-            recv_q: 0,
-            send_q: 0,
-            timer: keepalive.then_some(Timer { kind: TimerKind::Keepalive, expires_ms: 1, probes: 0 }),
-            uid: 0,
-            inode: 1,
-            process: None,
-            idle: None,
-            sockopts: None,
-            cookie: 0,
-            details: Default::default(),
-        }
+        let addr = "127.0.0.1:8787".parse().unwrap();
+        let mut s = Socket::new(state, addr, addr);
+        s.timer = keepalive.then_some(Timer { kind: TimerKind::Keepalive, expires_ms: 1, probes: 0 });
+        s.inode = 1;
+        s
     }
 
     #[test]

@@ -148,25 +148,14 @@ pub fn read(_choice: Source, _filter: &Filter, _extras: Extras, _paths: &ProcPat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Endpoint, Family, TcpState};
+    use crate::model::TcpState;
 
     #[test]
     fn a_socket_reported_twice_counts_once() {
-        let socket = |peer: &str, inode| Socket {
-            family: Family::Inet,
-            state: TcpState::Established,
-            local: Endpoint("127.0.0.1:8787".parse().unwrap()),
-            peer: Endpoint(peer.parse().unwrap()),
-            recv_q: 0,
-            send_q: 0,
-            timer: None,
-            uid: 0,
-            inode,
-            process: None,
-            idle: None,
-            sockopts: None,
-            cookie: 0,
-            details: Default::default(),
+        let socket = |peer: &str, inode| {
+            let mut s = Socket::new(TcpState::Established, "127.0.0.1:8787".parse().unwrap(), peer.parse().unwrap());
+            s.inode = inode;
+            s
         };
         let mut moved = socket("127.0.0.1:40000", 7);
         moved.state = TcpState::CloseWait;

@@ -93,10 +93,7 @@ fn dns_rebinding_hosts_are_refused() {
 
     // With a token, the token decides, whatever the Host.
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("token");
-    std::fs::write(&file, "tok-0123456789abcdef\n").unwrap();
-    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let guarded = Serve::start(&["--token-file", file.to_str().unwrap()]);
+    let guarded = Serve::start(&["--token-file", &token_file(&dir, "tok-0123456789abcdef")]);
     let name = format!("dash.internal:{}", guarded.port());
     assert_eq!(get_with(guarded.addr, "/api/snapshot", &name, "Authorization: Bearer tok-0123456789abcdef\r\n"), 200);
     assert_eq!(get_with(guarded.addr, "/api/snapshot", &name, ""), 401);
@@ -241,11 +238,8 @@ fn identical_requests_share_one_read() {
 #[test]
 fn slow_and_large_bodies_are_cut() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("token");
-    std::fs::write(&file, "tok-0123456789abcdef\n").unwrap();
-    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let serve =
-        Serve::start(&["--token-file", file.to_str().unwrap(), "--body-timeout", "1", "--max-connections", "20"]);
+    let file = token_file(&dir, "tok-0123456789abcdef");
+    let serve = Serve::start(&["--token-file", &file, "--body-timeout", "1", "--max-connections", "20"]);
     let addr = serve.addr;
     let start = Instant::now();
     let tricklers: Vec<std::thread::JoinHandle<(Duration, String)>> = (0..20)

@@ -17,13 +17,6 @@ fn rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
-fn token_file(dir: &tempfile::TempDir, token: &str) -> String {
-    let file = dir.path().join("token");
-    std::fs::write(&file, format!("{token}\n")).unwrap();
-    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    file.to_str().unwrap().to_owned()
-}
-
 /// 120 readers that ask for `/api/snapshot` of a host with 30,000 sockets (a ~7 MB document,
 /// more than the kernel's send buffers absorb) and never read: every response shares one
 /// buffer, so `serve` grows by far less than a copy each (once 22 → 851 MiB); and the rate

@@ -152,14 +152,12 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
 #[test]
 fn non_loopback_needs_tls_or_an_explicit_plain_http() {
     let dir = tempfile::tempdir().unwrap();
-    let token = dir.path().join("token");
-    std::fs::write(&token, "a-token-of-32-bytes-0123456789ab\n").unwrap();
-    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let out = cmd().args(["serve", "--listen", "0.0.0.0:0", "--token-file", token.to_str().unwrap()]).output().unwrap();
+    let token = token_file(&dir, "a-token-of-32-bytes-0123456789ab");
+    let out = cmd().args(["serve", "--listen", "0.0.0.0:0", "--token-file", &token]).output().unwrap();
     assert_eq!(code(&out), 2);
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
     assert!(stderr(&out).contains("refusing to serve plain HTTP on 0.0.0.0:0"), "{}", stderr(&out));
-    let plain = Serve::start(&["--listen", "0.0.0.0:0", "--token-file", token.to_str().unwrap(), "--allow-plain-http"]);
+    let plain = Serve::start(&["--listen", "0.0.0.0:0", "--token-file", &token, "--allow-plain-http"]);
     assert!(plain.logged("listening on http://"));
     if require(have("openssl"), "openssl") {
         let config = web_config(dir.path());

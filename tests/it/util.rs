@@ -511,3 +511,12 @@ pub fn binary_copy(mode: u32) -> (tempfile::TempDir, std::path::PathBuf) {
     assert!(runs, "{} stayed busy", copy.display());
     (dir, copy)
 }
+
+/// `token` in a file `token` of `dir`, mode 600 (as `serve --token-file` wants it); its path.
+pub fn token_file(dir: &tempfile::TempDir, token: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    file.to_str().unwrap().to_owned()
+}
