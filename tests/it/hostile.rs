@@ -97,8 +97,9 @@ fn idle_unauthenticated_connections_leave_room_for_a_bearer() {
 #[test]
 fn weak_tokens_guesses_and_doubled_hosts_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let out =
-        cmd().args(["serve", "--listen", "127.0.0.1:0", "--token-file", &token_file(&dir, "abcd")]).output().unwrap();
+    let mut c = cmd();
+    c.args(["serve", "--listen", "127.0.0.1:0", "--token-file", &token_file(&dir, "abcd")]);
+    let out = output_within(c, Duration::from_secs(10));
     assert_eq!(code(&out), 2);
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
     assert!(stderr(&out).contains("the access token is 4 bytes; at least 16 are required"), "{}", stderr(&out));

@@ -153,7 +153,9 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
 fn non_loopback_needs_tls_or_an_explicit_plain_http() {
     let dir = tempfile::tempdir().unwrap();
     let token = token_file(&dir, "a-token-of-32-bytes-0123456789ab");
-    let out = cmd().args(["serve", "--listen", "0.0.0.0:0", "--token-file", &token]).output().unwrap();
+    let mut c = cmd();
+    c.args(["serve", "--listen", "0.0.0.0:0", "--token-file", &token]);
+    let out = output_within(c, Duration::from_secs(10));
     assert_eq!(code(&out), 2);
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
     assert!(stderr(&out).contains("refusing to serve plain HTTP on 0.0.0.0:0"), "{}", stderr(&out));

@@ -520,3 +520,16 @@ pub fn token_file(dir: &tempfile::TempDir, token: &str) -> String {
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     file.to_str().unwrap().to_owned()
 }
+
+/// Runs a command that is expected to refuse and exit (a `serve` that must not start): its
+/// output, or a failure after `limit` with the command killed, rather than a test that hangs
+/// on a server that started after all.
+pub fn output_within(mut c: Command, limit: Duration) -> Output {
+    let mut child = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    if !wait_until(limit, || child.try_wait().is_ok_and(|s| s.is_some())) {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!("{c:?} still ran after {limit:?}: {}", stderr(&out));
+    }
+    child.wait_with_output().unwrap()
+}
