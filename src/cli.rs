@@ -317,7 +317,8 @@ pub struct ServeArgs {
 
     /// Seconds a connection's written bytes may stay unacknowledged before the server ends it (a
     /// client that stopped reading its SSE stream, or vanished where TCP_USER_TIMEOUT does not
-    /// exist); 0 turns the watchdog off
+    /// exist), or that acknowledges a large response at under 16 KiB/s over --body-timeout; 0
+    /// turns the watchdog and that floor off
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds_or_zero)]
     pub watchdog: std::time::Duration,
 }

@@ -127,9 +127,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
     if prometheus_client::encoding::prometheus_text::encode(&mut own, &state.metrics.registry()).is_err() {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    let mut body = Vec::with_capacity(sockets.len() + own.len());
-    body.extend_from_slice(&sockets);
-    body.extend_from_slice(own.as_bytes());
+    // The shared socket gauges as they are (a reference, not a copy), then this server's own.
+    let chunks = [Ok::<_, Infallible>(sockets), Ok(bytes::Bytes::from(own))];
+    let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
     ([(header::CONTENT_TYPE, prometheus_client::encoding::prometheus_text::CONTENT_TYPE)], body).into_response()
 }
 
