@@ -151,8 +151,8 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l tim
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l source -d 'Where to read sockets' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
 netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'
 procfs\t'/proc/net/tcp and /proc/net/tcp6 (no idle times); honours PROC_ROOT'"
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l format -d 'Output format' -r -f -a "text\t'one line per rule, then the source and socket count'
-json\t'one JSON object: summary, rules and the verdict'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l format -d 'Output format' -r -f -a "text\t'the connection, its options, one line per check, the drill\'s probes as they come, then PASS or FAIL'
+json\t'one JSON object: the checks, the drill and the verdict'"
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l drill -d 'Really test it: blackhole the client and measure when the server drops it (root only)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l force -d 'Read the server\'s socket options even when it is in a non-root cgroup-v1 net_cls or net_prio group (pidfd_getfd re-tags the socket with this process\'s class id)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -170,8 +170,8 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l follow
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l source -d 'Where to read sockets' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
 netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'
 procfs\t'/proc/net/tcp and /proc/net/tcp6 (no idle times); honours PROC_ROOT'"
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l format -d 'Output format' -r -f -a "text\t'one line per rule, then the source and socket count'
-json\t'one JSON object: summary, rules and the verdict'"
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l format -d 'Output format' -r -f -a "text\t'a table of each selected socket and what was done, then one summary line; with --follow, then one line per event'
+json\t'one JSON object: each socket with its options before and after; with --follow, JSON lines from the first (the report on one line, then one object per event)'"
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l no-nodelay -d 'Leave TCP_NODELAY as it is'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l close-wait -d 'Also end the selected ports\' CLOSE-WAIT sockets (the peer has closed; the server has not)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l dry-run -d 'Print the plan (each socket, each option from -> to, each socket to close) and change nothing'

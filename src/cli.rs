@@ -395,8 +395,8 @@ pub struct FixArgs {
     pub source: Source,
 
     /// Output format
-    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
-    pub format: CheckFormat,
+    #[arg(long, value_enum, default_value_t = FixFormat::Text)]
+    pub format: FixFormat,
 }
 
 #[derive(Debug, Args)]
@@ -448,8 +448,8 @@ pub struct VerifyArgs {
     pub force: bool,
 
     /// Output format
-    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
-    pub format: CheckFormat,
+    #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
+    pub format: VerifyFormat,
 }
 
 /// The longest duration a flag takes (one day): longer periods, heartbeats or timeouts are
@@ -514,6 +514,22 @@ pub enum CheckFormat {
     /// one line per rule, then the source and socket count
     Text,
     /// one JSON object: summary, rules and the verdict
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FixFormat {
+    /// a table of each selected socket and what was done, then one summary line; with --follow, then one line per event
+    Text,
+    /// one JSON object: each socket with its options before and after; with --follow, JSON lines from the first (the report on one line, then one object per event)
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyFormat {
+    /// the connection, its options, one line per check, the drill's probes as they come, then PASS or FAIL
+    Text,
+    /// one JSON object: the checks, the drill and the verdict
     Json,
 }
 

@@ -9,8 +9,8 @@ use clap::Parser as _;
 
 use webui_doctor::analysis::{GroupBy, Part, Report, Summary, groups, listening_owners};
 use webui_doctor::cli::{
-    Addresses, CheckArgs, CheckFormat, Cli, Command, EventsArgs, EventsFormat, FixArgs, KeepaliveFlags, Selection,
-    ServeArgs, SocketsArgs, SocketsFormat, VerifyArgs,
+    Addresses, CheckArgs, CheckFormat, Cli, Command, EventsArgs, EventsFormat, FixArgs, FixFormat, KeepaliveFlags,
+    Selection, ServeArgs, SocketsArgs, SocketsFormat, VerifyArgs,
 };
 use webui_doctor::diagnose::Facts;
 use webui_doctor::exit_codes::ExitCode;
@@ -484,8 +484,8 @@ fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match args.format {
-        CheckFormat::Text => render::fix::write(&mut out, &report)?,
-        CheckFormat::Json => render::fix::write_json(&mut out, &report)?,
+        FixFormat::Text => render::fix::write(&mut out, &report)?,
+        FixFormat::Json => render::fix::write_json(&mut out, &report, args.follow.is_some())?,
     }
     out.flush()?;
     for f in report.sockets.iter().filter(|f| f.error.is_some()) {
@@ -498,7 +498,7 @@ fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(period) = args.follow {
         drop(out);
-        let json = args.format == CheckFormat::Json;
+        let json = args.format == FixFormat::Json;
         fix::follow(&plan, &report, &base, period, |event| {
             let stdout = io::stdout();
             let mut out = stdout.lock();
@@ -531,7 +531,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     };
     let probe = verify::connect(target, args.stream.as_deref(), &base, args.force)?;
     let report = verify::verify(&probe, &expect);
-    let text = args.format == CheckFormat::Text;
+    let text = args.format == webui_doctor::cli::VerifyFormat::Text;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     if text {

@@ -109,9 +109,14 @@ pub fn summary_line(r: &FixReport) -> String {
     text
 }
 
-/// `fix --format json`.
-pub fn write_json(out: &mut impl Write, r: &FixReport) -> io::Result<()> {
-    super::json::to_writer_pretty(&mut *out, r)?;
+/// `fix --format json`: the report, pretty; on one line (`lines`) when `--follow` goes on to write
+/// one JSON object per event, so the whole output is JSON lines.
+pub fn write_json(out: &mut impl Write, r: &FixReport, lines: bool) -> io::Result<()> {
+    if lines {
+        super::json::to_writer(&mut *out, r)?;
+    } else {
+        super::json::to_writer_pretty(&mut *out, r)?;
+    }
     writeln!(out)
 }
 

@@ -414,3 +414,56 @@ fn systemd_units_are_locked_down() {
         assert!(score <= most, "{file} scores {score}, more than {most}");
     }
 }
+
+/// `fix --follow --format json` writes JSON lines from the first line: the report on one line,
+/// then one object per event (here the server's restart).
+#[test]
+fn follow_json_is_json_lines_from_the_first() {
+    if !require(is_root(), "root (pidfd_getfd on the server)") {
+        return;
+    }
+    let server = PyServer::start(60.0);
+    let port = server.port;
+    let mut follow = cmd()
+        .args(["fix", "--port", &port.to_string(), "--follow", "0.3", "--format", "json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    drop(server);
+    let restarted = PyServer::on_port(60.0, port);
+    let mut seen = vec![first];
+    for line in lines.by_ref().map_while(Result::ok) {
+        let applied = line.contains("\"applied\"");
+        seen.push(line);
+        if applied {
+            break;
+        }
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(follow.id() as i32, libc::SIGTERM) };
+    seen.extend(lines.map_while(Result::ok));
+    assert_eq!(follow.wait().unwrap().code(), Some(0));
+    drop(restarted);
+    for line in &seen {
+        let v = strict_json(line.as_bytes()).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(v.is_object(), "{line}");
+    }
+    assert!(strict_json(seen[0].as_bytes()).unwrap()["summary"].is_object(), "{}", seen[0]);
+    assert!(seen.iter().any(|l| l.contains("\"event\":\"applied\"")), "{seen:?}");
+}
+
+/// Each command's `--format` help says what that command prints, not what `check` prints.
+#[test]
+fn format_help_is_each_commands_own() {
+    let fix = stdout(&run(&["fix", "--help"]));
+    let verify = stdout(&run(&["verify", "--help"]));
+    let check = stdout(&run(&["check", "--help"]));
+    assert!(check.contains("one line per rule"), "{check}");
+    assert!(fix.contains("a table of each selected socket") && fix.contains("JSON lines from the first"), "{fix}");
+    assert!(verify.contains("then PASS or FAIL"), "{verify}");
+    for text in [&fix, &verify] {
+        assert!(!text.contains("one line per rule"), "{text}");
+    }
+}

@@ -84,6 +84,14 @@ fn verify_reports_the_real_option_values() {
     assert!(stderr(&out).contains("failed checks: keepalive"), "{}", stderr(&out));
     assert!(stdout(&out).contains("timer: none"), "{}", stdout(&out));
     assert!(stdout(&out).ends_with("FAIL\n"));
+    // The bound it leaves reads as a sentence.
+    assert!(
+        stdout(&out)
+            .contains("a dead peer is never dropped on an idle connection (keepalive off), and after about 15 min"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("after never"), "{}", stdout(&out));
 }
 
 /// A server that sets SO_KEEPALIVE and nothing else inherits the system timings: verify flags
