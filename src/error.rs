@@ -132,6 +132,13 @@ pub enum VerifyError {
     )]
     NotAccepted { client: std::net::SocketAddr, target: std::net::SocketAddr },
 
+    /// The connection reached the listen queue but no worker took it (all busy).
+    #[error(
+        "accepted by no worker within 3 s: {client} -> {target} waited in the listen queue{} (the server's workers are busy); verify removed its connection",
+        waiting.map(|n| format!(", which holds {n}")).unwrap_or_default()
+    )]
+    Queued { client: std::net::SocketAddr, target: std::net::SocketAddr, waiting: Option<u32> },
+
     #[error("the server closed the connection from {client} at once (try --stream PATH)")]
     ClosedAtOnce { client: std::net::SocketAddr },
 }

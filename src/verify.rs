@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result, VerifyError};
 use crate::filter::{Filter, PortRange};
-use crate::model::{Process, SockOpts, Socket, Timer, TimerKind};
+use crate::model::{Process, SockOpts, Socket, StateSet, TcpState, Timer, TimerKind};
 use crate::process::ProcessMap;
 use crate::query::{Query, collect};
 use crate::units::long_duration;
@@ -75,18 +75,15 @@ pub fn connect(target: SocketAddr, stream: Option<&str>, base: &Query, force: bo
         client.write_all(request.as_bytes()).map_err(|e| io("sending the request to", e))?;
     }
     let local = client.local_addr().map_err(|e| io("connected to", e))?;
-    // The accepted socket gets an inode when the application accept()s it.
+    // The accepted socket gets an inode when the application accept()s it; until then it waits in
+    // the listen queue (inode 0, no owner).
     let start = Instant::now();
     let mut server = loop {
-        if let Some(s) = find_server_socket(base, target, local)?
-            && s.inode != 0
-        {
-            break s;
+        match find_server_socket(base, target, local)? {
+            Some(s) if s.inode != 0 => break s,
+            found if start.elapsed() > ACCEPT_WAIT => return Err(give_up(base, target, &client, found.as_ref())),
+            _ => std::thread::sleep(Duration::from_millis(20)),
         }
-        if start.elapsed() > ACCEPT_WAIT {
-            return Err(VerifyError::NotAccepted { client: local, target }.into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
     };
     let root = &base.paths.root;
     let map = ProcessMap::scan(root).map_err(|source| Error::Read { path: root.clone(), source })?;
@@ -116,6 +113,28 @@ pub fn connect(target: SocketAddr, stream: Option<&str>, base: &Query, force: bo
         server = find_server_socket(base, target, local)?.ok_or(VerifyError::ClosedAtOnce { client: local })?;
     };
     Ok(Probe { client, server, owner: owner.map(|o| o.process), options })
+}
+
+/// Why no worker accepted our connection, after removing it: a connection left in the queue
+/// would reach a worker later, or (closed with a FIN) wait there as CLOSE-WAIT that the next
+/// `check` counts as the application's. Our side ends with a reset; the queued server side is
+/// also destroyed where the kernel lets us (`SOCK_DESTROY`, by its cookie).
+fn give_up(base: &Query, target: SocketAddr, client: &TcpStream, queued: Option<&Socket>) -> Error {
+    let local = client.local_addr().unwrap_or(target);
+    if let Some(s) = queued {
+        let _ = crate::source::destroy(s);
+    }
+    let _ = crate::os::linger_zero(client);
+    let Some(_) = queued else {
+        return VerifyError::NotAccepted { client: local, target }.into();
+    };
+    // The listener's Recv-Q is the number of connections waiting to be accepted.
+    let port = Some(PortRange { low: target.port(), high: target.port() });
+    let filter = Filter { states: StateSet::of(&[TcpState::Listening]), sport: port, ..Filter::default() };
+    let waiting = collect(&Query::new(base.source, filter, base.paths.clone())).ok().and_then(|(snap, _)| {
+        snap.sockets.iter().find(|l| l.local.ip() == target.ip() || l.local.ip().is_unspecified()).map(|l| l.recv_q)
+    });
+    VerifyError::Queued { client: local, target, waiting }.into()
 }
 
 /// How long a dead peer goes unnoticed, for the two cases that matter.

@@ -541,3 +541,37 @@ fn verify_waits_for_options_set_after_accept() {
     assert_eq!(status, 1, "keepalive without a user timeout fails max-detect only: {err}");
     assert_eq!(err, "webui-doctor: verify failed: failed checks: max-detect\n");
 }
+
+/// A server whose workers are all busy (here: one that never calls `accept`): verify says the
+/// connection waited in the listen queue and how many wait there, exits 2, and leaves no
+/// connection of its own behind (checked with `ss`: only the listener and the queued connection
+/// that was there before remain).
+#[test]
+fn verify_names_a_queued_connection_and_removes_it() {
+    let script = "import socket, sys\n\
+                  s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(8)\n\
+                  c = socket.create_connection(s.getsockname())\n\
+                  print(s.getsockname()[1], flush=True)\nsys.stdin.read()\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let port: u16 = line.trim().parse().unwrap();
+    let before = ss_sockets(port).len();
+    assert_eq!(before, 3, "listener, one queued connection and its client: {:?}", ss_sockets(port));
+    let out = run(&["verify", &format!("127.0.0.1:{port}")]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("accepted by no worker within 3 s"), "{err}");
+    assert!(err.contains("waited in the listen queue, which holds 2"), "{err}");
+    let after = ss_sockets(port);
+    drop(child.stdin.take());
+    let _ = child.wait();
+    assert_eq!(after.len(), before, "verify left a connection behind: {after:?}");
+    assert!(after.iter().all(|s| s.state != "CLOSE-WAIT"), "{after:?}");
+}
