@@ -121,13 +121,11 @@ pub fn connect(target: SocketAddr, stream: Option<&str>, base: &Query, force: bo
 /// also destroyed where the kernel lets us (`SOCK_DESTROY`, by its cookie).
 fn give_up(base: &Query, target: SocketAddr, client: &TcpStream, queued: Option<&Socket>) -> Error {
     let local = client.local_addr().unwrap_or(target);
-    if let Some(s) = queued {
-        let _ = crate::source::destroy(s);
-    }
     let _ = crate::os::linger_zero(client);
-    let Some(_) = queued else {
+    let Some(s) = queued else {
         return VerifyError::NotAccepted { client: local, target }.into();
     };
+    let _ = crate::source::destroy(s);
     // The listener's Recv-Q is the number of connections waiting to be accepted.
     let port = Some(PortRange { low: target.port(), high: target.port() });
     let filter = Filter { states: StateSet::of(&[TcpState::Listening]), sport: port, ..Filter::default() };

@@ -25,10 +25,6 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn have(program: &str) -> bool {
-    Command::new(program).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
-}
-
 /// Prometheus scrapes `serve`; its query API returns the socket gauges with the values
 /// `/api/snapshot` reports for the same port.
 #[test]

@@ -37,10 +37,6 @@ fn curl(url: &str, args: &[&str]) -> u16 {
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
 }
 
-fn have(program: &str) -> bool {
-    Command::new(program).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
-}
-
 const USER: &str = "prometheus";
 const PASSWORD: &str = "correct horse battery staple";
 

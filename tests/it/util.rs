@@ -533,3 +533,9 @@ pub fn output_within(mut c: Command, limit: Duration) -> Output {
     }
     child.wait_with_output().unwrap()
 }
+
+/// Whether `program` is installed (it runs with `--version`).
+pub fn have(program: &str) -> bool {
+    use std::process::Stdio;
+    Command::new(program).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+}
