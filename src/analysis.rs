@@ -96,6 +96,22 @@ pub struct Summary {
     pub total: usize,
     pub by_state: StateCounts,
     pub keepalive: KeepaliveCoverage,
+    /// Of `by_state`: connections waiting in a listen queue, accepted by no process yet.
+    pub queued: Queued,
+}
+
+/// Connections waiting in a listen queue, by state: still open, and already closed by their
+/// clients (CLOSE-WAIT before any `accept()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Queued {
+    pub established: usize,
+    pub close_wait: usize,
+}
+
+impl Queued {
+    pub fn total(&self) -> usize {
+        self.established + self.close_wait
+    }
 }
 
 /// Counts for all eleven states, in kernel order; serialized as `{"established": n, ...}`.
@@ -152,6 +168,13 @@ impl Summary {
     fn add(&mut self, s: &Socket) {
         self.total += 1;
         self.by_state.add(s.state);
+        if s.queued {
+            match s.state {
+                TcpState::Established => self.queued.established += 1,
+                TcpState::CloseWait => self.queued.close_wait += 1,
+                _ => {}
+            }
+        }
         if s.state == TcpState::Established {
             self.keepalive.established += 1;
             if s.keepalive_armed() {
@@ -351,6 +374,7 @@ mod tests {
             process: None,
             idle: Some(Idle { last_recv_ms: idle, last_send_ms: 0 }),
             sockopts: None,
+            queued: false,
             cookie: 0,
             details: Details::default(),
         };

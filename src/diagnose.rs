@@ -3,7 +3,8 @@
 //!
 //! | code | when |
 //! | --- | --- |
-//! | `close-wait` | sockets in CLOSE-WAIT on a port: the application has not closed after the peer's FIN |
+//! | `close-wait` | sockets in CLOSE-WAIT on a port: the application has not closed after the peer's FIN (those never accepted are counted apart) |
+//! | `listen-queue` | connections waiting in a listening socket's queue, accepted by no process yet: the server accepts slower than clients come |
 //! | `keepalive-missing` | established server-side sockets (local port listening) with no keepalive timer armed |
 //! | `dead-peer-retransmitting` | established sockets resending data (or window probes) that are never acknowledged |
 //! | `keepalive-sysctl-slow` | the system keepalive timings take more than 10 minutes to detect a dead peer |
@@ -16,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::model::{KeepaliveSysctls, ProcessStats, Socket, TcpState, TimerKind};
+use crate::model::{KeepaliveSysctls, ListenQueue, ProcessStats, Socket, TcpState, TimerKind};
 use crate::units::{human_bytes, human_ms, long_duration, thousands};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -60,6 +61,11 @@ pub struct Facts {
     pub processes_joined: bool,
     /// Each owning process's files, limit and threads (with `-p`).
     pub processes: Vec<ProcessStats>,
+    /// The queues of the listeners whose ports have connections waiting (see `Snapshot::queues`).
+    pub queues: Vec<ListenQueue>,
+    /// `ListenOverflows` and `ListenDrops` since boot (this namespace's `TcpExt`), read when a
+    /// connection waits in a queue; `None` when unreadable.
+    pub listen_drops: Option<(u64, u64)>,
 }
 
 /// Share of the soft `RLIMIT_NOFILE` past which a process is about to fail `accept()` and
@@ -92,6 +98,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 pub fn diagnose(sockets: &[Socket], facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     close_wait(sockets, facts.processes_joined, &mut out);
+    listen_queue(sockets, facts, &mut out);
     keepalive_missing(sockets, &facts.listening, &mut out);
     dead_peers(sockets, &mut out);
     slow_readers(sockets, &mut out);
@@ -128,32 +135,124 @@ fn close_wait(sockets: &[Socket], processes_joined: bool, out: &mut Vec<Finding>
         by_port.entry(s.local.port()).or_default().push(s);
     }
     for (port, group) in by_port {
+        let (queued, accepted): (Vec<&Socket>, Vec<&Socket>) = group.iter().partition(|s| s.queued);
         let mut owners: Vec<String> =
-            group.iter().filter_map(|s| s.process.as_ref().map(|p| format!("{} (pid {})", p.comm, p.pid))).collect();
+            accepted.iter().filter_map(|s| s.process.as_ref().map(|p| format!("{} (pid {})", p.comm, p.pid))).collect();
         owners.sort();
         owners.dedup();
-        let oldest = group.iter().filter_map(|s| s.idle.map(|i| i.last_recv_ms)).max();
-        let mut message = format!("{} on :{port} in CLOSE-WAIT", plural(group.len(), "socket", "sockets"));
-        if !owners.is_empty() {
-            message.push_str(&format!(", owned by {}", owners.join(", ")));
-        }
-        if let Some(ms) = oldest {
-            message.push_str(&format!(", oldest idle {}", human_ms(ms)));
-        }
+        let oldest = accepted.iter().filter_map(|s| s.idle.map(|i| i.last_recv_ms)).max();
         let cure = format!("webui-doctor fix --port {port} --close-wait");
-        message.push_str(&format!(
-            ": the application is not closing connections after the client's FIN; keepalive will not clear these. \
-             `{cure}` ends them now"
-        ));
-        if !processes_joined {
-            message.push_str(" (with -p: whether the owner is running out of files)");
-        }
+        let waiting = |n: usize| {
+            format!(
+                "{} in the listen queue, closed by {} before any process took {} (see listen-queue)",
+                if n == 1 { "it waits" } else { "they wait" },
+                if n == 1 { "its client" } else { "their clients" },
+                if n == 1 { "it" } else { "them" }
+            )
+        };
+        let message = if accepted.is_empty() {
+            format!(
+                "{} on :{port} in CLOSE-WAIT, none accepted by the application: {}. `{cure}` ends them now",
+                plural(group.len(), "socket", "sockets"),
+                waiting(queued.len())
+            )
+        } else {
+            let mut message = format!("{} on :{port} in CLOSE-WAIT", plural(accepted.len(), "socket", "sockets"));
+            if !owners.is_empty() {
+                message.push_str(&format!(", owned by {}", owners.join(", ")));
+            }
+            if let Some(ms) = oldest {
+                message.push_str(&format!(", oldest idle {}", human_ms(ms)));
+            }
+            message.push_str(&format!(
+                ": the application is not closing connections after the client's FIN; keepalive will not clear \
+                 these. `{cure}` ends them now"
+            ));
+            if !queued.is_empty() {
+                message.push_str(&format!("; {} more never accepted: {}", queued.len(), waiting(queued.len())));
+            }
+            if !processes_joined {
+                message.push_str(" (with -p: whether the owner is running out of files)");
+            }
+            message
+        };
         out.push(Finding {
             code: "close-wait",
             severity: Severity::Warning,
             message,
-            evidence: json!({ "port": port, "sockets": group.len(), "owners": owners, "oldest_idle_ms": oldest }),
+            evidence: json!({
+                "port": port,
+                "sockets": group.len(),
+                "accepted": accepted.len(),
+                "queued": queued.len(),
+                "owners": owners,
+                "oldest_idle_ms": oldest,
+            }),
             cure: Some(cure),
+            netns: None,
+        });
+    }
+}
+
+/// Connections no process has accepted yet, per port: the server takes them off its listen queue
+/// slower than clients arrive (every worker busy). Those whose clients already closed wait there
+/// as CLOSE-WAIT; the rest carry the listener's options from before any fix and cannot be given
+/// new ones until a worker accepts them.
+fn listen_queue(sockets: &[Socket], facts: &Facts, out: &mut Vec<Finding>) {
+    let mut by_port: BTreeMap<u16, (usize, usize)> = BTreeMap::new();
+    for s in sockets.iter().filter(|s| s.queued) {
+        let (open, closed) = by_port.entry(s.local.port()).or_default();
+        if s.state == TcpState::CloseWait { *closed += 1 } else { *open += 1 }
+    }
+    for (port, (open, closed)) in by_port {
+        let queues: Vec<&ListenQueue> = facts.queues.iter().filter(|q| q.local.port() == port).collect();
+        let waiting: u64 = queues.iter().map(|q| u64::from(q.waiting)).sum();
+        let backlog: u64 = queues.iter().map(|q| u64::from(q.backlog)).sum();
+        let mut message = format!(
+            "{} on :{port} {} in the listen queue, accepted by no process yet",
+            plural(open + closed, "connection", "connections"),
+            if open + closed == 1 { "waits" } else { "wait" }
+        );
+        if closed > 0 {
+            message.push_str(&format!(
+                " ({closed} already closed by {}: CLOSE-WAIT in the queue)",
+                if closed == 1 { "its client" } else { "their clients" }
+            ));
+        }
+        if !queues.is_empty() {
+            message.push_str(&format!("; backlog {waiting} of {backlog} used"));
+        }
+        if let Some((overflows, drops)) = facts.listen_drops {
+            message.push_str(&format!(
+                "; ListenOverflows {}, ListenDrops {} since boot",
+                thousands(overflows),
+                thousands(drops)
+            ));
+        }
+        let cure = (closed > 0).then(|| format!("webui-doctor fix --port {port} --close-wait"));
+        message.push_str(
+            ": the server accepts slower than clients come (its workers are busy); once the backlog is full the \
+             kernel drops new handshakes. Queued connections keep the listener's options from when they arrived, \
+             and no option can be set on them until accepted. More workers or threads (or an asynchronous worker \
+             class) cure it",
+        );
+        if let Some(cure) = &cure {
+            message.push_str(&format!("; `{cure}` ends the closed ones now"));
+        }
+        out.push(Finding {
+            code: "listen-queue",
+            severity: Severity::Warning,
+            message,
+            evidence: json!({
+                "port": port,
+                "queued": open + closed,
+                "close_wait": closed,
+                "waiting": waiting,
+                "backlog": backlog,
+                "listen_overflows": facts.listen_drops.map(|d| d.0),
+                "listen_drops": facts.listen_drops.map(|d| d.1),
+            }),
+            cure,
             netns: None,
         });
     }
@@ -515,6 +614,56 @@ mod tests {
             "{}",
             plain[0].message
         );
+    }
+
+    #[test]
+    fn queued_connections_are_counted_apart_and_not_blamed_on_the_application() {
+        let queued = |state| {
+            let mut s = socket(state, None, 0);
+            s.inode = 0;
+            s.process = None;
+            s.queued = true;
+            s
+        };
+        let sockets = vec![
+            socket(TcpState::CloseWait, None, 0),
+            queued(TcpState::CloseWait),
+            queued(TcpState::CloseWait),
+            queued(TcpState::Established),
+        ];
+        let facts = Facts {
+            processes_joined: true,
+            queues: vec![ListenQueue { local: sockets[0].local, waiting: 3, backlog: 128 }],
+            listen_drops: Some((7, 9)),
+            ..Facts::default()
+        };
+        let found = diagnose(&sockets, &facts);
+        let cw = found.iter().find(|f| f.code == "close-wait").unwrap();
+        assert!(
+            cw.message.starts_with("1 socket on :8787 in CLOSE-WAIT, owned by python3 (pid 4242)"),
+            "{}",
+            cw.message
+        );
+        assert!(cw.message.contains("; 2 more never accepted: they wait in the listen queue"), "{}", cw.message);
+        assert_eq!((cw.evidence["accepted"].as_u64(), cw.evidence["queued"].as_u64()), (Some(1), Some(2)));
+        let lq = found.iter().find(|f| f.code == "listen-queue").unwrap();
+        assert!(
+            lq.message.starts_with(
+                "3 connections on :8787 wait in the listen queue, accepted by no process yet (2 already closed by \
+                 their clients: CLOSE-WAIT in the queue); backlog 3 of 128 used; ListenOverflows 7, ListenDrops 9 since \
+                 boot: the server accepts slower than clients come"
+            ),
+            "{}",
+            lq.message
+        );
+        assert_eq!(lq.cure.as_deref(), Some("webui-doctor fix --port 8787 --close-wait"));
+        // Only queued ones: the application is not blamed at all.
+        let only = diagnose(&sockets[1..3], &facts);
+        let cw = only.iter().find(|f| f.code == "close-wait").unwrap();
+        assert!(cw.message.contains("none accepted by the application"), "{}", cw.message);
+        assert!(!cw.message.contains("is not closing"), "{}", cw.message);
+        // Nothing queued: no listen-queue finding.
+        assert!(diagnose(&sockets[..1], &facts).iter().all(|f| f.code != "listen-queue"));
     }
 
     #[test]

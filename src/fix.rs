@@ -104,6 +104,9 @@ pub enum Role {
     Listening,
     Established,
     CloseWait,
+    /// A CLOSE-WAIT connection still in the listen queue: no process holds it, so it can only be
+    /// destroyed in the kernel (by its 4-tuple and cookie).
+    Queued,
 }
 
 /// What happened to one socket.
@@ -168,7 +171,13 @@ pub struct SocketFix {
 pub struct FixSummary {
     pub listening: usize,
     pub established: usize,
+    /// CLOSE-WAIT sockets selected, the queued ones included.
     pub close_wait: usize,
+    /// Of `close_wait`: those still in the listen queue (role `queued`).
+    pub queued: usize,
+    /// Live connections still in the listen queue when the run ended: no descriptor until a
+    /// process accepts them, so they keep the listener's options from when they arrived.
+    pub queued_open: usize,
     /// Sockets whose options were set (or would be, on a dry run).
     pub changed: usize,
     pub unchanged: usize,
@@ -207,7 +216,7 @@ pub fn run(plan: &Plan, base: &Query) -> Result<FixReport> {
     let mut copier = Copier::new(&base.paths.root, plan.force)?;
     let map =
         ProcessMap::scan(&base.paths.root).map_err(|source| Error::Read { path: base.paths.root.clone(), source })?;
-    let (ports, selected) = select(plan, base, &map)?;
+    let Selection { ports, selected, queued } = select(plan, base, &map)?;
     // Each owner is held from the choice to the action: a pid reused in between is not it.
     for (p, _) in selected.iter().filter_map(|s| s.owner.as_ref()) {
         copier.hold(p.pid);
@@ -218,7 +227,11 @@ pub fn run(plan: &Plan, base: &Query) -> Result<FixReport> {
     // than this process may open files).
     let mut work: Vec<(Selected, std::result::Result<(), Skip>)> = Vec::new();
     for sel in selected {
-        let checked = if sel.role == Role::CloseWait { Ok(()) } else { copy_of(&sel, &mut copier)?.map(drop) };
+        let checked = if matches!(sel.role, Role::CloseWait | Role::Queued) {
+            Ok(())
+        } else {
+            copy_of(&sel, &mut copier)?.map(drop)
+        };
         work.push((sel, checked));
     }
 
@@ -226,7 +239,7 @@ pub fn run(plan: &Plan, base: &Query) -> Result<FixReport> {
     let mut sockets = Vec::new();
     for (sel, checked) in work {
         let outcome = match (sel.role, checked) {
-            (Role::CloseWait, _) => close(&sel, plan, &mut copier),
+            (Role::CloseWait | Role::Queued, _) => close(&sel, plan, &mut copier),
             (_, Err(skip)) => skipped(&sel, skip),
             (_, Ok(())) => match copy_of(&sel, &mut copier) {
                 Ok(Ok(fd)) => apply(&sel, &fd, plan),
@@ -239,8 +252,74 @@ pub fn run(plan: &Plan, base: &Query) -> Result<FixReport> {
         };
         sockets.push(outcome);
     }
-    let summary = summarize(&sockets);
+    // Connections that waited in the queue get a descriptor when a worker accepts them: those
+    // accepted within a short wait are fixed now; the rest are counted.
+    let mut queued_open = queued.len();
+    if !plan.dry_run && !queued.is_empty() {
+        let server: BTreeSet<u32> = sockets
+            .iter()
+            .filter(|f| f.role == Role::Listening)
+            .filter_map(|f| f.process.as_ref().map(|p| p.pid))
+            .collect();
+        let (accepted, still) = settle_queued(plan, base, &queued, &server, &mut copier)?;
+        sockets.extend(accepted);
+        queued_open = still;
+    }
+    let mut summary = summarize(&sockets);
+    summary.queued_open = queued_open;
     Ok(FixReport { dry_run: plan.dry_run, ports, wanted: plan.wanted, sockets, summary })
+}
+
+/// How long `fix` waits for queued connections to be accepted before it reports them as still
+/// queued (and for the server's next connection, to see what it carries).
+pub const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Waits up to [`QUEUE_WAIT`] for the `queued` connections to be accepted by one of the
+/// `server` processes, then fixes each one that was (the same socket: its cookie and 4-tuple),
+/// as an established socket. Returns those fixes and how many are still queued.
+fn settle_queued(
+    plan: &Plan,
+    base: &Query,
+    queued: &[Socket],
+    server: &BTreeSet<u32>,
+    copier: &mut Copier,
+) -> Result<(Vec<SocketFix>, usize)> {
+    let ports: Vec<u16> = queued.iter().map(|s| s.local.port()).collect::<BTreeSet<_>>().into_iter().collect();
+    let filter = Filter { states: StateSet::of(&[TcpState::Established]), ports, ..Filter::default() };
+    let same = |a: &Socket, b: &Socket| a.cookie == b.cookie && a.local == b.local && a.peer == b.peer;
+    let start = std::time::Instant::now();
+    let accepted: Vec<Socket> = loop {
+        let now = source::read(base.source, &filter, Extras::default(), &base.paths)?.sockets;
+        let taken: Vec<Socket> =
+            now.into_iter().filter(|s| s.inode != 0 && queued.iter().any(|q| same(q, s))).collect();
+        if taken.len() == queued.len() || start.elapsed() >= QUEUE_WAIT {
+            break taken;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let still = queued.len() - accepted.len();
+    if accepted.is_empty() {
+        return Ok((Vec::new(), still));
+    }
+    let map =
+        ProcessMap::scan(&base.paths.root).map_err(|source| Error::Read { path: base.paths.root.clone(), source })?;
+    let mut fixes = Vec::new();
+    for socket in accepted {
+        let owner = map
+            .owners(socket.inode)
+            .iter()
+            .find(|o| server.contains(&o.process.pid))
+            .map(|o| (o.process.clone(), o.fd));
+        let Some((process, fd)) = owner else { continue };
+        copier.hold(process.pid);
+        let sel = Selected { role: Role::Established, socket, owner: Some((process, fd)) };
+        fixes.push(match copy_of(&sel, copier) {
+            Ok(Ok(copy)) => apply(&sel, &copy, plan),
+            Ok(Err(skip)) => skipped(&sel, skip),
+            Err(e) => outcome(&sel, Action::Failed, Some(e.to_string())),
+        });
+    }
+    Ok((fixes, still))
 }
 
 /// Why one socket is left alone.
@@ -259,7 +338,7 @@ fn skipped(sel: &Selected, skip: Skip) -> SocketFix {
 
 /// The listening sockets of the target, then the established (and with `--close-wait`, the
 /// CLOSE-WAIT) sockets on their ports. Errors when nothing listens where asked.
-fn select(plan: &Plan, base: &Query, map: &ProcessMap) -> Result<(Vec<u16>, Vec<Selected>)> {
+fn select(plan: &Plan, base: &Query, map: &ProcessMap) -> Result<Selection> {
     let read = |states: &[TcpState], ports: Vec<u16>| -> Result<Vec<Socket>> {
         let filter = Filter { states: StateSet::of(states), ports, ..Filter::default() };
         Ok(source::read(base.source, &filter, Extras::default(), &base.paths)?.sockets)
@@ -302,19 +381,39 @@ fn select(plan: &Plan, base: &Query, map: &ProcessMap) -> Result<(Vec<u16>, Vec<
         let o = map.owners(s.inode).iter().find(|o| server.contains(&o.process.pid))?;
         Some((o.process.clone(), o.fd))
     };
+    // A connection in one of the listeners' queues: inode 0 (no process has it yet) on a
+    // listener's port and address. A client's own socket always has an inode.
+    let in_queue = |s: &Socket| {
+        s.unaccepted()
+            && listeners.iter().any(|l| {
+                l.local.port() == s.local.port() && (l.local.ip().is_unspecified() || l.local.ip() == s.local.ip())
+            })
+    };
     let mut selected: Vec<Selected> = Vec::new();
-    for s in listeners {
-        let owner = owner_of(&s, pid);
-        selected.push(Selected { role: Role::Listening, socket: s, owner });
+    for s in &listeners {
+        let owner = owner_of(s, pid);
+        selected.push(Selected { role: Role::Listening, socket: s.clone(), owner });
     }
+    let mut queued = Vec::new();
     // Inode 0: still in the accept queue, owned by nobody yet; nothing to take a copy of (it
-    // was cloned from the listener before the fix).
-    for s in read(&[TcpState::Established], ports.clone())?.into_iter().filter(served) {
-        let owner = owned_by_server(&s);
-        selected.push(Selected { role: Role::Established, socket: s, owner });
+    // was cloned from the listener before the fix). Kept, to fix once accepted.
+    for s in read(&[TcpState::Established], ports.clone())? {
+        if served(&s) {
+            let owner = owned_by_server(&s);
+            selected.push(Selected { role: Role::Established, socket: s, owner });
+        } else if in_queue(&s) {
+            queued.push(s);
+        }
     }
     if plan.close_wait.is_some() {
-        for s in read(&[TcpState::CloseWait], ports.clone())?.into_iter().filter(served) {
+        for s in read(&[TcpState::CloseWait], ports.clone())? {
+            let role = if served(&s) {
+                Role::CloseWait
+            } else if in_queue(&s) {
+                Role::Queued
+            } else {
+                continue;
+            };
             // Since the last byte received: for a CLOSE-WAIT socket, about the time since the
             // peer's FIN. (Time since the last send would hide a zombie that still writes.)
             let idle_ms = s.idle.map(|i| i.last_recv_ms);
@@ -322,10 +421,18 @@ fn select(plan: &Plan, base: &Query, map: &ProcessMap) -> Result<(Vec<u16>, Vec<
                 continue;
             }
             let owner = owned_by_server(&s);
-            selected.push(Selected { role: Role::CloseWait, socket: s, owner });
+            selected.push(Selected { role, socket: s, owner });
         }
     }
-    Ok((ports, selected))
+    Ok(Selection { ports, selected, queued })
+}
+
+/// What `select` chose: the ports, the sockets to act on (listeners first), and the live
+/// connections waiting in the listeners' queues.
+struct Selection {
+    ports: Vec<u16>,
+    selected: Vec<Selected>,
+    queued: Vec<Socket>,
 }
 
 /// Our copy of a selected socket, checked. A permission error, a hidden owner or an owner that
@@ -424,7 +531,13 @@ fn close(sel: &Selected, plan: &Plan, copier: &mut Copier) -> SocketFix {
     }
     let destroy = || source::destroy(&sel.socket);
     let mut shutdown = || -> std::result::Result<(), String> {
-        let Some((p, fd)) = &sel.owner else { return Err("no process holds this socket".into()) };
+        let Some((p, fd)) = &sel.owner else {
+            return Err(if sel.role == Role::Queued {
+                "still in the listen queue: no process holds it, so only SOCK_DESTROY can end it".into()
+            } else {
+                "no process holds this socket".into()
+            });
+        };
         let copy = copier.copy(p.pid, *fd, &sel.socket).map_err(|e| crate::error::chain(&e))?;
         os::shutdown_both(&copy).map_err(|e| format!("shutdown: {e}"))
     };
@@ -646,6 +759,10 @@ fn summarize(sockets: &[SocketFix]) -> FixSummary {
             Role::Listening => s.listening += 1,
             Role::Established => s.established += 1,
             Role::CloseWait => s.close_wait += 1,
+            Role::Queued => {
+                s.close_wait += 1;
+                s.queued += 1;
+            }
         }
         match f.action {
             Action::Set | Action::WouldSet => s.changed += 1,

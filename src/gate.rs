@@ -31,7 +31,13 @@ impl Gate {
             ok: close_wait <= self.max_close_wait,
             actual: close_wait,
             limit: self.max_close_wait,
-            message: format!("{close_wait} sockets in CLOSE-WAIT (max {})", self.max_close_wait),
+            message: match summary.queued.close_wait {
+                0 => format!("{close_wait} sockets in CLOSE-WAIT (max {})", self.max_close_wait),
+                queued => format!(
+                    "{close_wait} sockets in CLOSE-WAIT, {queued} of them in the listen queue, never accepted (max {})",
+                    self.max_close_wait
+                ),
+            },
         }];
         if self.require_keepalive {
             let k = summary.keepalive;

@@ -270,6 +270,10 @@ pub struct Socket {
     pub idle: Option<Idle>,
     /// With `-O`: the keepalive options read from the owner's socket.
     pub sockopts: Option<SockOpts>,
+    /// A server-side connection no process has accepted yet: it waits in a listening socket's
+    /// queue (no inode, no owner, no descriptor to take options). Only in JSON when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub queued: bool,
     /// The kernel's socket cookie (sock_diag; 0 from procfs): names this socket and no later one
     /// with the same 4-tuple, so `fix --close-wait` destroys exactly what it read.
     #[serde(skip)]
@@ -398,6 +402,7 @@ impl Socket {
             process: None,
             idle: None,
             sockopts: None,
+            queued: false,
             cookie: 0,
             details: Details::default(),
         }
@@ -406,6 +411,35 @@ impl Socket {
     pub fn keepalive_armed(&self) -> bool {
         matches!(self.timer, Some(Timer { kind: TimerKind::Keepalive, .. }))
     }
+
+    /// Whether this could be a connection waiting in a listen queue: a full socket (established,
+    /// or CLOSE-WAIT once its client has gone) that no process has accepted (inode 0). It is
+    /// one when its local port also has a listening socket.
+    pub fn unaccepted(&self) -> bool {
+        self.inode == 0 && matches!(self.state, TcpState::Established | TcpState::CloseWait)
+    }
+
+    /// A listening socket's accept queue, as `ss` shows it for LISTEN: `Recv-Q` is the number of
+    /// connections waiting to be accepted, `Send-Q` the backlog. `None` for other states.
+    pub fn listen_queue(&self) -> Option<ListenQueue> {
+        (self.state == TcpState::Listening).then_some(ListenQueue {
+            local: self.local,
+            waiting: self.recv_q,
+            backlog: self.send_q,
+        })
+    }
+}
+
+/// One listening socket's accept queue: connections the kernel has completed and no process has
+/// taken with `accept()` yet, against the backlog `listen()` asked for (capped by
+/// `net.core.somaxconn`). A full queue makes the kernel drop new handshakes (`ListenOverflows`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ListenQueue {
+    pub local: Endpoint,
+    /// Connections waiting (the listener's `Recv-Q`).
+    pub waiting: u32,
+    /// The most that may wait (the listener's `Send-Q`).
+    pub backlog: u32,
 }
 
 /// Where sockets are read from: the `--source` choice, and (never `Auto`) the reader that
@@ -443,6 +477,9 @@ pub struct Snapshot {
     pub unavailable: Vec<&'static str>,
     /// With `-p`: each process owning a socket in `sockets`, lowest pid first.
     pub processes: Vec<ProcessStats>,
+    /// The queues of the listening sockets whose ports have connections waiting to be accepted
+    /// among `sockets` (those marked `queued`); read only when there are such connections.
+    pub queues: Vec<ListenQueue>,
 }
 
 /// Where the `/proc` files are: `/proc`, or the `PROC_ROOT`, `PROC_NET_TCP` and `PROC_NET_TCP6`

@@ -14,7 +14,7 @@ use crate::model::{
 };
 use crate::netns::Namespace;
 use crate::process::ProcessMap;
-use crate::{analysis, cgroup, sockopt, source};
+use crate::{cgroup, sockopt, source};
 
 /// Everything one read needs: where, what, and whether to join owning processes.
 #[derive(Debug, Clone)]
@@ -53,6 +53,7 @@ pub fn collect(query: &Query) -> Result<(Snapshot, Option<Attribution>)> {
 /// The sockets of the current network namespace, with cgroup paths, `--cgroup` applied.
 fn read(query: &Query, paths: &ProcPaths) -> Result<Snapshot> {
     let mut snapshot = source::read(query.source, &query.filter, query.extras, paths)?;
+    mark_queued(query, paths, &mut snapshot)?;
     name_cgroups(&mut snapshot.sockets, paths, query.extras.cgroup || query.filter.cgroup.is_some());
     if let Some(wanted) = &query.filter.cgroup {
         if snapshot.source == Source::Procfs {
@@ -61,6 +62,26 @@ fn read(query: &Query, paths: &ProcPaths) -> Result<Snapshot> {
         snapshot.sockets.retain(|s| s.details.cgroup.as_deref().is_some_and(|p| cgroup::is_within(p, wanted)));
     }
     Ok(snapshot)
+}
+
+/// Marks the connections waiting in a listen queue (`queued`) and keeps those listeners' queues
+/// in the snapshot. Costs a LISTEN-only read only when some socket has no inode in a state a
+/// queued connection has (and none when the query read the listeners itself).
+fn mark_queued(query: &Query, paths: &ProcPaths, snapshot: &mut Snapshot) -> Result<()> {
+    if !snapshot.sockets.iter().any(Socket::unaccepted) {
+        return Ok(());
+    }
+    let here = Query { paths: paths.clone(), ..query.clone() };
+    let listeners = listening_sockets(&here, &snapshot.sockets)?;
+    let ports: BTreeSet<u16> = listeners.iter().map(|l| l.local.port()).collect();
+    let mut waiting = BTreeSet::new();
+    for s in snapshot.sockets.iter_mut().filter(|s| s.unaccepted() && ports.contains(&s.local.port())) {
+        s.queued = true;
+        waiting.insert(s.local.port());
+    }
+    snapshot.queues =
+        listeners.iter().filter(|l| waiting.contains(&l.local.port())).filter_map(Socket::listen_queue).collect();
+    Ok(())
 }
 
 /// `--all-netns`: reads each namespace in turn, on a thread that enters it (a thread's network
@@ -108,8 +129,10 @@ pub fn collect_namespaces(
             sockets: Vec::new(),
             unavailable: snapshot.unavailable.clone(),
             processes: Vec::new(),
+            queues: Vec::new(),
         });
         whole.sockets.append(&mut snapshot.sockets);
+        whole.queues.append(&mut snapshot.queues);
         parts.push(Part { netns: ns.label.clone(), sockets: 0..0, facts });
     }
     let Some(mut snapshot) = all else {
@@ -207,8 +230,14 @@ fn read_sockopts(sockets: &mut [Socket], map: &ProcessMap, query: &Query) -> Res
 /// The ports that have a listening socket among those `query` can see (same addresses and port
 /// filters): taken from `sockets` when the query read LISTEN sockets, else from a LISTEN-only read.
 pub fn listening_ports(query: &Query, sockets: &[Socket]) -> Result<BTreeSet<u16>> {
+    Ok(listening_sockets(query, sockets)?.iter().map(|s| s.local.port()).collect())
+}
+
+/// The listening sockets `query` can see (same addresses and port filters): those in `sockets`
+/// when the query read LISTEN sockets, else from a LISTEN-only read.
+fn listening_sockets(query: &Query, sockets: &[Socket]) -> Result<Vec<Socket>> {
     if query.filter.states.contains(TcpState::Listening) {
-        return Ok(analysis::listening_ports(sockets));
+        return Ok(sockets.iter().filter(|s| s.state == TcpState::Listening).cloned().collect());
     }
     // Listening sockets have no peer: a `--dport` filter would hide them all.
     let filter = Filter {
@@ -219,8 +248,7 @@ pub fn listening_ports(query: &Query, sockets: &[Socket]) -> Result<BTreeSet<u16
         cgroup: None,
         ..query.filter.clone()
     };
-    let snapshot = source::read(query.source, &filter, Extras::default(), &query.paths)?;
-    Ok(analysis::listening_ports(&snapshot.sockets))
+    Ok(source::read(query.source, &filter, Extras::default(), &query.paths)?.sockets)
 }
 
 /// What the findings need besides the sockets: the keepalive sysctls, the listening ports (read
@@ -235,6 +263,12 @@ pub fn facts(query: &Query, snapshot: &Snapshot) -> Result<Facts> {
         listening,
         processes_joined: query.joins_processes(),
         processes: snapshot.processes.clone(),
+        queues: snapshot.queues.clone(),
+        listen_drops: if snapshot.queues.is_empty() {
+            None
+        } else {
+            read_tcpext(&query.paths).map(|t| (t.listen_overflows, t.listen_drops))
+        },
     })
 }
 

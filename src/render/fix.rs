@@ -25,7 +25,7 @@ fn role(r: Role) -> &'static str {
     match r {
         Role::Listening => "LISTEN",
         Role::Established => "ESTAB",
-        Role::CloseWait => "CLOSE-WAIT",
+        Role::CloseWait | Role::Queued => "CLOSE-WAIT",
     }
 }
 
@@ -41,13 +41,21 @@ fn action(f: &SocketFix) -> String {
     }
 }
 
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The table and the summary line.
 pub fn write(out: &mut impl Write, r: &FixReport) -> io::Result<()> {
     let rows: Vec<[String; 6]> = r
         .sockets
         .iter()
         .map(|f| {
-            let owner = f.process.as_ref().map(|p| format!("{}({})", Clean(&p.comm), p.pid)).unwrap_or("-".into());
+            let owner = match &f.process {
+                Some(p) => format!("{}({})", Clean(&p.comm), p.pid),
+                None if f.role == Role::Queued => "queued".into(),
+                None => "-".into(),
+            };
             [role(f.role).into(), f.local.clone(), f.peer.clone(), owner, action(f), changes(f)]
         })
         .collect();
@@ -95,6 +103,20 @@ pub fn summary_line(r: &FixReport) -> String {
     );
     if s.close_wait > 0 {
         text.push_str(&format!("; {} CLOSE-WAIT {}", s.closed, if r.dry_run { "would be closed" } else { "closed" }));
+        if s.queued > 0 {
+            text.push_str(&format!(" ({} of them queued, never accepted)", s.queued));
+        }
+    }
+    if s.queued_open > 0 {
+        text.push_str(&format!(
+            "; {} still in the listen queue {} the listener's options from when {} arrived (no descriptor until a \
+             worker accepts {}; --follow fixes {} then)",
+            plural(s.queued_open, "connection", "connections"),
+            if s.queued_open == 1 { "keeps" } else { "keep" },
+            if s.queued_open == 1 { "it" } else { "they" },
+            if s.queued_open == 1 { "it" } else { "them" },
+            if s.queued_open == 1 { "it" } else { "them" },
+        ));
     }
     if s.skipped > 0 {
         text.push_str(&format!("; {} skipped", s.skipped));

@@ -339,6 +339,7 @@ mod tests {
                 process: None,
                 idle: Some(Idle { last_recv_ms: 1, last_send_ms: 2 }),
                 sockopts: None,
+                queued: false,
                 cookie: 0,
                 details: Details { info: Some(Box::default()), ..Details::default() },
             })
@@ -352,6 +353,7 @@ mod tests {
             sockets,
             unavailable: Vec::new(),
             processes: Vec::new(),
+            queues: Vec::new(),
         }
     }
 

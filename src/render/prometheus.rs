@@ -128,6 +128,20 @@ impl Collector for SocketMetrics {
             ConstGauge::new(armed).encode(metric.encode_family(&PortLabels { port: port.clone() })?)?;
         }
         let mut metric = encoder.encode_descriptor(
+            "webui_doctor_tcp_queued",
+            "Of webui_doctor_tcp_sockets: connections waiting in a listen queue, accepted by no process yet",
+            None,
+            gauge,
+        )?;
+        for (port, counts) in self.by_port.iter().filter(|(port, _)| !port.is_empty()) {
+            for (state, n) in
+                [(TcpState::Established, counts.queued.established), (TcpState::CloseWait, counts.queued.close_wait)]
+            {
+                let labels = StateLabels { state: state.prometheus_label(), port: port.clone() };
+                ConstGauge::new(gauge_value(n)).encode(metric.encode_family(&labels)?)?;
+            }
+        }
+        let mut metric = encoder.encode_descriptor(
             "webui_doctor_source_info",
             "Where the socket counts were read: netlink or procfs",
             None,

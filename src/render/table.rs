@@ -134,6 +134,7 @@ fn cells(s: &Socket, columns: Columns, buf: &mut String, mut cell: impl FnMut(us
     if columns.processes {
         put(PROCESS, buf, &|b| match &s.process {
             Some(p) => write!(b, "{}({})", Clean(&p.comm), p.pid),
+            None if s.queued => b.write_str("queued"),
             None => dash(b),
         });
     }
@@ -353,7 +354,19 @@ pub fn write_summary(out: &mut impl Write, report: &Report) -> io::Result<()> {
         summary.by_state.iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{} {n}", s.name())).collect();
     let states = if states.is_empty() { String::new() } else { format!(" ({})", states.join(", ")) };
     writeln!(out, "sockets: {}{states}", summary.total)?;
-    writeln!(out, "close-wait: {}", summary.close_wait())?;
+    match summary.queued.close_wait {
+        0 => writeln!(out, "close-wait: {}", summary.close_wait())?,
+        queued => writeln!(out, "close-wait: {} ({queued} in a listen queue, never accepted)", summary.close_wait())?,
+    }
+    if summary.queued.total() > 0 {
+        writeln!(
+            out,
+            "queued: {} connections wait in a listen queue, accepted by no process yet ({} established, {} close-wait)",
+            summary.queued.total(),
+            summary.queued.established,
+            summary.queued.close_wait
+        )?;
+    }
     let k = summary.keepalive;
     writeln!(
         out,
@@ -477,6 +490,7 @@ mod tests {
                 process: None,
                 idle: Some(Idle { last_recv_ms: i as u64 * 10, last_send_ms: 5 }),
                 sockopts: None,
+                queued: false,
                 cookie: 0,
                 details: Details::default(),
             })

@@ -43,7 +43,7 @@ pub fn read(choice: Source, filter: &Filter, extras: Extras, paths: &ProcPaths) 
             }
         }
     }
-    Ok(Snapshot { source, taken_at, sockets, unavailable, processes: Vec::new() })
+    Ok(Snapshot { source, taken_at, sockets, unavailable, processes: Vec::new(), queues: Vec::new() })
 }
 
 /// Drops second reports of the same socket, keeping the first (each address family on its own:

@@ -472,6 +472,7 @@ pub fn decode_socket(payload: &[u8], filter: &Filter, extras: Extras) -> Result<
         process: None,
         idle,
         sockopts: None,
+        queued: false,
         cookie: u64::from_ne_bytes(id.cookie),
         details,
     }))

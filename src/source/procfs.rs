@@ -156,6 +156,7 @@ pub fn parse_line(
         process: None,
         idle: None,
         sockopts: None,
+        queued: false,
         cookie: 0,
         details: details(extras, rto, retransmits, hz)?,
     }))

@@ -26,6 +26,7 @@ mod render;
 mod safety;
 mod serve;
 mod server;
+mod servers;
 mod tcpext;
 mod tls;
 mod util;

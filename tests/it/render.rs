@@ -51,6 +51,7 @@ fn snapshot() -> Snapshot {
         sockets,
         unavailable: Vec::new(),
         processes: Vec::new(),
+        queues: Vec::new(),
     }
 }
 
@@ -64,6 +65,7 @@ fn report<'a>(snapshot: &'a Snapshot, filter: &'a Filter) -> Report<'a> {
                 listening: webui_doctor::analysis::listening_ports(&snapshot.sockets),
                 processes_joined: true,
                 processes: Vec::new(),
+                ..Facts::default()
             },
         ),
         snapshot,
