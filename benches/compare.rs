@@ -5,6 +5,8 @@
 //!     cargo bench --bench compare -- --smoke            # CI: N = 2000, checks counts, no timing verdicts
 //!     cargo bench --bench compare -- --serve-clients 10000
 //!     cargo bench --bench compare -- --follow-overhead 10000   # fix --follow 1 on a port with 10k connections
+//!     cargo bench --bench compare -- --follow-overhead 10000 --override 10   # a server that overrides the
+//!                                                              # options; 10 new connections a second to cure
 //!     cargo bench --bench compare -- --events-rate 5000        # events under 5,000 socket ends per second
 //!     cargo bench --bench compare -- --dashboard 100000         # serve's SSE events and the page, 100k watched sockets
 //!
@@ -65,7 +67,15 @@ fn main() {
             }
             "--serve-clients" => serve_clients = Some(it.next().expect("--serve-clients N").parse().unwrap()),
             "--soak" => return soak(it.next().expect("--soak SECS").parse().unwrap()),
-            "--follow-overhead" => return follow_overhead(it.next().expect("--follow-overhead N").parse().unwrap()),
+            "--follow-overhead" => {
+                let n = it.next().expect("--follow-overhead N").parse().unwrap();
+                // `cargo bench` adds `--bench` after the arguments given.
+                let rate = match it.next().map(String::as_str) {
+                    Some("--override") => Some(it.next().expect("--override PER_SECOND").parse().unwrap()),
+                    _ => None,
+                };
+                return follow_overhead(n, rate);
+            }
             "--events-rate" => return events_rate(it.next().expect("--events-rate N").parse().unwrap()),
             "--dashboard" => return dashboard(it.next().expect("--dashboard N").parse().unwrap(), true),
             "--bench" => {} // passed by `cargo bench`
@@ -600,16 +610,27 @@ fn events_rate(rate: usize) {
 
 /// `fix --follow 1` watching a port with `connections` open connections: the CPU it uses once
 /// the first fix is done, as a share of one core, over 30 s. The server is a plain Python accept
-/// loop holding the server ends; this process holds the client ends.
-fn follow_overhead(connections: usize) {
-    const SERVER: &str = "import socket, sys\n\
+/// loop holding the server ends; this process holds the client ends. With `override_rate`, the
+/// server sets its own `TCP_KEEPIDLE` on every connection it accepts (so `--follow` cures each
+/// new connection), and this process opens that many new connections a second meanwhile.
+fn follow_overhead(connections: usize, override_rate: Option<u32>) {
+    const SERVER: &str = "import socket, sys, threading\n\
         l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(4096)\n\
         print(l.getsockname()[1], flush=True)\n\
-        held = [l.accept()[0] for _ in range(int(sys.argv[1]))]\n\
+        own = sys.argv[2] == '1'\n\
+        held = []\n\
+        def take():\n\
+        \x20   c = l.accept()[0]\n\
+        \x20   if own: c.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 15)\n\
+        \x20   held.append(c)\n\
+        for _ in range(int(sys.argv[1])): take()\n\
         print('held', flush=True)\n\
+        if own:\n\
+        \x20   while True: take()\n\
         sys.stdin.read()\n";
+    let own = if override_rate.is_some() { "1" } else { "0" };
     let mut server = Command::new("python3")
-        .args(["-c", SERVER, &connections.to_string()])
+        .args(["-c", SERVER, &connections.to_string(), own])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -636,10 +657,26 @@ fn follow_overhead(connections: usize) {
     let pid = follow.id();
     let hz = 100.0; // USER_HZ on Linux
     let (t0, c0) = (Instant::now(), cpu_ticks(pid));
-    std::thread::sleep(Duration::from_secs(30));
+    let mut new = Vec::new();
+    match override_rate {
+        Some(rate) if rate > 0 => {
+            for _ in 0..30 * rate {
+                new.push(TcpStream::connect(("127.0.0.1", port)).unwrap());
+                std::thread::sleep(Duration::from_secs_f64(1.0 / f64::from(rate)));
+            }
+        }
+        _ => std::thread::sleep(Duration::from_secs(30)),
+    }
     let (secs, ticks) = (t0.elapsed().as_secs_f64(), cpu_ticks(pid) - c0);
     let share = ticks as f64 / hz / secs * 100.0;
-    println!("fix --follow 1 on a port with {connections} connections:");
+    match override_rate {
+        Some(rate) => println!(
+            "fix --follow 1 on a port with {connections} connections, the server overriding the options, {rate} new \
+             connections a second to cure ({} opened):",
+            new.len()
+        ),
+        None => println!("fix --follow 1 on a port with {connections} connections:"),
+    }
     println!("  first fix (listener + {connections} established sockets): {:.2} s", first.as_secs_f64());
     println!(
         "  CPU while following: {share:.2} % of one core over {secs:.0} s ({ticks} ticks; target <= 1 %): {}",
@@ -649,6 +686,7 @@ fn follow_overhead(connections: usize) {
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let status = follow.wait().unwrap();
     println!("  SIGTERM: exit {:?}", status.code());
+    drop(new);
     drop(clients);
     let _ = server.kill();
     let _ = server.wait();

@@ -79,7 +79,7 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__check)
-            opts="-4 -6 -p -h --source --state --port --sport --dport --ipv4 --ipv6 --processes --pid --process --netns --netns-pid --all-netns --cgroup --max-close-wait --require-keepalive --format --help"
+            opts="-4 -6 -p -O -h --source --state --port --sport --dport --ipv4 --ipv6 --processes --pid --process --netns --netns-pid --all-netns --cgroup --max-close-wait --require-keepalive --max-detect --sockopts --force --format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -126,6 +126,10 @@ _webui__doctor() {
                     return 0
                     ;;
                 --max-close-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-detect)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -183,7 +187,7 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__fix)
-            opts="-h --port --pid --keepalive-idle --keepalive-interval --keepalive-count --user-timeout --no-nodelay --close-wait --close-with --idle-over --dry-run --force --follow --source --format --help"
+            opts="-h --port --pid --keepalive-idle --keepalive-interval --keepalive-count --user-timeout --no-nodelay --close-wait --close-with --idle-over --dry-run --force --allow-override --follow --source --format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -108,6 +108,7 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l netn
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l netns-pid -d 'Read the sockets of process PID\'s network namespace (a container\'s)' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l cgroup -d 'Only sockets created in cgroup v2 PATH or below (as `ss --cgroup` shows it, e.g. /system.slice/nginx.service); needs the netlink source' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l max-close-wait -d 'The most CLOSE-WAIT sockets that still pass' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l max-detect -d 'Fail when a dead peer could hold an established server-side socket longer than SECS, idle or with data in flight (the bound `verify` and the findings use); needs -O' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l format -d 'Output format' -r -f -a "text\t'one line per rule, then the source and socket count'
 json\t'one JSON object: summary, rules and the verdict'"
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s 4 -l ipv4 -d 'Only IPv4 sockets'
@@ -115,6 +116,8 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s 6 -l
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s p -l processes -d 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l all-netns -d 'Read every network namespace on the host, one after another: the named ones (`ip netns`) and those of running processes, each once; every socket is tagged with its namespace'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l require-keepalive -d 'Fail when any established socket in the selection has no keepalive timer armed'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s O -l sockopts -d 'Read each socket\'s keepalive options from its owning process (as `sockets -O`)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l force -d 'With -O: read the options even of a process in a non-root cgroup-v1 net_cls or net_prio group (see `sockets --force`)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l listen -d 'Address to listen on' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l keepalive-idle -d 'Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE, 1-32767)' -r
@@ -166,7 +169,7 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l close-
 destroy\t'`SOCK_DESTROY` through sock_diag only (what `ss -K` does; needs CONFIG_INET_DIAG_DESTROY)'
 shutdown\t'`shutdown(SHUT_RDWR)` on a `pidfd_getfd` copy only'"
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l idle-over -d 'With --close-wait: only sockets that have received nothing for longer than SECS (about the time since the peer\'s FIN; from tcp_info)' -r
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l follow -d 'Keep running: every SECS seconds (default 2), fix again a listening socket on the ports that is new (the server restarted) or has lost the options; one line per change. Ends on SIGINT or SIGTERM' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l follow -d 'Keep running: every SECS seconds (default 2), fix again a listening socket on the ports that is new (the server restarted) or has lost the options, and, where the server overrides them, every new connection; one line per change. Ends on SIGINT or SIGTERM' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l source -d 'Where to read sockets' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
 netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'
 procfs\t'/proc/net/tcp and /proc/net/tcp6 (no idle times); honours PROC_ROOT'"
@@ -176,6 +179,7 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l no-nod
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l close-wait -d 'Also end the selected ports\' CLOSE-WAIT sockets (the peer has closed; the server has not)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l dry-run -d 'Print the plan (each socket, each option from -> to, each socket to close) and change nothing'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l force -d 'Act even on a server in a non-root cgroup-v1 net_cls or net_prio group (pidfd_getfd re-tags its sockets with this process\'s class id, which breaks tc and nftables `meta cgroup` rules)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l allow-override -d 'Exit 0 even when the server sets its own keepalive options on every connection over the listener\'s (the next accepted connection is checked after each fix; the override is still reported)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l port -d 'Only sockets whose local port is PORT: a server\'s sockets (repeatable)' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l sport -d 'Only sockets whose local (source) port is in PORT or LOW-HIGH' -r

@@ -232,6 +232,20 @@ pub struct CheckArgs {
     #[arg(long)]
     pub require_keepalive: bool,
 
+    /// Fail when a dead peer could hold an established server-side socket longer than SECS,
+    /// idle or with data in flight (the bound `verify` and the findings use); needs -O
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub max_detect: Option<std::time::Duration>,
+
+    /// Read each socket's keepalive options from its owning process (as `sockets -O`)
+    #[arg(short = 'O', long)]
+    pub sockopts: bool,
+
+    /// With -O: read the options even of a process in a non-root cgroup-v1 net_cls or net_prio
+    /// group (see `sockets --force`)
+    #[arg(long, requires = "sockopts")]
+    pub force: bool,
+
     /// Output format
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
@@ -383,9 +397,15 @@ pub struct FixArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Exit 0 even when the server sets its own keepalive options on every connection over the
+    /// listener's (the next accepted connection is checked after each fix; the override is still
+    /// reported)
+    #[arg(long)]
+    pub allow_override: bool,
+
     /// Keep running: every SECS seconds (default 2), fix again a listening socket on the ports
-    /// that is new (the server restarted) or has lost the options; one line per change. Ends on
-    /// SIGINT or SIGTERM
+    /// that is new (the server restarted) or has lost the options, and, where the server
+    /// overrides them, every new connection; one line per change. Ends on SIGINT or SIGTERM
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "2", value_parser = parse_seconds,
           conflicts_with = "dry_run")]
     pub follow: Option<std::time::Duration>,

@@ -7,7 +7,8 @@
 //! | `listen-queue` | connections waiting in a listening socket's queue, accepted by no process yet: the server accepts slower than clients come |
 //! | `keepalive-missing` | established server-side sockets (local port listening) with no keepalive timer armed |
 //! | `dead-peer-retransmitting` | established sockets resending data (or window probes) that are never acknowledged |
-//! | `keepalive-sysctl-slow` | the system keepalive timings take more than 10 minutes to detect a dead peer |
+//! | `keepalive-sysctl-slow` | the system keepalive timings take more than 10 minutes to detect a dead peer, and some socket relies on them |
+//! | `no-user-timeout` | with `-O`: established server-side sockets with keepalive but no `TCP_USER_TIMEOUT` (data in flight holds a dead peer until `tcp_retries2` gives up) |
 //! | `slow-reader` | established sockets with data queued whose peer stopped reading (zero window) |
 //! | `fd-exhaustion` | an owning process past 80 % of its soft `RLIMIT_NOFILE` (needs `-p`) |
 //! | `thread-per-connection` | an owning process with at least as many threads as connections (needs `-p`) |
@@ -17,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::deadpeer::Detect;
 use crate::model::{KeepaliveSysctls, ListenQueue, ProcessStats, Socket, TcpState, TimerKind};
 use crate::units::{human_bytes, human_ms, long_duration, thousands};
 
@@ -51,7 +53,7 @@ pub const DEAD_PEER_RETRANSMITS: u32 = 3;
 pub const SLOW_KEEPALIVE_MS: u64 = 10 * 60 * 1000;
 
 /// What the findings need besides the sockets, read by the caller at the edge.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Facts {
     /// The namespace's keepalive sysctls; `None` when unreadable.
     pub sysctls: Option<KeepaliveSysctls>,
@@ -63,9 +65,26 @@ pub struct Facts {
     pub processes: Vec<ProcessStats>,
     /// The queues of the listeners whose ports have connections waiting (see `Snapshot::queues`).
     pub queues: Vec<ListenQueue>,
+    /// `net.ipv4.tcp_retries2` (the default where unreadable): bounds data in flight on a
+    /// socket without a user timeout.
+    pub retries2: u32,
     /// `ListenOverflows` and `ListenDrops` since boot (this namespace's `TcpExt`), read when a
     /// connection waits in a queue; `None` when unreadable.
     pub listen_drops: Option<(u64, u64)>,
+}
+
+impl Default for Facts {
+    fn default() -> Facts {
+        Facts {
+            sysctls: None,
+            listening: BTreeSet::new(),
+            processes_joined: false,
+            processes: Vec::new(),
+            retries2: crate::deadpeer::DEFAULT_RETRIES2,
+            queues: Vec::new(),
+            listen_drops: None,
+        }
+    }
 }
 
 /// Share of the soft `RLIMIT_NOFILE` past which a process is about to fail `accept()` and
@@ -107,8 +126,10 @@ pub fn diagnose(sockets: &[Socket], facts: &Facts) -> Vec<Finding> {
         fd_exhaustion(&owners, &facts.processes, &mut out);
         thread_per_connection(&owners, &facts.processes, &mut out);
     }
+    no_user_timeout(sockets, facts, &mut out);
     if let Some(s) = facts.sysctls
         && s.detect_ms() > SLOW_KEEPALIVE_MS
+        && relies_on_sysctls(sockets, &s)
     {
         out.push(Finding {
             code: "keepalive-sysctl-slow",
@@ -253,6 +274,60 @@ fn listen_queue(sockets: &[Socket], facts: &Facts, out: &mut Vec<Finding>) {
                 "listen_drops": facts.listen_drops.map(|d| d.1),
             }),
             cure,
+            netns: None,
+        });
+    }
+}
+
+/// Whether some selected socket takes its keepalive timings from the sysctls. With `-O` that is
+/// known: keepalive on with exactly the sysctl values (what `getsockopt` reports for a socket
+/// that set none). Without it, any connection with its keepalive timer armed may.
+fn relies_on_sysctls(sockets: &[Socket], s: &KeepaliveSysctls) -> bool {
+    let connected = |x: &&Socket| matches!(x.state, TcpState::Established | TcpState::Listening);
+    sockets.iter().filter(connected).any(|x| match x.sockopts {
+        Some(o) => {
+            o.so_keepalive
+                && (u64::from(o.keepidle_s), u64::from(o.keepintvl_s), u64::from(o.keepcnt))
+                    == (s.time_s, s.intvl_s, s.probes)
+        }
+        None => x.keepalive_armed(),
+    })
+}
+
+/// With `-O`: established server-side sockets with keepalive on and no `TCP_USER_TIMEOUT`. Idle,
+/// a dead peer is dropped by the probes; but while data is in flight (an SSE heartbeat the peer
+/// never acknowledges) no probe is sent, and only the retransmission limit ends it.
+fn no_user_timeout(sockets: &[Socket], facts: &Facts, out: &mut Vec<Finding>) {
+    let mut by_port: BTreeMap<u16, (usize, u64)> = BTreeMap::new();
+    for s in sockets.iter().filter(|s| s.state == TcpState::Established && facts.listening.contains(&s.local.port())) {
+        let Some(o) = s.sockopts else { continue };
+        if !o.so_keepalive || o.user_timeout_ms != 0 {
+            continue;
+        }
+        let idle = Detect::of(&o, facts.retries2).idle_ms.unwrap_or(0);
+        let (n, worst_idle) = by_port.entry(s.local.port()).or_default();
+        *n += 1;
+        *worst_idle = (*worst_idle).max(idle);
+    }
+    for (port, (n, idle_ms)) in by_port {
+        let busy_ms = crate::deadpeer::retries_ms(facts.retries2);
+        let cure = format!("webui-doctor fix --port {port}");
+        out.push(Finding {
+            code: "no-user-timeout",
+            severity: Severity::Warning,
+            message: format!(
+                "{} on :{port} {} keepalive but no TCP_USER_TIMEOUT: a dead peer is dropped after {} on an idle \
+                 connection, but with data in flight (a heartbeat it never acknowledges) no keepalive probe is sent \
+                 and only the retransmission limit ends it, after about {} (net.ipv4.tcp_retries2 {}). `{cure}` sets \
+                 a user timeout",
+                plural(n, "established server-side socket", "established server-side sockets"),
+                if n == 1 { "has" } else { "have" },
+                long_duration(idle_ms),
+                long_duration(busy_ms),
+                facts.retries2
+            ),
+            evidence: json!({ "port": port, "sockets": n, "idle_ms": idle_ms, "busy_ms": busy_ms }),
+            cure: Some(cure),
             netns: None,
         });
     }

@@ -4,16 +4,44 @@
 use serde::Serialize;
 
 use crate::analysis::Summary;
+use crate::deadpeer::Detect;
+use crate::model::{Socket, TcpState};
+use crate::units::long_duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gate {
     pub max_close_wait: usize,
     pub require_keepalive: bool,
+    /// `--max-detect`: the longest a dead peer may hold a server-side connection, in ms.
+    pub max_detect_ms: Option<u64>,
+}
+
+/// What `--max-detect` judges: the bound of each established server-side socket whose options
+/// were read, and how many such sockets could not be read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bounds {
+    pub read: Vec<Detect>,
+    pub unread: usize,
+}
+
+/// For `check --max-detect`: the dead-peer bound of each established server-side socket (its
+/// local port listening) whose options were read, and how many such sockets had none read.
+pub fn server_bounds(sockets: &[Socket], facts: &crate::diagnose::Facts) -> Bounds {
+    let mut bounds = Bounds::default();
+    for s in sockets.iter().filter(|s| s.state == TcpState::Established && facts.listening.contains(&s.local.port())) {
+        match s.sockopts {
+            Some(o) => bounds.read.push(crate::deadpeer::Detect::of(&o, facts.retries2)),
+            // Still in the listen queue: no descriptor, nothing to read; judged once accepted.
+            None if s.queued => {}
+            None => bounds.unread += 1,
+        }
+    }
+    bounds
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleResult {
-    /// Stable rule name: `max-close-wait` or `require-keepalive`.
+    /// Stable rule name: `max-close-wait`, `require-keepalive` or `max-detect`.
     pub rule: &'static str,
     pub ok: bool,
     /// The measured number: CLOSE-WAIT sockets, or established sockets without keepalive.
@@ -24,7 +52,7 @@ pub struct RuleResult {
 }
 
 impl Gate {
-    pub fn evaluate(&self, summary: &Summary) -> Vec<RuleResult> {
+    pub fn evaluate(&self, summary: &Summary, bounds: &Bounds) -> Vec<RuleResult> {
         let close_wait = summary.close_wait();
         let mut results = vec![RuleResult {
             rule: "max-close-wait",
@@ -53,7 +81,48 @@ impl Gate {
                 ),
             });
         }
+        if let Some(max) = self.max_detect_ms {
+            results.push(max_detect(max, bounds));
+        }
         results
+    }
+}
+
+fn max_detect(max: u64, bounds: &Bounds) -> RuleResult {
+    let over: Vec<&Detect> = bounds.read.iter().filter(|d| !d.within(max)).collect();
+    let total = bounds.read.len() + bounds.unread;
+    let mut message = if over.is_empty() {
+        format!(
+            "a dead peer is dropped within {} on every one of {total} established server-side sockets",
+            long_duration(max)
+        )
+    } else {
+        let worst = match over.iter().map(|d| d.worst_ms()).max_by_key(|w| w.map_or(u64::MAX, |w| w)) {
+            Some(Some(ms)) => {
+                let why = if over.iter().any(|d| d.busy_ms.is_none() && d.retries_ms > max) {
+                    " (data in flight with no TCP_USER_TIMEOUT)"
+                } else {
+                    ""
+                };
+                format!("up to about {}{why}", long_duration(ms))
+            }
+            _ => "never, on an idle one (keepalive off)".to_owned(),
+        };
+        format!(
+            "{} of {total} established server-side sockets can hold a dead peer longer than {}: {worst}",
+            over.len(),
+            long_duration(max)
+        )
+    };
+    if bounds.unread > 0 {
+        message.push_str(&format!("; the options of {} could not be read, so they fail too", bounds.unread));
+    }
+    RuleResult {
+        rule: "max-detect",
+        ok: over.is_empty() && bounds.unread == 0,
+        actual: over.len() + bounds.unread,
+        limit: 0,
+        message,
     }
 }
 
@@ -78,14 +147,40 @@ mod tests {
             socket(TcpState::Established, false),
         ];
         let summary = Summary::of(&sockets);
-        let gate = Gate { max_close_wait: 1, require_keepalive: true };
-        let r = gate.evaluate(&summary);
+        let gate = Gate { max_close_wait: 1, require_keepalive: true, max_detect_ms: None };
+        let r = gate.evaluate(&summary, &Bounds::default());
         assert!(r[0].ok);
         assert!(!r[1].ok);
         assert_eq!(r[1].actual, 1);
         assert_eq!(r[1].message, "1 of 2 established sockets have no keepalive timer armed");
-        let r = Gate { max_close_wait: 0, require_keepalive: false }.evaluate(&summary);
+        let r = Gate { max_close_wait: 0, require_keepalive: false, max_detect_ms: None }
+            .evaluate(&summary, &Bounds::default());
         assert_eq!(r.len(), 1);
         assert!(!r[0].ok);
+    }
+
+    #[test]
+    fn max_detect_fails_on_a_socket_without_a_user_timeout() {
+        let o = |ut| SockOpts {
+            so_keepalive: true,
+            tcp_nodelay: false,
+            keepidle_s: 15,
+            keepintvl_s: 15,
+            keepcnt: 9,
+            user_timeout_ms: ut,
+        };
+        let gate = Gate { max_close_wait: 0, require_keepalive: false, max_detect_ms: Some(60_000) };
+        let bounds = |ut| Bounds { read: vec![Detect::of(&o(ut), 15)], unread: 0 };
+        let r = gate.evaluate(&Summary::default(), &bounds(0));
+        assert!(!r[1].ok);
+        assert_eq!(
+            r[1].message,
+            "1 of 1 established server-side sockets can hold a dead peer longer than 1 min: up to about 15 min 24 s \
+             (data in flight with no TCP_USER_TIMEOUT)"
+        );
+        // With a 30 s user timeout both bounds are 30 s (idle: the first probe slot past it).
+        assert!(gate.evaluate(&Summary::default(), &bounds(30_000))[1].ok);
+        let unread = Bounds { read: Vec::new(), unread: 2 };
+        assert!(!gate.evaluate(&Summary::default(), &unread)[1].ok);
     }
 }

@@ -11,8 +11,9 @@
 //!   `gate` judges a summary.
 //! - `verify` and `drill` prove the fix on a live server through `query`.
 //! - `render` formats whatever it is given; it does no I/O but its writer and no analysis.
-//! - `os` holds every syscall beyond `std` (rustix), behind one `cfg`; `model` (value types) and
-//!   `units` (durations as people read them) are the leaves everything may use.
+//! - `os` holds every syscall beyond `std` (rustix), behind one `cfg`; `model` (value types),
+//!   `deadpeer` (how long a dead peer can hold a connection: the one rule every command judges
+//!   by) and `units` (durations as people read them) are the leaves everything may use.
 //!
 //! `serve` adapts `query` to the server crate (`webui-doctor-server`), which knows HTTP and socket
 //! options and nothing of how sockets are read.
@@ -20,6 +21,7 @@
 pub mod analysis;
 pub mod cgroup;
 pub mod cli;
+pub mod deadpeer;
 pub mod diagnose;
 pub mod drill;
 pub mod error;

@@ -15,7 +15,7 @@ use webui_doctor::cli::{
 use webui_doctor::diagnose::Facts;
 use webui_doctor::exit_codes::ExitCode;
 use webui_doctor::filter::Filter;
-use webui_doctor::gate::Gate;
+use webui_doctor::gate::{Gate, server_bounds};
 use webui_doctor::model::StateSet;
 use webui_doctor::model::{Attribution, Snapshot, TcpExtChange};
 use webui_doctor::query::{Query, collect, collect_namespaces, facts, listening_ports, read_tcpext};
@@ -93,7 +93,7 @@ fn acts(command: &Command) -> bool {
     match command {
         Command::Fix(_) | Command::Verify(_) => true,
         Command::Sockets(a) => a.sockopts || enters(&a.selection),
-        Command::Check(a) => enters(&a.selection),
+        Command::Check(a) => a.sockopts || enters(&a.selection),
         Command::Events(a) => a.netns.is_some(),
         Command::Serve(_) => false,
     }
@@ -323,13 +323,38 @@ fn sockets_report(
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    if args.max_detect.is_some() && !args.sockopts {
+        anyhow::bail!("--max-detect needs -O: the bound is judged from the options read from the server's sockets");
+    }
     enter_netns(&args.selection)?;
-    let q = query(&args.selection);
+    let mut q = query(&args.selection);
+    if args.sockopts {
+        // -O copies other processes' sockets: it reads the real /proc only.
+        q.paths = os::proc_paths(true);
+    }
+    q.sockopts = args.sockopts;
+    q.force = args.force;
     let (snapshot, attribution, judged) = read_and_judge(&args.selection, &q)?;
     let netns = netns_label(&args.selection);
     let report = report(&snapshot, &q, netns.as_deref(), attribution, &judged);
-    let gate = Gate { max_close_wait: args.max_close_wait, require_keepalive: args.require_keepalive };
-    let results = gate.evaluate(&report.summary);
+    let gate = Gate {
+        max_close_wait: args.max_close_wait,
+        require_keepalive: args.require_keepalive,
+        max_detect_ms: args.max_detect.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+    };
+    let bounds = match &judged {
+        Judged::One(facts) => server_bounds(&snapshot.sockets, facts),
+        Judged::Namespaces(parts, _) => {
+            let mut all = webui_doctor::gate::Bounds::default();
+            for part in parts {
+                let b = server_bounds(snapshot.sockets.get(part.sockets.clone()).unwrap_or_default(), &part.facts);
+                all.read.extend(b.read);
+                all.unread += b.unread;
+            }
+            all
+        }
+    };
+    let results = gate.evaluate(&report.summary, &bounds);
     let ok = results.iter().all(|r| r.ok);
     for r in results.iter().filter(|r| !r.ok) {
         eprintln!("webui-doctor: check failed: {}", r.message);
@@ -478,6 +503,7 @@ fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
         idle_over_ms: args.idle_over.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         dry_run: args.dry_run,
         force: args.force,
+        allow_override: args.allow_override,
     };
     let base = Query::new(args.source, Filter::default(), os::proc_paths(true));
     let report = fix::run(&plan, &base)?;
@@ -495,6 +521,15 @@ fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
             if f.peer.ends_with(":0") { "(listening)".to_owned() } else { format!("from {}", f.peer) },
             render::Clean(f.error.as_deref().unwrap_or_default())
         );
+    }
+    if !args.allow_override && args.follow.is_none() {
+        for n in report.overrides() {
+            eprintln!(
+                "webui-doctor: fix: :{}: the server sets its own {} on every connection (--allow-override to accept)",
+                n.port,
+                webui_doctor::fix::overridden_values(n)
+            );
+        }
     }
     if let Some(period) = args.follow {
         drop(out);
@@ -529,7 +564,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         user_timeout_ms: args.expect_user_timeout.map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
         max_detect: args.max_detect,
     };
-    let probe = verify::connect(target, args.stream.as_deref(), &base, args.force)?;
+    let probe = verify::connect(target, args.stream.as_deref(), &base, args.force, &expect)?;
     let report = verify::verify(&probe, &expect);
     let text = args.format == webui_doctor::cli::VerifyFormat::Text;
     let stdout = io::stdout();

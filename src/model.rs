@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::{Serialize, Serializer};
 
@@ -600,16 +600,6 @@ pub struct KeepaliveSysctls {
     pub time_s: u64,
     pub intvl_s: u64,
     pub probes: u64,
-}
-
-impl KeepaliveSysctls {
-    /// How long `SO_KEEPALIVE` alone takes to drop a silent peer with these defaults.
-    pub fn detect_ms(&self) -> u64 {
-        let secs = |s: u64| Duration::from_secs(s);
-        let count = u32::try_from(self.probes).unwrap_or(u32::MAX);
-        let d = webui_doctor_server::tuning::dead_peer_after(secs(self.time_s), secs(self.intvl_s), count);
-        u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-    }
 }
 
 /// Why a TCP socket ended, as far as its final `tcp_info` tells (`events`).

@@ -46,6 +46,11 @@ impl ProcessMap {
         ProcessMap::scan_pids(std::iter::once((pid, root.join(pid.to_string()))))
     }
 
+    /// The same for these processes only (`fix --follow` curing a server's new connections).
+    pub fn scan_some(root: &Path, pids: impl IntoIterator<Item = u32>) -> ProcessMap {
+        ProcessMap::scan_pids(pids.into_iter().map(|pid| (pid, root.join(pid.to_string()))))
+    }
+
     fn scan_pids(pids: impl Iterator<Item = (u32, PathBuf)>) -> ProcessMap {
         let mut map = ProcessMap::default();
         // Pass 1 (one thread): each process's fd directory and descriptor numbers.
@@ -164,6 +169,99 @@ fn limits_and_threads(root: &Path, pid: u32) -> (Option<u64>, Option<u64>) {
 fn limits_and_threads(_: &Path, _: u32) -> (Option<u64>, Option<u64>) {
     (None, None)
 }
+
+/// The socket inodes behind a few processes' descriptors, kept from one look to the next
+/// (`fix --follow` curing a busy server's new connections each period). A look lists each fd
+/// directory and reads the link of a descriptor only when its number is new, or when the
+/// socket it named has ended since (its number may have been reused); so a server with 10,000
+/// connections and a few new ones costs a directory listing and a few `readlinkat`s, not 10,000.
+/// A wanted inode still not found (a number reused from a file) makes that look read every link.
+#[derive(Debug, Default)]
+pub struct FdCache {
+    /// Per pid: its name, and each descriptor's socket inode (0: not a socket).
+    tables: HashMap<u32, (String, HashMap<i32, u64>)>,
+}
+
+impl FdCache {
+    /// The owner among `pids` of each of `wanted` found; `ended` names sockets that have gone
+    /// since the last look.
+    pub fn owners(
+        &mut self,
+        root: &Path,
+        pids: &std::collections::BTreeSet<u32>,
+        wanted: &[u64],
+        ended: &std::collections::HashSet<u64>,
+    ) -> HashMap<u64, Owner> {
+        self.tables.retain(|pid, _| pids.contains(pid));
+        let mut found = HashMap::new();
+        // Cheapest first, without listing the directory: a new descriptor takes the lowest free
+        // number, so it is one a socket that ended had, or one just above the highest known.
+        for &pid in pids {
+            let Some((comm, links)) = self.tables.get_mut(&pid) else { continue };
+            let Ok(handle) = fs::File::open(root.join(pid.to_string()).join("fd")) else { continue };
+            let reused: Vec<i32> = links.iter().filter(|(_, i)| ended.contains(i)).map(|(&fd, _)| fd).collect();
+            let mut probe = |fd: i32, links: &mut HashMap<i32, u64>| -> bool {
+                match os::descriptor_at(&handle, fd) {
+                    None => {
+                        links.remove(&fd);
+                        false
+                    }
+                    Some(inode) => {
+                        let inode = inode.unwrap_or(0);
+                        links.insert(fd, inode);
+                        if wanted.contains(&inode) {
+                            found.entry(inode).or_insert(Owner { process: Process { pid, comm: comm.clone() }, fd });
+                        }
+                        true
+                    }
+                }
+            };
+            for fd in reused {
+                probe(fd, links);
+            }
+            let mut fd = links.keys().max().map_or(0, |m| m + 1);
+            let mut missing = 0;
+            while missing < TOP_GAP {
+                missing = if probe(fd, links) { 0 } else { missing + 1 };
+                fd += 1;
+            }
+        }
+        if wanted.iter().all(|w| found.contains_key(w)) {
+            return found;
+        }
+        // Then only what may have changed; then, if a wanted socket is still missing, every link.
+        for all in [false, true] {
+            for &pid in pids {
+                let dir = root.join(pid.to_string());
+                let fd_dir = dir.join("fd");
+                let (Ok(listing), Ok(handle)) = (fs::read_dir(&fd_dir), fs::File::open(&fd_dir)) else {
+                    self.tables.remove(&pid);
+                    continue;
+                };
+                let listed: Vec<i32> = listing.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+                let (comm, links) = self.tables.entry(pid).or_insert_with(|| (read_comm(&dir), HashMap::new()));
+                let now: std::collections::HashSet<i32> = listed.iter().copied().collect();
+                links.retain(|fd, _| now.contains(fd));
+                for &fd in &listed {
+                    if all || links.get(&fd).is_none_or(|inode| ended.contains(inode)) {
+                        links.insert(fd, os::socket_inode_at(&handle, fd).unwrap_or(0));
+                    }
+                }
+                for (&fd, inode) in links.iter().filter(|(_, inode)| wanted.contains(inode)) {
+                    found.entry(*inode).or_insert(Owner { process: Process { pid, comm: comm.clone() }, fd });
+                }
+            }
+            if wanted.iter().all(|w| found.contains_key(w)) {
+                break;
+            }
+        }
+        found
+    }
+}
+
+/// Descriptor numbers in a row found unused above the highest known, after which [`FdCache`]
+/// stops looking upward.
+const TOP_GAP: usize = 8;
 
 /// One process's open `fd` directory and the descriptor numbers listed in it.
 struct FdTable {

@@ -251,18 +251,23 @@ fn listening_sockets(query: &Query, sockets: &[Socket]) -> Result<Vec<Socket>> {
     Ok(source::read(query.source, &filter, Extras::default(), &query.paths)?.sockets)
 }
 
-/// What the findings need besides the sockets: the keepalive sysctls, the listening ports (read
-/// only when an established socket lacks keepalive, the one finding that needs them) and, with
-/// `-p`, the owning processes' files and threads.
+/// What the findings need besides the sockets: the keepalive sysctls and `tcp_retries2`, the
+/// listening ports (read only when an established socket lacks keepalive or carries `-O`
+/// options, the findings that need them), the listen queues and, with `-p`, the owning
+/// processes' files and threads.
 pub fn facts(query: &Query, snapshot: &Snapshot) -> Result<Facts> {
     let sockets = &snapshot.sockets;
-    let unarmed = sockets.iter().any(|s| s.state == TcpState::Established && !s.keepalive_armed());
-    let listening = if unarmed { listening_ports(query, sockets)? } else { BTreeSet::new() };
+    // Established sockets without keepalive, or with options read (`-O`), are judged by whether
+    // they are the server side.
+    let server_side =
+        sockets.iter().any(|s| s.state == TcpState::Established && (!s.keepalive_armed() || query.sockopts));
+    let listening = if server_side { listening_ports(query, sockets)? } else { BTreeSet::new() };
     Ok(Facts {
         sysctls: read_sysctls(&query.paths),
         listening,
         processes_joined: query.joins_processes(),
         processes: snapshot.processes.clone(),
+        retries2: crate::deadpeer::read_retries2(&query.paths.root),
         queues: snapshot.queues.clone(),
         listen_drops: if snapshot.queues.is_empty() {
             None
@@ -288,6 +293,20 @@ pub fn read_sysctls(paths: &ProcPaths) -> Option<KeepaliveSysctls> {
 /// unreadable or lacks one of them.
 pub fn read_tcpext(paths: &ProcPaths) -> Option<TcpExt> {
     parse_tcpext(&std::fs::read_to_string(paths.root.join("net/netstat")).ok()?)
+}
+
+/// `Tcp: PassiveOpens` of `ROOT/net/snmp` (this namespace's): connections that completed a
+/// handshake with a listener, ever. `None` when unreadable.
+pub fn read_passive_opens(paths: &ProcPaths) -> Option<u64> {
+    parse_passive_opens(&std::fs::read_to_string(paths.root.join("net/snmp")).ok()?)
+}
+
+/// `/proc/net/snmp` holds pairs of lines, names then values; TCP's start `Tcp:`.
+pub fn parse_passive_opens(text: &str) -> Option<u64> {
+    let mut lines = text.lines().filter(|l| l.starts_with("Tcp:"));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let at = names.split_ascii_whitespace().position(|n| n == "PassiveOpens")?;
+    values.split_ascii_whitespace().nth(at)?.parse().ok()
 }
 
 /// `/proc/net/netstat` holds pairs of lines, names then values, each starting `TcpExt:`.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::deadpeer::Detect;
 use crate::error::{Error, Result, VerifyError};
 use crate::filter::{Filter, PortRange};
 use crate::model::{Process, SockOpts, Socket, StateSet, TcpState, Timer, TimerKind};
@@ -39,6 +40,8 @@ pub struct Probe {
     pub owner: Option<Process>,
     /// The options read from the server's socket, or why they could not be.
     pub options: std::result::Result<SockOpts, String>,
+    /// The namespace's `net.ipv4.tcp_retries2`: what bounds data in flight without a user timeout.
+    pub retries2: u32,
 }
 
 impl Probe {
@@ -59,13 +62,31 @@ pub fn find_server_socket(base: &Query, server: SocketAddr, client: SocketAddr) 
 /// How long to wait for the server to accept our connection.
 const ACCEPT_WAIT: Duration = Duration::from_secs(3);
 
-/// How long to wait, once accepted, for the server to set keepalive on the socket. A server that
-/// sets it does so right after `accept()`; one that never does costs this much.
-const OPTIONS_WAIT: Duration = Duration::from_secs(1);
+/// How long to wait, once accepted, for the socket to carry keepalive and the values expected. A
+/// server that sets them does so right after `accept()`, and `fix --follow` on a server that
+/// overrides the listener's options within a period; one that never does costs this much.
+const OPTIONS_WAIT: Duration = Duration::from_secs(2);
+
+impl Expectations {
+    /// Whether `o` carries every value given.
+    pub fn met(&self, o: &SockOpts) -> bool {
+        self.idle_s.is_none_or(|v| v == o.keepidle_s)
+            && self.interval_s.is_none_or(|v| v == o.keepintvl_s)
+            && self.count.is_none_or(|v| v == o.keepcnt)
+            && self.user_timeout_ms.is_none_or(|v| v == o.user_timeout_ms)
+    }
+}
 
 /// Connects to `target` (optionally holding `GET stream` open), finds the accepted socket and
-/// reads its options (`force`: even from a `net_cls` cgroup).
-pub fn connect(target: SocketAddr, stream: Option<&str>, base: &Query, force: bool) -> Result<Probe> {
+/// reads its options (`force`: even from a `net_cls` cgroup), waiting a bounded time for them to
+/// show keepalive and the values `expect` names.
+pub fn connect(
+    target: SocketAddr,
+    stream: Option<&str>,
+    base: &Query,
+    force: bool,
+    expect: &Expectations,
+) -> Result<Probe> {
     let io = |what, source| Error::Verify(VerifyError::Connect { what, target, source });
     let mut client = TcpStream::connect_timeout(&target, Duration::from_secs(5)).map_err(|e| io("connecting to", e))?;
     if let Some(path) = stream {
@@ -103,7 +124,7 @@ pub fn connect(target: SocketAddr, stream: Option<&str>, base: &Query, force: bo
             }
         };
         let set = match &options {
-            Ok(o) => o.so_keepalive,
+            Ok(o) => o.so_keepalive && expect.met(o),
             Err(_) => server.keepalive_armed(),
         };
         if set || start.elapsed() > OPTIONS_WAIT {
@@ -112,7 +133,8 @@ pub fn connect(target: SocketAddr, stream: Option<&str>, base: &Query, force: bo
         std::thread::sleep(Duration::from_millis(20));
         server = find_server_socket(base, target, local)?.ok_or(VerifyError::ClosedAtOnce { client: local })?;
     };
-    Ok(Probe { client, server, owner: owner.map(|o| o.process), options })
+    let retries2 = crate::deadpeer::read_retries2(root);
+    Ok(Probe { client, server, owner: owner.map(|o| o.process), options, retries2 })
 }
 
 /// Why no worker accepted our connection, after removing it: a connection left in the queue
@@ -133,42 +155,6 @@ fn give_up(base: &Query, target: SocketAddr, client: &TcpStream, queued: Option<
         snap.sockets.iter().find(|l| l.local.ip() == target.ip() || l.local.ip().is_unspecified()).map(|l| l.recv_q)
     });
     VerifyError::Queued { client: local, target, waiting }.into()
-}
-
-/// How long a dead peer goes unnoticed, for the two cases that matter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Detect {
-    /// An idle connection: keepalive probes (bounded by the user timeout). `None`: never.
-    pub idle_ms: Option<u64>,
-    /// Data in flight (a heartbeat the peer never acknowledges): the user timeout. `None`: only
-    /// the kernel's retransmission limit (`net.ipv4.tcp_retries2`, about 15 minutes).
-    pub busy_ms: Option<u64>,
-}
-
-impl Detect {
-    pub fn of(o: &SockOpts) -> Detect {
-        let (idle, intvl, ut) =
-            (u64::from(o.keepidle_s) * 1000, u64::from(o.keepintvl_s) * 1000, u64::from(o.user_timeout_ms));
-        let idle_ms = o.so_keepalive.then(|| {
-            if ut == 0 {
-                let secs = |s: u32| Duration::from_secs(u64::from(s));
-                let d =
-                    webui_doctor_server::tuning::dead_peer_after(secs(o.keepidle_s), secs(o.keepintvl_s), o.keepcnt);
-                u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-            } else {
-                // With a user timeout the keepalive timer drops the peer at the first probe slot
-                // (idle + k x interval, k >= 1) at which the user timeout has passed.
-                let k = ut.saturating_sub(idle).div_ceil(intvl.max(1)).max(1);
-                idle.saturating_add(k.saturating_mul(intvl))
-            }
-        });
-        Detect { idle_ms, busy_ms: (ut > 0).then_some(ut) }
-    }
-
-    /// The worse of the two; `None` when either is unbounded by the socket.
-    pub fn worst_ms(&self) -> Option<u64> {
-        Some(self.idle_ms?.max(self.busy_ms?))
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -212,7 +198,7 @@ pub fn verify(probe: &Probe, expect: &Expectations) -> VerifyReport {
         (None, Some(Timer { kind: TimerKind::Keepalive, expires_ms, .. })) => Some(expires_ms.div_ceil(1000)),
         _ => None,
     };
-    let detect = options.as_ref().map(Detect::of);
+    let detect = options.as_ref().map(|o| Detect::of(o, probe.retries2));
     let mut checks = Vec::new();
     let unknown = |check, what: &str| Check {
         check,
@@ -275,10 +261,13 @@ pub fn verify(probe: &Probe, expect: &Expectations) -> VerifyReport {
             };
             let busy = match d.busy_ms {
                 Some(ms) => format!("after {} with data in flight", long_duration(ms)),
-                None => "after about 15 min with data in flight (no TCP_USER_TIMEOUT; net.ipv4.tcp_retries2 decides)"
-                    .to_owned(),
+                None => format!(
+                    "after about {} with data in flight (no TCP_USER_TIMEOUT: net.ipv4.tcp_retries2 {} decides)",
+                    long_duration(d.retries_ms),
+                    probe.retries2
+                ),
             };
-            let ok = d.worst_ms().is_some_and(|w| w <= max);
+            let ok = d.within(max);
             Check {
                 check: "max-detect",
                 ok: Some(ok),
@@ -301,35 +290,5 @@ pub fn verify(probe: &Probe, expect: &Expectations) -> VerifyReport {
         detect,
         checks,
         ok,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn opts(keepalive: bool, idle: u32, intvl: u32, cnt: u32, ut: u32) -> SockOpts {
-        SockOpts {
-            so_keepalive: keepalive,
-            tcp_nodelay: true,
-            keepidle_s: idle,
-            keepintvl_s: intvl,
-            keepcnt: cnt,
-            user_timeout_ms: ut,
-        }
-    }
-
-    #[test]
-    fn detection_times() {
-        assert_eq!(Detect::of(&opts(true, 10, 5, 3, 0)), Detect { idle_ms: Some(25_000), busy_ms: None });
-        assert_eq!(Detect::of(&opts(true, 10, 5, 3, 25_000)), Detect { idle_ms: Some(25_000), busy_ms: Some(25_000) });
-        // 2/1/3 with a 5 s user timeout: probes at 2, 3, 4; dropped at the 5 s slot.
-        assert_eq!(Detect::of(&opts(true, 2, 1, 3, 5000)).idle_ms, Some(5000));
-        // A user timeout shorter than the first interval still waits for one probe.
-        assert_eq!(Detect::of(&opts(true, 10, 5, 3, 1000)).idle_ms, Some(15_000));
-        assert_eq!(Detect::of(&opts(true, 7200, 75, 9, 0)).idle_ms, Some(7_875_000));
-        assert_eq!(Detect::of(&opts(false, 7200, 75, 9, 0)).idle_ms, None);
-        assert_eq!(Detect::of(&opts(true, 10, 5, 3, 25_000)).worst_ms(), Some(25_000));
-        assert_eq!(Detect::of(&opts(true, 10, 5, 3, 0)).worst_ms(), None);
     }
 }

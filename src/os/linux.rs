@@ -71,6 +71,12 @@ pub fn clock_ticks_per_second() -> u64 {
 /// The socket inode behind descriptor `fd` of a process, read with `readlinkat` relative to the
 /// process's open `fd` directory (no path walk from `/`); `None` for anything but a socket.
 pub fn socket_inode_at(fd_dir: &File, fd: i32) -> Option<u64> {
+    descriptor_at(fd_dir, fd).flatten()
+}
+
+/// What descriptor `fd` of a process is: `None` when it has no such descriptor (or it could
+/// not be read), `Some(None)` for anything but a socket, `Some(Some(inode))` for a socket.
+pub fn descriptor_at(fd_dir: &File, fd: i32) -> Option<Option<u64>> {
     use std::io::Write;
     // The name on the stack: this runs once per open file on the host.
     let mut name = [0u8; 12];
@@ -81,7 +87,7 @@ pub fn socket_inode_at(fd_dir: &File, fd: i32) -> Option<u64> {
     let mut target = [0u8; 64];
     let n = rustix::fs::readlinkat_raw(fd_dir, name, &mut target[..]).ok()?;
     // A link that fills the buffer may be cut short; `socket:[N]` always fits in 64 bytes.
-    (n < target.len()).then(|| socket_inode(&target[..n]))?
+    Some(if n < target.len() { socket_inode(&target[..n]) } else { None })
 }
 
 /// `socket:[12345]` -> 12345.

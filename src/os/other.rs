@@ -29,6 +29,9 @@ pub fn clock_ticks_per_second() -> u64 {
 pub fn socket_inode_at(_: &File, _: i32) -> Option<u64> {
     None
 }
+pub fn descriptor_at(_: &File, _: i32) -> Option<Option<u64>> {
+    None
+}
 pub fn socket_inode(_: &[u8]) -> Option<u64> {
     None
 }

@@ -3,8 +3,9 @@
 
 use std::io::{self, Write};
 
-use crate::fix::{Action, FixReport, FollowEvent, Role, SocketFix};
+use crate::fix::{Action, FixReport, FollowEvent, NextConnection, Role, SocketFix, Verdict, overridden_values};
 use crate::render::Clean;
+use crate::units::long_duration;
 
 /// `TCP_KEEPIDLE 7200→2, TCP_KEEPCNT 9→3`, or a dash.
 fn changes(f: &SocketFix) -> String {
@@ -85,7 +86,47 @@ pub fn write(out: &mut impl Write, r: &FixReport) -> io::Result<()> {
     for f in r.sockets.iter().filter(|f| f.error.is_some()) {
         writeln!(out, "{} {} {}: {}", action(f), role(f.role), f.local, Clean(f.error.as_deref().unwrap_or("")))?;
     }
+    for n in &r.next {
+        writeln!(out, "{}", next_line(n))?;
+    }
+    if let Some(d) = r.detect {
+        let idle = match d.idle_ms {
+            Some(ms) => format!("after {} on an idle connection", long_duration(ms)),
+            None => "never on an idle connection (keepalive off)".to_owned(),
+        };
+        let busy = match d.busy_ms {
+            Some(ms) => format!("after {} with data in flight", long_duration(ms)),
+            None => format!("after about {} with data in flight (no TCP_USER_TIMEOUT)", long_duration(d.retries_ms)),
+        };
+        let reach = if r.overrides().next().is_some() { " (where the server keeps them)" } else { "" };
+        writeln!(out, "with the listener's options a dead peer is dropped {idle} and {busy}{reach}")?;
+    }
     Ok(())
+}
+
+/// What the next connection on a port carries, as one line.
+pub fn next_line(n: &NextConnection) -> String {
+    let from = match (&n.peer, n.opened_by_fix) {
+        (_, true) => " (a connection opened by fix, then reset)".to_owned(),
+        (Some(peer), false) => format!(" (from {peer})"),
+        (None, false) => String::new(),
+    };
+    match n.verdict {
+        Verdict::Carries => format!(":{}: the next accepted connection{from} carries the options", n.port),
+        Verdict::Overrides => format!(
+            ":{}: the server sets its own {} on every connection{from}; the listener's values do not reach them. \
+             Set them in the server's code (README, \"Servers tried\"), or keep `webui-doctor fix --port {} \
+             --follow` running: it fixes each new connection",
+            n.port,
+            overridden_values(n),
+            n.port
+        ),
+        Verdict::Unchecked => format!(
+            ":{}: the next connection could not be checked: {}",
+            n.port,
+            Clean(n.error.as_deref().unwrap_or("unknown"))
+        ),
+    }
 }
 
 /// `fix: ports 8787: 1 listening and 3 established sockets set, 2 unchanged; 5 CLOSE-WAIT closed; 0 failed`.

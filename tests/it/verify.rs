@@ -57,7 +57,7 @@ fn verify_reports_the_real_option_values() {
     );
     assert_eq!(v["keepalive_armed"], true);
     assert_eq!(v["process"]["pid"], good.pid());
-    assert_eq!(v["detect"], serde_json::json!({"idle_ms": 25000, "busy_ms": 25000}));
+    assert_eq!(v["detect"], serde_json::json!({"idle_ms": 25000, "busy_ms": 25000, "retries_ms": 924_600}));
     assert!(v["checks"].as_array().unwrap().iter().all(|c| c["ok"] == true), "{v:#}");
     // A wrong expectation fails with the measured value in the message.
     let (status, v, err) = verify_json(&[&addr, "--stream", "/api/events", "--expect-idle", "30"]);
@@ -386,7 +386,8 @@ fn dead_peer_retransmitting_finding() {
 }
 
 /// `keepalive-sysctl-slow` reads the namespace's own sysctls: present where they are the kernel
-/// defaults, absent where they were lowered.
+/// defaults and a connection relies on them, absent where they were lowered, absent where no
+/// socket relies on them (with `-O`: every socket carries its own timings).
 #[test]
 fn slow_keepalive_sysctl_finding_follows_the_namespace() {
     if !require(is_root(), "root (ip netns add)") {
@@ -394,11 +395,21 @@ fn slow_keepalive_sysctl_finding_follows_the_namespace() {
     }
     let slow = TestNetns::create("slow", 7200);
     let fast = TestNetns::create("fast", 60);
+    let has = |args: &[&str]| codes(&json(args)).contains(&"keepalive-sysctl-slow".to_owned());
+    // Nothing in the namespace relies on its sysctls yet.
+    assert!(!has(&["sockets", "--netns", &slow.0]));
+    let relying = slow.connection(None);
     let v = json(&["sockets", "--netns", &slow.0]);
     let f = v["findings"].as_array().unwrap().iter().find(|f| f["code"] == "keepalive-sysctl-slow").cloned();
     let f = f.unwrap_or_else(|| panic!("{v:#}"));
     assert!(f["message"].as_str().unwrap().starts_with("net.ipv4.tcp_keepalive_time is 7200 s"), "{f}");
-    assert!(!codes(&json(&["sockets", "--netns", &fast.0])).contains(&"keepalive-sysctl-slow".to_owned()));
+    assert!(has(&["sockets", "--netns", &slow.0, "-O"]));
+    drop(relying);
+    // A connection with its own timings: -O knows it does not rely on the sysctls.
+    let _own = slow.connection(Some(10));
+    assert!(!has(&["sockets", "--netns", &slow.0, "-O"]));
+    let _fast = fast.connection(None);
+    assert!(!has(&["sockets", "--netns", &fast.0]));
 }
 
 /// A namespace with its own `net.ipv4.tcp_keepalive_time`; deleted on drop.
@@ -419,7 +430,41 @@ impl TestNetns {
             let ok = Command::new("ip").args(["netns", "exec", &ns.0, "sysctl", "-qw", &set]).status();
             assert!(ok.is_ok_and(|s| s.success()), "sysctl {set} in {}", ns.0);
         }
+        let up = Command::new("ip").args(["-n", &ns.0, "link", "set", "lo", "up"]).status();
+        assert!(up.is_ok_and(|s| s.success()));
         ns
+    }
+
+    /// A loopback connection inside the namespace whose server side has SO_KEEPALIVE (and, with
+    /// `idle`, its own TCP_KEEPIDLE); killed on drop.
+    fn connection(&self, idle: Option<u32>) -> KillOnDrop {
+        const SCRIPT: &str = "import socket, sys\n\
+            l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n\
+            c = socket.create_connection(l.getsockname()); a = l.accept()[0]\n\
+            a.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)\n\
+            if sys.argv[1] != '-': a.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, int(sys.argv[1]))\n\
+            print('ready', flush=True)\n\
+            sys.stdin.read()\n";
+        let idle = idle.map_or("-".to_owned(), |i| i.to_string());
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.0, "python3", "-c", SCRIPT, &idle])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        KillOnDrop(child)
+    }
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

@@ -16,7 +16,7 @@
 //! its own sockets. Nothing outside the selection is touched, and the owner's descriptors are never
 //! closed: only our copies are.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::os::fd::OwnedFd;
 
 use serde::Serialize;
@@ -28,6 +28,12 @@ use crate::process::ProcessMap;
 use crate::query::Query;
 use crate::sockopt::Copier;
 use crate::{os, source};
+
+mod connections;
+mod follow;
+
+pub use connections::{NextConnection, Overridden, Verdict, overridden_values};
+pub use follow::{FollowEvent, follow};
 
 /// The option values to put on each selected socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -95,6 +101,8 @@ pub struct Plan {
     pub dry_run: bool,
     /// Act even on owners in a `net_cls`/`net_prio` cgroup.
     pub force: bool,
+    /// A server that sets its own options on every connection is reported, not a failure.
+    pub allow_override: bool,
 }
 
 /// What a socket is to the server.
@@ -149,6 +157,9 @@ pub struct SocketFix {
     /// The owner's descriptor for the socket (`--follow` re-checks the listener through it).
     #[serde(skip)]
     pub fd: Option<i32>,
+    /// The kernel's socket cookie (`--follow` knows which connections it has looked at).
+    #[serde(skip)]
+    pub cookie: u64,
     pub action: Action,
     /// The socket's uid, as the kernel reports it (its creator's).
     pub uid: u32,
@@ -195,12 +206,34 @@ pub struct FixReport {
     pub wanted: Wanted,
     pub sockets: Vec<SocketFix>,
     pub summary: FixSummary,
+    /// Per fixed port, what the next connection the server accepted really carries.
+    pub next: Vec<NextConnection>,
+    /// How long a dead peer can now hold a connection the fixed listener passes its options to
+    /// (the rule `verify` and the findings use); `null` on a dry run.
+    pub detect: Option<crate::deadpeer::Detect>,
+    /// `--allow-override`: an override is reported, not a failure.
+    #[serde(skip)]
+    pub allow_override: bool,
+    /// The processes holding the listeners (a pre-forking server's workers included).
+    #[serde(skip)]
+    pub server: BTreeSet<u32>,
+    /// The connections still in the listen queue at the end of the run: (port, cookie).
+    #[serde(skip)]
+    pub still_queued: Vec<PortCookie>,
 }
 
 impl FixReport {
-    /// Everything selected was applied (or already was): exit 0.
+    /// Everything selected was applied (or already was), and reaches the server's connections
+    /// (or `--allow-override`): exit 0.
     pub fn ok(&self) -> bool {
-        self.summary.failed == 0 && self.summary.skipped == 0
+        self.summary.failed == 0
+            && self.summary.skipped == 0
+            && (self.allow_override || self.overrides().next().is_none())
+    }
+
+    /// The ports whose server sets its own options on every connection.
+    pub fn overrides(&self) -> impl Iterator<Item = &NextConnection> {
+        self.next.iter().filter(|n| n.verdict == Verdict::Overrides)
     }
 }
 
@@ -216,7 +249,7 @@ pub fn run(plan: &Plan, base: &Query) -> Result<FixReport> {
     let mut copier = Copier::new(&base.paths.root, plan.force)?;
     let map =
         ProcessMap::scan(&base.paths.root).map_err(|source| Error::Read { path: base.paths.root.clone(), source })?;
-    let Selection { ports, selected, queued } = select(plan, base, &map)?;
+    let Selection { ports, selected, queued, server } = select(plan, base, &map)?;
     // Each owner is held from the choice to the action: a pid reused in between is not it.
     for (p, _) in selected.iter().filter_map(|s| s.owner.as_ref()) {
         copier.hold(p.pid);
@@ -254,21 +287,45 @@ pub fn run(plan: &Plan, base: &Query) -> Result<FixReport> {
     }
     // Connections that waited in the queue get a descriptor when a worker accepts them: those
     // accepted within a short wait are fixed now; the rest are counted.
-    let mut queued_open = queued.len();
+    let mut still_queued: Vec<(u16, u64)> = queued.iter().map(|s| (s.local.port(), s.cookie)).collect();
     if !plan.dry_run && !queued.is_empty() {
-        let server: BTreeSet<u32> = sockets
-            .iter()
-            .filter(|f| f.role == Role::Listening)
-            .filter_map(|f| f.process.as_ref().map(|p| p.pid))
-            .collect();
         let (accepted, still) = settle_queued(plan, base, &queued, &server, &mut copier)?;
         sockets.extend(accepted);
-        queued_open = still;
+        still_queued = still;
     }
+    // What the next connection carries, on each port whose listener now has the options.
+    let fixed: Vec<(&SocketFix, std::net::SocketAddr)> = sockets
+        .iter()
+        .filter(|f| f.role == Role::Listening && matches!(f.action, Action::Set | Action::Unchanged))
+        .filter_map(|f| Some((f, f.local.parse().ok()?)))
+        .collect();
+    let next = if plan.dry_run || fixed.is_empty() {
+        Vec::new()
+    } else {
+        let seen: HashSet<u64> = sockets.iter().map(|f| f.cookie).chain(queued.iter().map(|s| s.cookie)).collect();
+        connections::check_next(plan, base, &fixed, &server, &seen, &mut copier)?
+    };
+    let retries2 = crate::deadpeer::read_retries2(&base.paths.root);
+    let detect =
+        fixed.iter().find_map(|(f, _)| f.after.or(f.before)).map(|o| crate::deadpeer::Detect::of(&o, retries2));
     let mut summary = summarize(&sockets);
-    summary.queued_open = queued_open;
-    Ok(FixReport { dry_run: plan.dry_run, ports, wanted: plan.wanted, sockets, summary })
+    summary.queued_open = still_queued.len();
+    Ok(FixReport {
+        dry_run: plan.dry_run,
+        ports,
+        wanted: plan.wanted,
+        sockets,
+        summary,
+        next,
+        detect: if plan.dry_run { None } else { detect },
+        allow_override: plan.allow_override,
+        server,
+        still_queued,
+    })
 }
+
+/// A connection named by its local port and kernel cookie.
+pub type PortCookie = (u16, u64);
 
 /// How long `fix` waits for queued connections to be accepted before it reports them as still
 /// queued (and for the server's next connection, to see what it carries).
@@ -283,7 +340,7 @@ fn settle_queued(
     queued: &[Socket],
     server: &BTreeSet<u32>,
     copier: &mut Copier,
-) -> Result<(Vec<SocketFix>, usize)> {
+) -> Result<(Vec<SocketFix>, Vec<PortCookie>)> {
     let ports: Vec<u16> = queued.iter().map(|s| s.local.port()).collect::<BTreeSet<_>>().into_iter().collect();
     let filter = Filter { states: StateSet::of(&[TcpState::Established]), ports, ..Filter::default() };
     let same = |a: &Socket, b: &Socket| a.cookie == b.cookie && a.local == b.local && a.peer == b.peer;
@@ -297,7 +354,8 @@ fn settle_queued(
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
-    let still = queued.len() - accepted.len();
+    let still: Vec<(u16, u64)> =
+        queued.iter().filter(|q| !accepted.iter().any(|a| same(q, a))).map(|q| (q.local.port(), q.cookie)).collect();
     if accepted.is_empty() {
         return Ok((Vec::new(), still));
     }
@@ -424,7 +482,7 @@ fn select(plan: &Plan, base: &Query, map: &ProcessMap) -> Result<Selection> {
             selected.push(Selected { role, socket: s, owner });
         }
     }
-    Ok(Selection { ports, selected, queued })
+    Ok(Selection { ports, selected, queued, server })
 }
 
 /// What `select` chose: the ports, the sockets to act on (listeners first), and the live
@@ -433,6 +491,8 @@ struct Selection {
     ports: Vec<u16>,
     selected: Vec<Selected>,
     queued: Vec<Socket>,
+    /// Every process holding one of the listeners.
+    server: BTreeSet<u32>,
 }
 
 /// Our copy of a selected socket, checked. A permission error, a hidden owner or an owner that
@@ -471,6 +531,7 @@ fn outcome(sel: &Selected, action: Action, error: Option<String>) -> SocketFix {
         inode: sel.socket.inode,
         process: sel.owner.as_ref().map(|(p, _)| p.clone()),
         fd: sel.owner.as_ref().map(|(_, fd)| *fd),
+        cookie: sel.socket.cookie,
         action,
         uid: sel.socket.uid,
         mismatched: false,
@@ -564,192 +625,6 @@ fn close(sel: &Selected, plan: &Plan, copier: &mut Copier) -> SocketFix {
         }
     }
     fix
-}
-
-/// Something `--follow` saw and did, one line each.
-#[derive(Debug, Clone, Serialize)]
-pub struct FollowEvent {
-    pub port: u16,
-    /// `applied` (a new listener, or one that lost the options, was fixed), `skipped` (left
-    /// alone on purpose, once per listener), `no-listener` (the server is down), `exited` (the
-    /// `--pid` process is gone), `failed`.
-    pub event: &'static str,
-    pub inode: Option<u64>,
-    pub process: Option<Process>,
-    /// The listener's uid, where one was acted on.
-    pub uid: Option<u32>,
-    pub message: String,
-}
-
-/// `--follow`: every `period`, checks the listening sockets of the target (`--port`: those on
-/// the ports; `--pid`: those of that process, until it exits) and fixes again any that is new
-/// (the server restarted) or has lost the options. Cheap when nothing changed: one LISTEN-only
-/// sock_diag read and, per listener, one checked copy whose options are read and compared. A
-/// listener left alone (another net_cls class without `--force`) stays alone and is logged once.
-/// Returns when SIGINT or SIGTERM arrives, or when the `--pid` process exits.
-pub fn follow(
-    plan: &Plan,
-    first: &FixReport,
-    base: &Query,
-    period: std::time::Duration,
-    mut on_event: impl FnMut(&FollowEvent) -> std::io::Result<()>,
-) -> Result<()> {
-    use std::collections::{HashMap, HashSet};
-    os::catch_termination();
-    let mut copier = Copier::new(&base.paths.root, plan.force)?;
-    let listening = |f: &&SocketFix| f.role == Role::Listening;
-    // Listener inode -> (pid, fd) of the owner we last fixed it through.
-    let mut known: HashMap<u64, (u32, i32)> = first
-        .sockets
-        .iter()
-        .filter(listening)
-        .filter(|f| matches!(f.action, Action::Set | Action::Unchanged))
-        .filter_map(|f| Some((f.inode, (f.process.as_ref()?.pid, f.fd?))))
-        .collect();
-    let mut skipped: HashSet<u64> =
-        first.sockets.iter().filter(listening).filter(|f| f.action == Action::Skipped).map(|f| f.inode).collect();
-    let target_pid = match plan.target {
-        Target::Pid(pid) => {
-            copier.hold(pid);
-            Some(pid)
-        }
-        Target::Ports(_) => None,
-    };
-    let ports = &first.ports;
-    let mut down: BTreeSet<u16> = BTreeSet::new();
-    let again = Plan { close_wait: None, dry_run: false, ..plan.clone() };
-    let sleep = |total: std::time::Duration| {
-        let start = std::time::Instant::now();
-        while start.elapsed() < total && !os::terminate_requested() {
-            std::thread::sleep(std::time::Duration::from_millis(50).min(total));
-        }
-    };
-    let event =
-        |port, event, message: String| FollowEvent { port, event, inode: None, process: None, uid: None, message };
-    loop {
-        sleep(period);
-        if os::terminate_requested() {
-            return Ok(());
-        }
-        if let Some(pid) = target_pid
-            && copier.exited(pid)
-        {
-            on_event(&event(0, "exited", format!("process {pid} exited; nothing left to follow")))
-                .map_err(Error::Output)?;
-            return Ok(());
-        }
-        // The listeners to look at: on the ports, or held by the process.
-        let filter = Filter {
-            states: StateSet::of(&[TcpState::Listening]),
-            ports: if target_pid.is_some() { Vec::new() } else { ports.clone() },
-            ..Filter::default()
-        };
-        let mut listeners = source::read(base.source, &filter, Extras::default(), &base.paths)?.sockets;
-        let owners = target_pid.map(|pid| ProcessMap::scan_one(&base.paths.root, pid));
-        if let (Some(pid), Some(map)) = (target_pid, &owners) {
-            listeners.retain(|s| map.fd(s.inode, pid).is_some());
-        }
-        let watched: Vec<u16> = match target_pid {
-            Some(_) => listeners.iter().map(|s| s.local.port()).collect::<BTreeSet<_>>().into_iter().collect(),
-            None => ports.clone(),
-        };
-        for &port in &watched {
-            let here: Vec<&Socket> = listeners.iter().filter(|s| s.local.port() == port).collect();
-            if here.is_empty() {
-                if down.insert(port) {
-                    let message = format!("no listening socket on :{port}; waiting for the server");
-                    on_event(&event(port, "no-listener", message)).map_err(Error::Output)?;
-                }
-                continue;
-            }
-            down.remove(&port);
-            let mut stale: HashSet<u64> = HashSet::new();
-            for s in &here {
-                if skipped.contains(&s.inode) {
-                    continue;
-                }
-                let Some(&(pid, fd)) = known.get(&s.inode) else {
-                    stale.insert(s.inode);
-                    continue;
-                };
-                match copier.copy(pid, fd, s) {
-                    Ok(copy) if os::get_sockopts(&copy).is_ok_and(|o| plan.wanted.satisfied_by(&o)) => {}
-                    Err(e @ SockOptError::NetCls { .. }) => {
-                        skipped.insert(s.inode);
-                        let message = format!(":{port} listening socket {}: left alone: {e}", s.inode);
-                        let e =
-                            FollowEvent { inode: Some(s.inode), uid: Some(s.uid), ..event(port, "skipped", message) };
-                        on_event(&e).map_err(Error::Output)?;
-                    }
-                    _ => {
-                        stale.insert(s.inode);
-                    }
-                }
-            }
-            if stale.is_empty() {
-                continue;
-            }
-            let one = Plan {
-                target: match target_pid {
-                    Some(pid) => Target::Pid(pid),
-                    None => Target::Ports(vec![port]),
-                },
-                ..again.clone()
-            };
-            match run(&one, base) {
-                Ok(report) => {
-                    let fixed_with = report
-                        .sockets
-                        .iter()
-                        .filter(|s| {
-                            s.role == Role::Established
-                                && s.action == Action::Set
-                                && s.local.ends_with(&format!(":{port}"))
-                        })
-                        .count();
-                    for f in report.sockets.iter().filter(listening).filter(|f| stale.contains(&f.inode)) {
-                        let kind = match f.action {
-                            Action::Failed => "failed",
-                            Action::Skipped => {
-                                skipped.insert(f.inode);
-                                "skipped"
-                            }
-                            _ => {
-                                if let (Some(p), Some(fd)) = (&f.process, f.fd) {
-                                    known.insert(f.inode, (p.pid, fd));
-                                }
-                                "applied"
-                            }
-                        };
-                        let owner = f.process.as_ref().map_or_else(
-                            || "owner unknown".to_owned(),
-                            |p| format!("{} pid {} uid {}", p.comm, p.pid, f.uid),
-                        );
-                        let what = match f.action {
-                            Action::Set => "options set".to_owned(),
-                            Action::Unchanged => "already carries the options".to_owned(),
-                            Action::Skipped => format!("left alone: {}", f.error.as_deref().unwrap_or("skipped")),
-                            _ => f.error.clone().unwrap_or("failed".into()),
-                        };
-                        let message = format!(
-                            ":{port} listening socket {} ({owner}): {what}; {fixed_with} established sockets fixed with it",
-                            f.inode
-                        );
-                        let e = FollowEvent {
-                            inode: Some(f.inode),
-                            process: f.process.clone(),
-                            uid: Some(f.uid),
-                            ..event(port, kind, message)
-                        };
-                        on_event(&e).map_err(Error::Output)?;
-                    }
-                }
-                Err(e) => {
-                    on_event(&event(port, "failed", format!(":{port}: {e}"))).map_err(Error::Output)?;
-                }
-            }
-        }
-    }
 }
 
 fn summarize(sockets: &[SocketFix]) -> FixSummary {
