@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole webui-doctor test suite, for real, on a fresh Debian machine: installs what the tests
 # need (ss and ip from iproute2, nft from nftables, Prometheus and promtool from prometheus,
-# openssl and curl for the TLS tests, golang-go and python3-venv (gunicorn from PyPI) for the
-# third-party servers,
+# openssl and curl for the TLS tests, golang-go, nginx and python3-venv (gunicorn and uvicorn
+# from PyPI) for the third-party servers,
 # node_exporter, chromium and chromedriver for the dashboard, setpriv and script from
 # util-linux, systemd-analyze to check the shipped units, man-db and bash-completion for the
 # Debian package's test), then runs formatting, lints, the server crate's docs (warnings are
@@ -28,6 +28,7 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
 [ -f /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
 command -v go >/dev/null || need+=(golang-go)
+[ -x /usr/sbin/nginx ] || need+=(nginx)
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
@@ -39,10 +40,11 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# gunicorn, for the tests that run it as a third-party server, in a virtualenv under target/.
-if [ ! -x target/test-venv/bin/gunicorn ]; then
+# gunicorn and uvicorn, for the tests that run them as third-party servers, in a virtualenv
+# under target/.
+if [ ! -x target/test-venv/bin/gunicorn ] || [ ! -x target/test-venv/bin/uvicorn ]; then
     python3 -m venv target/test-venv
-    target/test-venv/bin/pip install --quiet --disable-pip-version-check gunicorn
+    target/test-venv/bin/pip install --quiet --disable-pip-version-check gunicorn uvicorn
 fi
 
 cargo fmt --all -- --check

@@ -218,6 +218,18 @@ print(server.server_address[1], flush=True)
 server.serve_forever()
 "#;
 
+/// A running `fix --follow`, ended with SIGTERM on drop (also when the test fails).
+struct Follow(Child);
+
+impl Drop for Follow {
+    fn drop(&mut self) {
+        let pid = i32::try_from(self.0.id()).expect("pid");
+        // SAFETY: kill has no memory preconditions.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `command` (in its own process group) and reads the port it prints first.
 fn start_printing_port(mut command: Command) -> (Group, u16) {
     use std::io::BufRead;
@@ -231,11 +243,16 @@ fn start_printing_port(mut command: Command) -> (Group, u16) {
 
 /// Builds the Go server with Debian's golang-go, in `dir`.
 fn go_server(dir: &std::path::Path) -> Option<PathBuf> {
+    go_build(dir, GO_SERVER)
+}
+
+/// Builds `source` with Debian's golang-go, in `dir`.
+fn go_build(dir: &std::path::Path, source: &str) -> Option<PathBuf> {
     let have_go = Command::new("go").arg("version").output().is_ok_and(|o| o.status.success());
     if !require(have_go, "go (golang-go)") {
         return None;
     }
-    std::fs::write(dir.join("main.go"), GO_SERVER).unwrap();
+    std::fs::write(dir.join("main.go"), source).unwrap();
     let out = Command::new("go")
         .args(["build", "-o", "server", "main.go"])
         .current_dir(dir)
@@ -297,39 +314,29 @@ fn override_is_reported_and_followed(port: u16, own: &[(&str, u64)]) {
         .all(|s| s.state != "CLOSE-WAIT")));
     assert!(run(&["fix", "--port", &port_s, "--allow-override"]).status.success());
 
-    let follow = crate::util::cmd()
-        .args(["fix", "--port", &port_s, "--follow", "0.5", "--format", "json"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut follow = Follow(
+        crate::util::cmd()
+            .args(["fix", "--port", &port_s, "--follow", "0.5", "--format", "json"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = follow.0.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut lines = String::new();
+        let _ = out.read_to_string(&mut lines);
+        lines
+    });
     std::thread::sleep(Duration::from_secs(3));
     let client = stream(port);
     let cured = wait_until(Duration::from_secs(3), || {
         let o = carried(port, &client);
         o["keepidle_s"] == 10 && o["keepintvl_s"] == 5 && o["keepcnt"] == 3 && o["user_timeout_ms"] == 25000
     });
-    let verified = run(&[
-        "verify",
-        &format!("127.0.0.1:{port}"),
-        "--stream",
-        "/events",
-        "--expect-idle",
-        "10",
-        "--expect-interval",
-        "5",
-        "--expect-count",
-        "3",
-        "--expect-user-timeout",
-        "25",
-        "--max-detect",
-        "60",
-    ]);
-    // SAFETY: kill has no memory preconditions.
-    unsafe { libc::kill(i32::try_from(follow.id()).unwrap(), libc::SIGTERM) };
-    let output = follow.wait_with_output().unwrap();
-    let lines = String::from_utf8(output.stdout).unwrap();
-    assert!(cured, "the new connection kept {}; follow said:\n{lines}", carried(port, &client));
-    assert!(verified.status.success(), "verify: {}", String::from_utf8_lossy(&verified.stdout));
+    assert!(cured, "the new connection kept {}", carried(port, &client));
+    verify_carries(port, Some("/events"), (10, 5, 3, 25), 60);
+    drop(follow);
+    let lines = reader.join().unwrap();
     // JSON lines from the first line on, and a `connections` event for the new connection.
     let events: Vec<serde_json::Value> =
         lines.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
@@ -379,4 +386,297 @@ fn a_python_server_setting_its_own_keepidle_is_reported_and_followed() {
     command.args(["-c", PY_OVERRIDING]);
     let (_server, port) = start_printing_port(command);
     override_is_reported_and_followed(port, &[("TCP_KEEPIDLE", 15)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The code fix for each server tried (README, "Servers tried"), checked against the real server:
+// unfixed, `fix` cures it from outside (except where the server overrides, above); fixed in its
+// own code, `verify` finds the values on every connection with no `fix` at all.
+
+/// `verify` against `127.0.0.1:port` expecting these values (user timeout in seconds, 0: none).
+fn verify_carries(port: u16, stream: Option<&str>, (idle, interval, count, ut): (u32, u32, u32, u32), max: u32) {
+    let addr = format!("127.0.0.1:{port}");
+    let values = [idle.to_string(), interval.to_string(), count.to_string(), ut.to_string(), max.to_string()];
+    let mut args = vec![
+        "verify",
+        &addr,
+        "--expect-idle",
+        &values[0],
+        "--expect-interval",
+        &values[1],
+        "--expect-count",
+        &values[2],
+        "--expect-user-timeout",
+        &values[3],
+        "--max-detect",
+        &values[4],
+    ];
+    if let Some(path) = stream {
+        args.extend(["--stream", path]);
+    }
+    let out = run(&args);
+    assert!(
+        out.status.success(),
+        "verify {args:?}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The unfixed server: `fix` (default 10/5/3, 25 s) reaches its next connection, and verify
+/// agrees.
+fn fix_reaches(port: u16, stream: Option<&str>) {
+    let (code, report, err) = subcommand_json("fix", &["--port", &port.to_string()]);
+    assert_eq!(code, 0, "{report}\n{err}");
+    assert_eq!(report["next"][0]["verdict"], "carries", "{}", report["next"]);
+    verify_carries(port, stream, (10, 5, 3, 25), 60);
+}
+
+fn wait_ready(port: u16) {
+    assert!(wait_until(Duration::from_secs(20), || get_ok(port)), "the server did not answer on :{port}");
+}
+
+const PY_CODE_FIX: &str = r#"
+import http.server, socket, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def setup(self):
+        if sys.argv[1] == "fixed":
+            s = self.request
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 10)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 5)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 25000)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().setup()
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "3")
+        self.end_headers()
+        self.wfile.write(b"ok\n")
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+#[test]
+fn python_threading_server_code_fix_and_fix() {
+    if !require(is_root(), "root (pidfd_getfd)") {
+        return;
+    }
+    for variant in ["plain", "fixed"] {
+        let mut command = Command::new("python3");
+        command.args(["-c", PY_CODE_FIX, variant]);
+        let (_server, port) = start_printing_port(command);
+        match variant {
+            "fixed" => verify_carries(port, None, (10, 5, 3, 25), 60),
+            _ => fix_reaches(port, None),
+        }
+    }
+}
+
+/// gunicorn: the options on the listening sockets once they exist (`when_ready`, in the master,
+/// before the workers fork), so every worker's accepted socket inherits them.
+const GUNICORN_CONF: &str = r#"
+import socket
+def when_ready(server):
+    for listener in server.LISTENERS:
+        s = listener.sock
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 10)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 5)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 25000)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+"#;
+
+#[test]
+fn gunicorn_code_fix_and_fix() {
+    if !require(is_root(), "root (pidfd_getfd)") {
+        return;
+    }
+    let Some(gunicorn) = gunicorn() else {
+        require(false, "gunicorn in target/test-venv (tests/run-all.sh installs it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.py"), WSGI_APP).unwrap();
+    std::fs::write(dir.path().join("keepalive.conf.py"), GUNICORN_CONF).unwrap();
+    for fixed in [false, true] {
+        let port = free_port();
+        let mut command = Command::new(&gunicorn);
+        command.args(["-w", "2", "-b", &format!("127.0.0.1:{port}"), "app:app"]).current_dir(dir.path());
+        if fixed {
+            command.args(["-c", "keepalive.conf.py"]);
+        }
+        let _server = Group::spawn(command);
+        wait_ready(port);
+        if fixed { verify_carries(port, None, (10, 5, 3, 25), 60) } else { fix_reaches(port, None) }
+    }
+}
+
+/// uvicorn: a socket made (and given the options) before uvicorn serves on it.
+const UVICORN_APP: &str = r#"
+import socket, sys, uvicorn
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"3")]})
+    await send({"type": "http.response.body", "body": b"ok\n"})
+sock = socket.socket()
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if sys.argv[1] == "fixed":
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 5)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 25000)
+sock.bind(("127.0.0.1", 0))
+print(sock.getsockname()[1], flush=True)
+uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+"#;
+
+#[test]
+fn uvicorn_code_fix_and_fix() {
+    if !require(is_root(), "root (pidfd_getfd)") {
+        return;
+    }
+    let Some(gunicorn) = gunicorn() else {
+        require(false, "the test virtualenv (tests/run-all.sh installs gunicorn and uvicorn)");
+        return;
+    };
+    let python = gunicorn.with_file_name("python");
+    let has_uvicorn = Command::new(&python).args(["-c", "import uvicorn"]).status().is_ok_and(|s| s.success());
+    if !require(has_uvicorn, "uvicorn in target/test-venv") {
+        return;
+    }
+    for variant in ["plain", "fixed"] {
+        let mut command = Command::new(&python);
+        command.args(["-c", UVICORN_APP, variant]);
+        let (_server, port) = start_printing_port(command);
+        wait_ready(port);
+        if variant == "fixed" { verify_carries(port, None, (10, 5, 3, 25), 60) } else { fix_reaches(port, None) }
+    }
+}
+
+/// nginx: `so_keepalive=10s:5s:3` on the listen directive; it has no user timeout, so data in
+/// flight stays bounded only by tcp_retries2. The unfixed one uses `reuseport` (a listener per
+/// worker).
+#[test]
+fn nginx_code_fix_and_fix() {
+    if !require(is_root(), "root (pidfd_getfd)") {
+        return;
+    }
+    let nginx = PathBuf::from("/usr/sbin/nginx");
+    if !require(nginx.exists(), "nginx (Debian package nginx)") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (variant, listen) in [("plain", "reuseport"), ("fixed", "so_keepalive=10s:5s:3")] {
+        let port = free_port();
+        let d = dir.path().join(variant);
+        std::fs::create_dir_all(&d).unwrap();
+        let t = d.display();
+        let conf = format!(
+            "daemon off; worker_processes 2; pid {t}/nginx.pid; error_log {t}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{ access_log off; client_body_temp_path {t}/b; proxy_temp_path {t}/p; fastcgi_temp_path {t}/f;\n\
+             uwsgi_temp_path {t}/u; scgi_temp_path {t}/s;\n\
+             server {{ listen 127.0.0.1:{port} {listen}; location / {{ return 200 \"ok\\n\"; }} }} }}\n"
+        );
+        std::fs::write(d.join("nginx.conf"), conf).unwrap();
+        let mut command = Command::new(&nginx);
+        command.args(["-e", &format!("{t}/error.log"), "-c", &format!("{t}/nginx.conf")]);
+        let _server = Group::spawn(command);
+        wait_ready(port);
+        if variant == "fixed" {
+            verify_carries(port, None, (10, 5, 3, 0), 1000);
+        } else {
+            fix_reaches(port, None);
+        }
+    }
+}
+
+/// Node: `setKeepAlive` on each connection (libuv then sets a 1 s interval and 10 probes); Node
+/// has no user timeout.
+const NODE_SERVER: &str = r#"
+const http = require("http");
+const server = http.createServer((req, res) => res.end("ok\n"));
+if (process.argv.includes("fixed")) server.on("connection", (s) => s.setKeepAlive(true, 10000));
+server.listen(0, "127.0.0.1", () => console.log(server.address().port));
+"#;
+
+#[test]
+fn node_code_fix_and_fix() {
+    if !require(is_root(), "root (pidfd_getfd)") {
+        return;
+    }
+    let has_node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !require(has_node, "node") {
+        return;
+    }
+    for variant in ["plain", "fixed"] {
+        let mut command = Command::new("node");
+        command.args(["-e", NODE_SERVER, "--", variant]);
+        let (_server, port) = start_printing_port(command);
+        if variant == "fixed" { verify_carries(port, None, (10, 1, 10, 0), 1000) } else { fix_reaches(port, None) }
+    }
+}
+
+/// Go: no keepalive of Go's own (`KeepAlive: -1`), the options on the listener instead, which
+/// every accepted connection inherits (Go 1.19, Debian's; 1.23's `KeepAliveConfig` sets the same
+/// three on each connection).
+const GO_CODE_FIX: &str = r#"package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"context"
+)
+
+func main() {
+	lc := net.ListenConfig{
+		KeepAlive: -1,
+		Control: func(network, address string, c syscall.RawConn) error {
+			var err error
+			c.Control(func(fd uintptr) {
+				for _, o := range [][3]int{
+					{syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1},
+					{syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, 10},
+					{syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, 5},
+					{syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, 3},
+					{syscall.IPPROTO_TCP, 0x12, 25000}, // TCP_USER_TIMEOUT
+				} {
+					if e := syscall.SetsockoptInt(int(fd), o[0], o[1], o[2]); e != nil {
+						err = e
+					}
+				}
+			})
+			return err
+		},
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+	os.Stdout.Sync()
+	http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok\n") }))
+}
+"#;
+
+#[test]
+fn go_code_fix() {
+    if !require(is_root(), "root (pidfd_getfd)") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(binary) = go_build(dir.path(), GO_CODE_FIX) else { return };
+    let (_server, port) = start_printing_port(Command::new(binary));
+    verify_carries(port, None, (10, 5, 3, 25), 60);
 }
