@@ -44,6 +44,18 @@ fn gunicorn() -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
+/// A directory holding the WSGI app, and gunicorn to run it (`None`, the test skipped, outside
+/// CI where the virtualenv is missing).
+fn gunicorn_app() -> Option<(tempfile::TempDir, PathBuf)> {
+    let Some(gunicorn) = gunicorn() else {
+        require(false, "gunicorn in target/test-venv (tests/run-all.sh installs it)");
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.py"), WSGI_APP).unwrap();
+    Some((dir, gunicorn))
+}
+
 const WSGI_APP: &str = r#"
 import time
 def app(environ, start_response):
@@ -82,12 +94,7 @@ fn gunicorn_with_busy_workers_has_its_queue_seen_and_cured() {
     if !require(is_root(), "root (pidfd_getfd, SOCK_DESTROY)") {
         return;
     }
-    let Some(gunicorn) = gunicorn() else {
-        require(false, "gunicorn in target/test-venv (tests/run-all.sh installs it)");
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("app.py"), WSGI_APP).unwrap();
+    let Some((dir, gunicorn)) = gunicorn_app() else { return };
     let port = free_port();
     let mut command = Command::new(gunicorn);
     command.args(["-w", "2", "-k", "sync", "-b", &format!("127.0.0.1:{port}"), "--timeout", "120", "app:app"]);
@@ -497,12 +504,7 @@ fn gunicorn_code_fix_and_fix() {
     if !require(is_root(), "root (pidfd_getfd)") {
         return;
     }
-    let Some(gunicorn) = gunicorn() else {
-        require(false, "gunicorn in target/test-venv (tests/run-all.sh installs it)");
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("app.py"), WSGI_APP).unwrap();
+    let Some((dir, gunicorn)) = gunicorn_app() else { return };
     std::fs::write(dir.path().join("keepalive.conf.py"), GUNICORN_CONF).unwrap();
     for fixed in [false, true] {
         let port = free_port();
