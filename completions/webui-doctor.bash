@@ -187,7 +187,7 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__fix)
-            opts="-h --port --pid --keepalive-idle --keepalive-interval --keepalive-count --user-timeout --no-nodelay --close-wait --close-with --idle-over --dry-run --force --allow-override --follow --source --format --help"
+            opts="-h --port --pid --keepalive-idle --keepalive-interval --keepalive-count --user-timeout --no-nodelay --close-wait --close-with --idle-over --dry-run --force --persist --cgroup --list --remove --all --allow-override --follow --source --format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -222,6 +222,10 @@ _webui__doctor() {
                     return 0
                     ;;
                 --idle-over)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -169,6 +169,7 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l close-
 destroy\t'`SOCK_DESTROY` through sock_diag only (what `ss -K` does; needs CONFIG_INET_DIAG_DESTROY)'
 shutdown\t'`shutdown(SHUT_RDWR)` on a `pidfd_getfd` copy only'"
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l idle-over -d 'With --close-wait: only sockets that have received nothing for longer than SECS (about the time since the peer\'s FIN; from tcp_info)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l cgroup -d 'With --persist, --list or --remove: the cgroup v2 directory (relative to the cgroup2 mount, as `ss --cgroup` prints it, or an absolute path under it); default: the root, the whole host' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l follow -d 'Keep running: every SECS seconds (default 2), fix again a listening socket on the ports that is new (the server restarted) or has lost the options, and, where the server overrides them, every new connection; one line per change. Ends on SIGINT or SIGTERM' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l source -d 'Where to read sockets' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
 netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'
@@ -179,6 +180,10 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l no-nod
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l close-wait -d 'Also end the selected ports\' CLOSE-WAIT sockets (the peer has closed; the server has not)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l dry-run -d 'Print the plan (each socket, each option from -> to, each socket to close) and change nothing'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l force -d 'Act even on a server in a non-root cgroup-v1 net_cls or net_prio group (pidfd_getfd re-tags its sockets with this process\'s class id, which breaks tc and nftables `meta cgroup` rules)'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l persist -d 'Also cure in the kernel: attach a cgroup sock_ops program that gives every connection accepted on the ports from now on the options at the handshake, whatever process accepts it, across restarts, with no daemon (needs root and CONFIG_CGROUP_BPF). With --dry-run: the program\'s instructions and where it would be attached'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l list -d 'Show the cures attached in the kernel (every cgroup, or under --cgroup), from the kernel'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l remove -d 'Detach the cures for the --port ports (in --cgroup, or anywhere), or --all of them; only webui-doctor\'s programs are touched'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l all -d 'With --remove: every cure webui-doctor attached'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l allow-override -d 'Exit 0 even when the server sets its own keepalive options on every connection over the listener\'s (the next accepted connection is checked after each fix; the override is still reported)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l port -d 'Only sockets whose local port is PORT: a server\'s sockets (repeatable)' -r

@@ -361,7 +361,8 @@ pub struct KeepaliveFlags {
 #[derive(Debug, Args)]
 pub struct FixArgs {
     /// Fix the server listening on local port PORT (repeatable)
-    #[arg(long = "port", value_name = "PORT", required_unless_present = "pid", conflicts_with = "pid")]
+    #[arg(long = "port", value_name = "PORT", required_unless_present_any = ["pid", "list", "all"],
+          conflicts_with = "pid")]
     pub ports: Vec<u16>,
 
     /// Fix every listening TCP socket of process PID
@@ -396,6 +397,32 @@ pub struct FixArgs {
     /// its sockets with this process's class id, which breaks tc and nftables `meta cgroup` rules)
     #[arg(long)]
     pub force: bool,
+
+    /// Also cure in the kernel: attach a cgroup sock_ops program that gives every connection
+    /// accepted on the ports from now on the options at the handshake, whatever process accepts
+    /// it, across restarts, with no daemon (needs root and CONFIG_CGROUP_BPF). With --dry-run:
+    /// the program's instructions and where it would be attached
+    #[arg(long, requires = "ports", conflicts_with_all = ["follow", "list", "remove"])]
+    pub persist: bool,
+
+    /// With --persist, --list or --remove: the cgroup v2 directory (relative to the cgroup2
+    /// mount, as `ss --cgroup` prints it, or an absolute path under it); default: the root, the
+    /// whole host
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<String>,
+
+    /// Show the cures attached in the kernel (every cgroup, or under --cgroup), from the kernel
+    #[arg(long, conflicts_with_all = ["ports", "pid", "remove", "follow", "dry_run"])]
+    pub list: bool,
+
+    /// Detach the cures for the --port ports (in --cgroup, or anywhere), or --all of them; only
+    /// webui-doctor's programs are touched
+    #[arg(long, conflicts_with_all = ["pid", "follow", "dry_run", "close_wait"])]
+    pub remove: bool,
+
+    /// With --remove: every cure webui-doctor attached
+    #[arg(long, requires = "remove", conflicts_with = "ports")]
+    pub all: bool,
 
     /// Exit 0 even when the server sets its own keepalive options on every connection over the
     /// listener's (the next accepted connection is checked after each fix; the override is still

@@ -68,6 +68,8 @@ pub struct Facts {
     /// `net.ipv4.tcp_retries2` (the default where unreadable): bounds data in flight on a
     /// socket without a user timeout.
     pub retries2: u32,
+    /// Ports a kernel cure (`fix --persist`) covers: connections there without keepalive predate it.
+    pub cured: BTreeSet<u16>,
     /// `ListenOverflows` and `ListenDrops` since boot (this namespace's `TcpExt`), read when a
     /// connection waits in a queue; `None` when unreadable.
     pub listen_drops: Option<(u64, u64)>,
@@ -82,6 +84,7 @@ impl Default for Facts {
             processes: Vec::new(),
             retries2: crate::deadpeer::DEFAULT_RETRIES2,
             queues: Vec::new(),
+            cured: BTreeSet::new(),
             listen_drops: None,
         }
     }
@@ -118,7 +121,7 @@ pub fn diagnose(sockets: &[Socket], facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     close_wait(sockets, facts.processes_joined, &mut out);
     listen_queue(sockets, facts, &mut out);
-    keepalive_missing(sockets, &facts.listening, &mut out);
+    keepalive_missing(sockets, &facts.listening, &facts.cured, &mut out);
     dead_peers(sockets, &mut out);
     slow_readers(sockets, &mut out);
     if !facts.processes.is_empty() {
@@ -336,7 +339,7 @@ fn no_user_timeout(sockets: &[Socket], facts: &Facts, out: &mut Vec<Finding>) {
 /// Server-side sockets only: those whose local port has a listening socket. A client's own
 /// outgoing connections (a browser, a package manager) are the client's business, and counting
 /// them made the first run on any laptop warn about itself.
-fn keepalive_missing(sockets: &[Socket], listening: &BTreeSet<u16>, out: &mut Vec<Finding>) {
+fn keepalive_missing(sockets: &[Socket], listening: &BTreeSet<u16>, cured: &BTreeSet<u16>, out: &mut Vec<Finding>) {
     let (mut server_side, mut unarmed) = (0usize, 0usize);
     let mut ports = BTreeSet::new();
     for s in sockets.iter().filter(|s| s.state == TcpState::Established && listening.contains(&s.local.port())) {
@@ -352,17 +355,32 @@ fn keepalive_missing(sockets: &[Socket], listening: &BTreeSet<u16>, out: &mut Ve
     let on = ports.iter().map(|p| format!(":{p}")).collect::<Vec<_>>().join(", ");
     let cure =
         format!("webui-doctor fix {}", ports.iter().map(|p| format!("--port {p}")).collect::<Vec<_>>().join(" "));
+    let mut message = format!(
+        "{} of {} on {on} have no keepalive timer (outgoing connections, whose local port is not listening, are not \
+         counted): a peer that vanishes without a FIN is never noticed on an idle connection. `{cure}` puts \
+         keepalive on the running server",
+        unarmed,
+        plural(server_side, "established server-side socket", "established server-side sockets")
+    );
+    let covered: Vec<String> = ports.iter().filter(|p| cured.contains(p)).map(|p| format!(":{p}")).collect();
+    if !covered.is_empty() {
+        message.push_str(&format!(
+            "; {} {} a kernel cure attached (fix --persist), so these connections predate it: the cure reaches only \
+             connections accepted after it, and `{cure}` gives these the options",
+            covered.join(", "),
+            if covered.len() == 1 { "has" } else { "have" }
+        ));
+    }
     out.push(Finding {
         code: "keepalive-missing",
         severity: Severity::Warning,
-        message: format!(
-            "{} of {} on {on} have no keepalive timer (outgoing connections, whose local port is not listening, are not \
-             counted): a peer that vanishes without a FIN is never noticed on an idle connection. `{cure}` puts \
-             keepalive on the running server",
-            unarmed,
-            plural(server_side, "established server-side socket", "established server-side sockets")
-        ),
-        evidence: json!({ "established": server_side, "without_keepalive": unarmed, "ports": ports }),
+        message,
+        evidence: json!({
+            "established": server_side,
+            "without_keepalive": unarmed,
+            "ports": ports,
+            "cured_ports": ports.iter().filter(|p| cured.contains(p)).collect::<Vec<_>>(),
+        }),
         cure: Some(cure),
         netns: None,
     });
@@ -689,6 +707,27 @@ mod tests {
             "{}",
             plain[0].message
         );
+    }
+
+    #[test]
+    fn keepalive_missing_on_a_cured_port_says_the_connections_predate_the_cure() {
+        let sockets = vec![socket(TcpState::Established, None, 0)];
+        let facts = |cured: &[u16]| Facts {
+            listening: [8787].into(),
+            cured: cured.iter().copied().collect(),
+            ..Facts::default()
+        };
+        let plain = diagnose(&sockets, &facts(&[]));
+        assert!(!plain[0].message.contains("kernel cure"), "{}", plain[0].message);
+        let cured = diagnose(&sockets, &facts(&[8787]));
+        assert!(
+            cured[0]
+                .message
+                .contains(":8787 has a kernel cure attached (fix --persist), so these connections predate it"),
+            "{}",
+            cured[0].message
+        );
+        assert_eq!(cured[0].evidence["cured_ports"], json!([8787]));
     }
 
     #[test]

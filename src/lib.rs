@@ -21,6 +21,7 @@
 pub mod analysis;
 pub mod cgroup;
 pub mod cli;
+pub mod cure;
 pub mod deadpeer;
 pub mod diagnose;
 pub mod drill;

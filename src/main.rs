@@ -480,8 +480,61 @@ fn keepalive_config(flags: &KeepaliveFlags) -> webui_doctor_server::KeepaliveCon
     config
 }
 
+/// `fix --list` and `fix --remove`: the kernel cures, read from and detached in the kernel.
+fn cures(args: &FixArgs) -> anyhow::Result<ExitCode> {
+    use webui_doctor::cure;
+    let mount = webui_doctor::cgroup::mount_point(&os::proc_paths(true))
+        .context("no cgroup2 mount in /proc/mounts: the kernel cure needs cgroup v2")?;
+    let under = match &args.cgroup {
+        Some(path) => Some(cure::resolve_cgroup(&mount, path).map_err(anyhow::Error::msg)?.1),
+        None => None,
+    };
+    let mut found = cure::list(&mount)?;
+    found.retain(|a| under.as_deref().is_none_or(|u| webui_doctor::cgroup::is_within(&a.cgroup, u)));
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let json = args.format == FixFormat::Json;
+    if args.list {
+        render::cure::write_list(&mut out, &found, json)?;
+    } else {
+        found.retain(|a| args.all || a.ports.iter().any(|p| args.ports.contains(p)));
+        let removed = cure::remove(&mount, &found)?;
+        found.retain(|a| removed.contains(&a.id));
+        render::cure::write_removed(&mut out, &found, json)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::Ok)
+}
+
+/// `fix --persist`: attaches the kernel cure for the ports to the cgroup, before the usual fix
+/// of what exists now (the program never runs for sockets that exist already).
+fn persist(args: &FixArgs, wanted: &webui_doctor::fix::Wanted) -> anyhow::Result<()> {
+    use webui_doctor::cure;
+    let mount = webui_doctor::cgroup::mount_point(&os::proc_paths(true))
+        .context("no cgroup2 mount in /proc/mounts: the kernel cure needs cgroup v2")?;
+    let (dir, rel) = cure::resolve_cgroup(&mount, args.cgroup.as_deref().unwrap_or("/")).map_err(anyhow::Error::msg)?;
+    let mut ports = args.ports.clone();
+    ports.sort_unstable();
+    ports.dedup();
+    let c = cure::Cure { ports, options: wanted.targets() };
+    if args.dry_run {
+        let stdout = io::stdout();
+        let mut out = stdout.lock();
+        writeln!(out, "fix --persist --dry-run: would attach to cgroup {rel} ({}) the program:", dir.display())?;
+        out.write_all(c.listing().as_bytes())?;
+        return Ok(());
+    }
+    let done = cure::persist(&dir, &c)?;
+    let stderr = io::stderr();
+    render::cure::write_persisted(&mut stderr.lock(), &rel, &c, &done)?;
+    Ok(())
+}
+
 fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
     use webui_doctor::fix::{self, Plan, Target, Wanted};
+    if args.list || args.remove {
+        return cures(&args);
+    }
 
     let k = keepalive_config(&args.keepalive);
     let secs = |d: std::time::Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
@@ -506,7 +559,20 @@ fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
         allow_override: args.allow_override,
     };
     let base = Query::new(args.source, Filter::default(), os::proc_paths(true));
-    let report = fix::run(&plan, &base)?;
+    if args.persist {
+        persist(&args, &wanted)?;
+    }
+    let report = match fix::run(&plan, &base) {
+        Err(webui_doctor::Error::Fix(webui_doctor::error::FixError::NoListener { ports })) if args.persist => {
+            eprintln!(
+                "webui-doctor: fix: nothing listens on {} now; the kernel cure applies to the connections it accepts \
+                 once it does",
+                ports.iter().map(|p| format!(":{p}")).collect::<Vec<_>>().join(", ")
+            );
+            return Ok(ExitCode::Ok);
+        }
+        other => other?,
+    };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match args.format {

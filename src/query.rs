@@ -262,12 +262,21 @@ pub fn facts(query: &Query, snapshot: &Snapshot) -> Result<Facts> {
     let server_side =
         sockets.iter().any(|s| s.state == TcpState::Established && (!s.keepalive_armed() || query.sockopts));
     let listening = if server_side { listening_ports(query, sockets)? } else { BTreeSet::new() };
+    // Only where keepalive-missing can appear: a walk of the cgroup tree, as root.
+    let unarmed_server = sockets
+        .iter()
+        .any(|s| s.state == TcpState::Established && !s.keepalive_armed() && listening.contains(&s.local.port()));
+    let cured = match crate::cgroup::mount_point(&query.paths) {
+        Some(mount) if unarmed_server && crate::os::is_root() => crate::cure::cured_ports(&mount),
+        _ => BTreeSet::new(),
+    };
     Ok(Facts {
         sysctls: read_sysctls(&query.paths),
         listening,
         processes_joined: query.joins_processes(),
         processes: snapshot.processes.clone(),
         retries2: crate::deadpeer::read_retries2(&query.paths.root),
+        cured,
         queues: snapshot.queues.clone(),
         listen_drops: if snapshot.queues.is_empty() {
             None

@@ -254,3 +254,16 @@ pub fn set_recv_buffer(fd: impl AsFd, bytes: usize) -> io::Result<()> {
 pub fn set_recv_timeout(fd: impl AsFd, wait: Duration) -> io::Result<()> {
     Ok(sockopt::set_socket_timeout(&fd, sockopt::Timeout::Recv, Some(wait))?)
 }
+
+/// `bpf(2)`: `cmd` with the attribute block `attr` (zero-filled past what the command reads).
+/// Returns the call's non-negative result (a descriptor or 0). rustix has no wrapper for it.
+pub fn bpf(cmd: u32, attr: &mut [u8; BPF_ATTR_SIZE]) -> io::Result<i32> {
+    // SAFETY: `attr` is a live, writable buffer of the size passed; the kernel reads and writes
+    // at most that many bytes of it. Pointers the command follows (instructions, license, log,
+    // id arrays) were written into it by the caller from buffers that outlive this call.
+    let r = unsafe { libc::syscall(libc::SYS_bpf, libc::c_long::from(cmd), attr.as_mut_ptr(), BPF_ATTR_SIZE) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(i32::try_from(r).unwrap_or(i32::MAX)) }
+}
+
+/// The size of the `bpf_attr` block passed (the commands used read well under it).
+pub const BPF_ATTR_SIZE: usize = 128;

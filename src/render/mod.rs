@@ -9,6 +9,7 @@
 //! which writes each as a visible escape; JSON writes each as a `\uXXXX` escape (see
 //! [`json::to_writer`]), so a parser still gets the real name back.
 
+pub mod cure;
 pub mod events;
 pub mod fix;
 pub mod json;

@@ -6,6 +6,7 @@ mod adoption;
 mod bad_input;
 mod browser;
 mod cgroup;
+mod cure;
 mod dashboard;
 mod diagnosis;
 mod events;

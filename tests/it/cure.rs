@@ -1,0 +1,227 @@
+//! The cure in the kernel (`fix --persist`): a cgroup sock_ops program the tool writes itself,
+//! read back with `BPF_PROG_QUERY`. Needs root, a cgroup2 mount and CONFIG_CGROUP_BPF; runs for
+//! real in CI. Every test detaches what it attached and removes the cgroups it made, even when it
+//! fails.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::server::have_nft;
+use crate::util::*;
+
+fn cgroup2_mount() -> Option<PathBuf> {
+    webui_doctor::cgroup::mount_point(&webui_doctor::model::ProcPaths::default())
+}
+
+/// Our programs attached directly to `dir`, as the kernel lists them.
+fn ours(dir: &std::path::Path) -> Vec<u32> {
+    use webui_doctor::cure;
+    let cgroup = cure::open_cgroup(dir).unwrap();
+    cure::query(&cgroup)
+        .unwrap()
+        .into_iter()
+        .filter(|&id| cure::program_fd(id).and_then(|fd| cure::info(&fd)).is_ok_and(|p| p.name == cure::PROGRAM_NAME))
+        .collect()
+}
+
+/// A cgroup made for the test: on drop, its processes are killed, our programs on it detached
+/// and the cgroup removed.
+struct TestCgroup {
+    dir: PathBuf,
+    rel: String,
+    children: Vec<Child>,
+}
+
+impl TestCgroup {
+    fn new(tag: &str) -> TestCgroup {
+        let mount = cgroup2_mount().expect("a cgroup2 mount");
+        let rel = format!("/wd-test-{}-{tag}", std::process::id());
+        let dir = mount.join(rel.trim_start_matches('/'));
+        std::fs::create_dir(&dir).expect("creating a cgroup");
+        TestCgroup { dir, rel, children: Vec::new() }
+    }
+
+    /// A Python server started inside the cgroup (moved there before it listens), accepting and
+    /// holding connections on `port`; it also opens one outgoing connection to `outgoing`.
+    fn server(&mut self, port: u16, outgoing: u16) -> u32 {
+        const SERVER: &str = r#"
+import socket, sys, threading
+sys.stdin.readline()
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1]))); l.listen()
+out = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+held = []
+def serve():
+    while True:
+        held.append(l.accept()[0])
+threading.Thread(target=serve, daemon=True).start()
+print("ready", flush=True)
+sys.stdin.readline()
+"#;
+        let mut child = Command::new("python3")
+            .args(["-c", SERVER, &port.to_string(), &outgoing.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        std::fs::write(self.dir.join("cgroup.procs"), child.id().to_string()).expect("moving the server");
+        child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        let pid = child.id();
+        self.children.push(child);
+        pid
+    }
+
+    fn kill_servers(&mut self) {
+        for mut c in self.children.drain(..) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        self.kill_servers();
+        let _ = run(&["fix", "--remove", "--all", "--cgroup", &self.rel]);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// The options `sockets -O` reads from the server side of the connection from `client`.
+fn options_of(port: u16, client: &TcpStream) -> serde_json::Value {
+    let peer = client.local_addr().unwrap().to_string();
+    let v = json(&["sockets", "--sport", &port.to_string(), "-O", "--state", "established"]);
+    v["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["peer"] == peer)
+        .map(|s| s["sockopts"].clone())
+        .unwrap_or_default()
+}
+
+/// `fix --persist --cgroup`: the fixer exits, the server is killed and started again in the same
+/// cgroup, and its new connections carry the options from the handshake (read back with -O and
+/// by the kernel's keepalive timer as `ss` shows it); a blackholed client is dropped within
+/// 5 ± 1.5 s; the server's own outgoing connection is untouched. `--list` shows exactly the
+/// cure, `--persist` again changes nothing, `--remove` leaves `BPF_PROG_QUERY` empty of ours.
+#[test]
+fn a_persisted_cure_holds_across_a_restart_in_its_cgroup() {
+    if !require(is_root() && cgroup2_mount().is_some(), "root and a cgroup2 mount") {
+        return;
+    }
+    let mut cg = TestCgroup::new("persist");
+    let sink = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sink_port = sink.local_addr().unwrap().port();
+    let port = crate::servers::free_port();
+    let port_s = port.to_string();
+    cg.server(port, sink_port);
+    let persist = [
+        "fix",
+        "--persist",
+        "--cgroup",
+        &cg.rel,
+        "--port",
+        &port_s,
+        "--keepalive-idle",
+        "2",
+        "--keepalive-interval",
+        "1",
+        "--keepalive-count",
+        "3",
+        "--user-timeout",
+        "0",
+    ];
+    let out = run(&persist);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("attached the keepalive program"), "{}", stderr(&out));
+    assert_eq!(ours(&cg.dir).len(), 1);
+    let again = run(&persist);
+    assert!(stderr(&again).contains("nothing changed"), "{}", stderr(&again));
+    assert_eq!(ours(&cg.dir).len(), 1);
+
+    // The server restarts (a new listener): no fix runs, the kernel cures its connections.
+    cg.kill_servers();
+    let pid = cg.server(port, sink_port);
+    let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let carried = || options_of(port, &client);
+    assert!(wait_until(Duration::from_secs(3), || carried()["keepidle_s"] == 2), "{}", carried());
+    let o = carried();
+    assert_eq!(
+        (o["so_keepalive"].as_bool(), o["keepintvl_s"].as_u64(), o["keepcnt"].as_u64()),
+        (Some(true), Some(1), Some(3))
+    );
+    assert_eq!(o["user_timeout_ms"], 0);
+    let ss = Command::new("ss").args(["-tnoH", "state", "established", &format!("sport = :{port}")]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&ss.stdout).contains("timer:(keepalive"),
+        "{}",
+        String::from_utf8_lossy(&ss.stdout)
+    );
+    // The server's own outgoing connection (an active open) carries nothing.
+    let (_to_sink, _) = sink.accept().unwrap();
+    let v = json(&["sockets", "--dport", &sink_port.to_string(), "-O", "--pid", &pid.to_string()]);
+    let outgoing = &v["sockets"][0]["sockopts"];
+    assert_eq!(outgoing["so_keepalive"], false, "{v:#}");
+
+    if have_nft() {
+        let (status, v, err) = crate::util::subcommand_json(
+            "verify",
+            &[&format!("127.0.0.1:{port}"), "--drill", "--timeout", "15", "--max-detect", "1000"],
+        );
+        assert_eq!(status, 0, "{v:#}\n{err}");
+        let ms = v["drill"]["dropped_after_ms"].as_u64().expect("dropped");
+        assert!((3500..=6500).contains(&ms), "dropped after {ms} ms");
+    }
+
+    let list = json(&["fix", "--list", "--cgroup", &cg.rel]);
+    let cures = list.as_array().unwrap();
+    assert_eq!(cures.len(), 1, "{list:#}");
+    assert_eq!(cures[0]["cgroup"], cg.rel.as_str());
+    assert_eq!(cures[0]["ports"], serde_json::json!([port]));
+    let table = stdout(&run(&["fix", "--list", "--cgroup", &cg.rel]));
+    assert!(table.contains("TCP_KEEPIDLE 2") && table.contains(&format!(":{port}")), "{table}");
+
+    let removed = run(&["fix", "--remove", "--cgroup", &cg.rel, "--port", &port_s]);
+    assert!(stdout(&removed).contains("detached the keepalive program"), "{}", stdout(&removed));
+    assert!(ours(&cg.dir).is_empty());
+    assert_eq!(json(&["fix", "--list", "--cgroup", &cg.rel]).as_array().unwrap().len(), 0);
+}
+
+/// Host-wide (`--persist` without `--cgroup`: the cgroup2 root): a server started afterwards
+/// anywhere is cured on that port only; one on another port is untouched.
+#[test]
+fn a_host_wide_cure_covers_its_port_only() {
+    if !require(is_root() && cgroup2_mount().is_some(), "root and a cgroup2 mount") {
+        return;
+    }
+    let (port, other) = (crate::servers::free_port(), crate::servers::free_port());
+    let port_s = port.to_string();
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = run(&["fix", "--remove", "--port", &self.0]);
+        }
+    }
+    let out = run(&["fix", "--persist", "--port", &port_s]);
+    let _remove = Remove(port_s.clone());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("nothing listens on"), "{}", stderr(&out));
+    let a = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let b = std::net::TcpListener::bind(("127.0.0.1", other)).unwrap();
+    let ca = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let cb = TcpStream::connect(("127.0.0.1", other)).unwrap();
+    let (_sa, _) = a.accept().unwrap();
+    let (_sb, _) = b.accept().unwrap();
+    let cured = options_of(port, &ca);
+    assert_eq!((cured["keepidle_s"].as_u64(), cured["user_timeout_ms"].as_u64()), (Some(10), Some(25_000)), "{cured}");
+    assert_eq!(options_of(other, &cb)["so_keepalive"], false);
+    let list = json(&["fix", "--list"]);
+    assert!(list.as_array().unwrap().iter().any(|c| c["cgroup"] == "/" && c["ports"] == serde_json::json!([port])));
+}
