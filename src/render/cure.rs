@@ -57,28 +57,7 @@ pub fn write_list(out: &mut impl Write, cures: &[Attached], json: bool) -> io::R
             ]
         })
         .collect();
-    let header = ["Cgroup", "Ports", "Program", "Loaded", "Options"];
-    let mut width = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in width.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: [&str; 5]| {
-        let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            text.push_str(cell);
-            if i + 1 < cells.len() {
-                text.extend(std::iter::repeat_n(' ', width[i] - cell.chars().count() + 2));
-            }
-        }
-        text
-    };
-    writeln!(out, "{}", line(header))?;
-    for row in &rows {
-        writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
-    }
-    Ok(())
+    super::write_columns(out, ["Cgroup", "Ports", "Program", "Loaded", "Options"], &rows)
 }
 
 /// `fix --remove`: each cure detached.

@@ -61,26 +61,7 @@ pub fn write(out: &mut impl Write, r: &FixReport) -> io::Result<()> {
         })
         .collect();
     let header = ["State", "Local", "Peer", "Process", "Action", "Options (before→after)"];
-    let mut width = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in width.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[&str]| {
-        let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            text.push_str(cell);
-            if i + 1 < cells.len() {
-                text.extend(std::iter::repeat_n(' ', width[i] - cell.chars().count() + 2));
-            }
-        }
-        text
-    };
-    writeln!(out, "{}", line(&header))?;
-    for row in &rows {
-        writeln!(out, "{}", line(&row.each_ref().map(String::as_str)))?;
-    }
+    super::write_columns(out, header, &rows)?;
     writeln!(out)?;
     writeln!(out, "{}", summary_line(r))?;
     for f in r.sockets.iter().filter(|f| f.error.is_some()) {

@@ -126,6 +126,36 @@ pub fn describe_sockopts(o: &SockOpts) -> String {
     parts.join(" ")
 }
 
+/// Rows under a header, each column as wide as its widest cell, two spaces apart (for the small
+/// tables of `fix` and `fix --list`; the socket listing has its own streaming writer).
+pub fn write_columns<const N: usize>(
+    out: &mut impl std::io::Write,
+    header: [&str; N],
+    rows: &[[String; N]],
+) -> std::io::Result<()> {
+    let mut width = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; N]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            text.push_str(cell);
+            if i + 1 < N {
+                text.extend(std::iter::repeat_n(' ', width[i] - cell.chars().count() + 2));
+            }
+        }
+        text
+    };
+    writeln!(out, "{}", line(header))?;
+    for row in rows {
+        writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::Clean;

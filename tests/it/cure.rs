@@ -93,19 +93,6 @@ impl Drop for TestCgroup {
     }
 }
 
-/// The options `sockets -O` reads from the server side of the connection from `client`.
-fn options_of(port: u16, client: &TcpStream) -> serde_json::Value {
-    let peer = client.local_addr().unwrap().to_string();
-    let v = json(&["sockets", "--sport", &port.to_string(), "-O", "--state", "established"]);
-    v["sockets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["peer"] == peer)
-        .map(|s| s["sockopts"].clone())
-        .unwrap_or_default()
-}
-
 /// `fix --persist --cgroup`: the fixer exits, the server is killed and started again in the same
 /// cgroup, and its new connections carry the options from the handshake (read back with -O and
 /// by the kernel's keepalive timer as `ss` shows it); a blackholed client is dropped within
@@ -150,7 +137,7 @@ fn a_persisted_cure_holds_across_a_restart_in_its_cgroup() {
     cg.kill_servers();
     let pid = cg.server(port, sink_port);
     let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let carried = || options_of(port, &client);
+    let carried = || crate::servers::carried(port, &client);
     assert!(wait_until(Duration::from_secs(3), || carried()["keepidle_s"] == 2), "{}", carried());
     let o = carried();
     assert_eq!(
@@ -219,9 +206,9 @@ fn a_host_wide_cure_covers_its_port_only() {
     let cb = TcpStream::connect(("127.0.0.1", other)).unwrap();
     let (_sa, _) = a.accept().unwrap();
     let (_sb, _) = b.accept().unwrap();
-    let cured = options_of(port, &ca);
+    let cured = crate::servers::carried(port, &ca);
     assert_eq!((cured["keepidle_s"].as_u64(), cured["user_timeout_ms"].as_u64()), (Some(10), Some(25_000)), "{cured}");
-    assert_eq!(options_of(other, &cb)["so_keepalive"], false);
+    assert_eq!(crate::servers::carried(other, &cb)["so_keepalive"], false);
     let list = json(&["fix", "--list"]);
     assert!(list.as_array().unwrap().iter().any(|c| c["cgroup"] == "/" && c["ports"] == serde_json::json!([port])));
 }

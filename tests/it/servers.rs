@@ -285,9 +285,9 @@ fn stream(port: u16) -> TcpStream {
 }
 
 /// The options the server's side of `client` carries, as `sockets -O` reads them.
-fn carried(port: u16, client: &TcpStream) -> serde_json::Value {
+pub fn carried(port: u16, client: &TcpStream) -> serde_json::Value {
     let peer = client.local_addr().unwrap().to_string();
-    let doc = json(&["sockets", "--port", &port.to_string(), "-O", "--state", "established"]);
+    let doc = json(&["sockets", "--sport", &port.to_string(), "-O", "--state", "established"]);
     doc["sockets"]
         .as_array()
         .unwrap()
