@@ -228,6 +228,18 @@ pub enum BpfError {
     Call { what: &'static str, source: std::io::Error },
 }
 
+impl BpfError {
+    /// The kernel has no cgroup BPF, no `bpf(2)`, or does not let this process use it (no
+    /// CAP_BPF/CAP_SYS_ADMIN, or `kernel.unprivileged_bpf_disabled`): a reason to fall back, not a bug.
+    pub fn unavailable(&self) -> bool {
+        let source = match self {
+            BpfError::Load { source, .. } | BpfError::Call { source, .. } => source,
+            BpfError::Cgroup { .. } => return false,
+        };
+        matches!(source.raw_os_error(), Some(libc::ENOSYS | libc::EPERM | libc::EACCES | libc::EOPNOTSUPP))
+    }
+}
+
 fn verifier(log: &str) -> String {
     if log.trim().is_empty() { String::new() } else { format!("; the verifier said:\n{}", log.trim_end()) }
 }

@@ -508,7 +508,9 @@ fn cures(args: &FixArgs) -> anyhow::Result<ExitCode> {
 
 /// `fix --persist`: attaches the kernel cure for the ports to the cgroup, before the usual fix
 /// of what exists now (the program never runs for sockets that exist already).
-fn persist(args: &FixArgs, wanted: &webui_doctor::fix::Wanted) -> anyhow::Result<()> {
+/// Returns whether the kernel cure is in place (false: the kernel refused it, and the command
+/// fell back to fixing what exists now, saying why).
+fn persist(args: &FixArgs, wanted: &webui_doctor::fix::Wanted) -> anyhow::Result<bool> {
     use webui_doctor::cure;
     let mount = webui_doctor::cgroup::mount_point(&os::proc_paths(true))
         .context("no cgroup2 mount in /proc/mounts: the kernel cure needs cgroup v2")?;
@@ -522,12 +524,24 @@ fn persist(args: &FixArgs, wanted: &webui_doctor::fix::Wanted) -> anyhow::Result
         let mut out = stdout.lock();
         writeln!(out, "fix --persist --dry-run: would attach to cgroup {rel} ({}) the program:", dir.display())?;
         out.write_all(c.listing().as_bytes())?;
-        return Ok(());
+        return Ok(true);
     }
-    let done = cure::persist(&dir, &c)?;
+    let done = match cure::persist(&dir, &c) {
+        Ok(done) => done,
+        // No CONFIG_CGROUP_BPF, no bpf(2), or not allowed to use it: today's path still works.
+        Err(e) if e.unavailable() => {
+            let ports = c.ports.iter().map(|p| format!("--port {p}")).collect::<Vec<_>>().join(" ");
+            eprintln!(
+                "webui-doctor: fix --persist: the kernel cure is not available here ({e}); fixing what exists now \
+                 instead: keep `webui-doctor fix {ports} --follow` running to cover restarts"
+            );
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let stderr = io::stderr();
     render::cure::write_persisted(&mut stderr.lock(), &rel, &c, &done)?;
-    Ok(())
+    Ok(true)
 }
 
 fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
@@ -559,17 +573,19 @@ fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
         allow_override: args.allow_override,
     };
     let base = Query::new(args.source, Filter::default(), os::proc_paths(true));
-    if args.persist {
-        persist(&args, &wanted)?;
-    }
+    let persisted = !args.persist || persist(&args, &wanted)?;
     let report = match fix::run(&plan, &base) {
         Err(webui_doctor::Error::Fix(webui_doctor::error::FixError::NoListener { ports })) if args.persist => {
-            eprintln!(
-                "webui-doctor: fix: nothing listens on {} now; the kernel cure applies to the connections it accepts \
-                 once it does",
-                ports.iter().map(|p| format!(":{p}")).collect::<Vec<_>>().join(", ")
-            );
-            return Ok(ExitCode::Ok);
+            let on = ports.iter().map(|p| format!(":{p}")).collect::<Vec<_>>().join(", ");
+            if persisted {
+                eprintln!(
+                    "webui-doctor: fix: nothing listens on {on} now; the kernel cure applies to the connections it \
+                     accepts once it does"
+                );
+            } else {
+                eprintln!("webui-doctor: fix: nothing listens on {on} now, so nothing was fixed");
+            }
+            return Ok(if persisted { ExitCode::Ok } else { ExitCode::Breached });
         }
         other => other?,
     };
@@ -607,7 +623,7 @@ fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
         })?;
         return Ok(ExitCode::Ok);
     }
-    Ok(if report.ok() { ExitCode::Ok } else { ExitCode::Breached })
+    Ok(if report.ok() && persisted { ExitCode::Ok } else { ExitCode::Breached })
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {

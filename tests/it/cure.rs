@@ -212,3 +212,31 @@ fn a_host_wide_cure_covers_its_port_only() {
     let list = json(&["fix", "--list"]);
     assert!(list.as_array().unwrap().iter().any(|c| c["cgroup"] == "/" && c["ports"] == serde_json::json!([port])));
 }
+
+/// Where the kernel refuses `bpf(2)` (here: CAP_BPF and CAP_SYS_ADMIN dropped from the bounding
+/// set, as in a locked-down container), `--persist` says so in one line, fixes what exists now
+/// through `pidfd_getfd` as without it, points at `--follow`, and exits 1.
+#[test]
+fn without_bpf_persist_falls_back_and_says_why() {
+    let have_setpriv = Command::new("setpriv").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !require(is_root() && have_setpriv, "root and setpriv (util-linux)") {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (_server_end, _) = listener.accept().unwrap();
+    let out = Command::new("setpriv")
+        .args(["--bounding-set", "-bpf,-sys_admin,-perfmon", "--"])
+        .arg(env!("CARGO_BIN_EXE_webui-doctor"))
+        .args(["fix", "--persist", "--port", &port.to_string(), "--allow-override"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("the kernel cure is not available here").count(), 1, "{err}");
+    assert!(err.contains(&format!("keep `webui-doctor fix --port {port} --follow` running")), "{err}");
+    // What exists now was fixed all the same.
+    assert_eq!(crate::servers::carried(port, &client)["keepidle_s"], 10);
+    assert!(json(&["fix", "--list"]).as_array().unwrap().iter().all(|c| c["ports"] != serde_json::json!([port])));
+}
