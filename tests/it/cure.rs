@@ -240,3 +240,43 @@ fn without_bpf_persist_falls_back_and_says_why() {
     assert_eq!(crate::servers::carried(port, &client)["keepidle_s"], 10);
     assert!(json(&["fix", "--list"]).as_array().unwrap().iter().all(|c| c["ports"] != serde_json::json!([port])));
 }
+
+/// `deploy/systemd/webui-doctor-persist@.service`, run as systemd would (its ExecStart, then its
+/// ExecStop, with the instance port): the cure is attached, then gone.
+#[test]
+fn the_persist_unit_attaches_and_detaches() {
+    if !require(is_root() && cgroup2_mount().is_some(), "root and a cgroup2 mount") {
+        return;
+    }
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/systemd/webui-doctor-persist@.service"))
+            .unwrap();
+    let port = crate::servers::free_port().to_string();
+    let command = |key: &str| -> Vec<String> {
+        let line = unit.lines().find_map(|l| l.strip_prefix(key)).unwrap_or_else(|| panic!("no {key}"));
+        let words: Vec<String> = line.split_whitespace().map(|w| w.replace("%i", &port)).collect();
+        assert_eq!(words[0], "/usr/bin/webui-doctor");
+        words[1..].to_vec()
+    };
+    let start = command("ExecStart=");
+    let stop = command("ExecStop=");
+    struct Stop(Vec<String>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = cmd().args(&self.0).output();
+        }
+    }
+    let out = cmd().args(&start).output().unwrap();
+    let _stop = Stop(stop.clone());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let has = || {
+        json(&["fix", "--list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["ports"] == serde_json::json!([port.parse::<u16>().unwrap()]))
+    };
+    assert!(has());
+    assert!(cmd().args(&stop).output().unwrap().status.success());
+    assert!(!has());
+}

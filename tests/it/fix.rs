@@ -389,7 +389,9 @@ fn systemd_units_are_locked_down() {
     if !require(Command::new("systemd-analyze").arg("--version").output().is_ok(), "systemd-analyze (systemd)") {
         return;
     }
-    for (file, most) in [("webui-doctor.service", 2.0), ("webui-doctor-fix@.service", 4.5)] {
+    for (file, most) in
+        [("webui-doctor.service", 2.0), ("webui-doctor-fix@.service", 4.5), ("webui-doctor-persist@.service", 3.0)]
+    {
         let path = format!("{}/deploy/systemd/{file}", env!("CARGO_MANIFEST_DIR"));
         let out = Command::new("systemd-analyze")
             .args(["security", "--offline=yes", "--no-pager"])
