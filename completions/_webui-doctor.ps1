@@ -126,6 +126,8 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             break
         }
         'webui-doctor;verify' {
+            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Act in network namespace NAME (as listed by `ip netns`)')
+            [CompletionResult]::new('--netns-pid', '--netns-pid', [CompletionResultType]::ParameterName, 'Act in process PID''s network namespace (a container''s)')
             [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'Send `GET PATH` and hold the response open (an SSE endpoint), for servers that close idle connections quickly')
             [CompletionResult]::new('--expect-idle', '--expect-idle', [CompletionResultType]::ParameterName, 'Expected TCP_KEEPIDLE, in seconds')
             [CompletionResult]::new('--expect-interval', '--expect-interval', [CompletionResultType]::ParameterName, 'Expected TCP_KEEPINTVL, in seconds')
@@ -142,6 +144,8 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             break
         }
         'webui-doctor;fix' {
+            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Act in network namespace NAME (as listed by `ip netns`)')
+            [CompletionResult]::new('--netns-pid', '--netns-pid', [CompletionResultType]::ParameterName, 'Act in process PID''s network namespace (a container''s)')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Fix the server listening on local port PORT (repeatable)')
             [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'Fix every listening TCP socket of process PID')
             [CompletionResult]::new('--keepalive-idle', '--keepalive-idle', [CompletionResultType]::ParameterName, 'Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE, 1-32767)')
@@ -171,7 +175,8 @@ Register-ArgumentCompleter -Native -CommandName 'webui-doctor' -ScriptBlock {
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Only sockets whose local port is PORT: a server''s sockets (repeatable)')
             [CompletionResult]::new('--sport', '--sport', [CompletionResultType]::ParameterName, 'Only sockets whose local (source) port is in PORT or LOW-HIGH')
             [CompletionResult]::new('--dport', '--dport', [CompletionResultType]::ParameterName, 'Only sockets whose remote (destination) port is in PORT or LOW-HIGH')
-            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Watch network namespace NAME (as listed by `ip netns`)')
+            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Act in network namespace NAME (as listed by `ip netns`)')
+            [CompletionResult]::new('--netns-pid', '--netns-pid', [CompletionResultType]::ParameterName, 'Act in process PID''s network namespace (a container''s)')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Stop after N sockets have ended')
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Stop after SECS seconds')

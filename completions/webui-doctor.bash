@@ -145,7 +145,7 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__events)
-            opts="-4 -6 -h --port --sport --dport --ipv4 --ipv6 --netns --format --count --duration --help"
+            opts="-4 -6 -h --port --sport --dport --ipv4 --ipv6 --netns --netns-pid --format --count --duration --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -164,6 +164,10 @@ _webui__doctor() {
                     return 0
                     ;;
                 --netns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --netns-pid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -187,12 +191,20 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__fix)
-            opts="-h --port --pid --keepalive-idle --keepalive-interval --keepalive-count --user-timeout --no-nodelay --close-wait --close-with --idle-over --dry-run --force --persist --cgroup --list --remove --all --allow-override --follow --source --format --help"
+            opts="-h --netns --netns-pid --port --pid --keepalive-idle --keepalive-interval --keepalive-count --user-timeout --no-nodelay --close-wait --close-with --idle-over --dry-run --force --persist --cgroup --list --remove --all --allow-override --follow --source --format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --netns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --netns-pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -517,12 +529,20 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__verify)
-            opts="-h --stream --expect-idle --expect-interval --expect-count --expect-user-timeout --max-detect --drill --timeout --source --force --format --help"
+            opts="-h --netns --netns-pid --stream --expect-idle --expect-interval --expect-count --expect-user-timeout --max-detect --drill --timeout --source --force --format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --netns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --netns-pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --stream)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -119,6 +119,8 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'webui-doctor;verify'= {
+            cand --netns 'Act in network namespace NAME (as listed by `ip netns`)'
+            cand --netns-pid 'Act in process PID''s network namespace (a container''s)'
             cand --stream 'Send `GET PATH` and hold the response open (an SSE endpoint), for servers that close idle connections quickly'
             cand --expect-idle 'Expected TCP_KEEPIDLE, in seconds'
             cand --expect-interval 'Expected TCP_KEEPINTVL, in seconds'
@@ -134,6 +136,8 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'webui-doctor;fix'= {
+            cand --netns 'Act in network namespace NAME (as listed by `ip netns`)'
+            cand --netns-pid 'Act in process PID''s network namespace (a container''s)'
             cand --port 'Fix the server listening on local port PORT (repeatable)'
             cand --pid 'Fix every listening TCP socket of process PID'
             cand --keepalive-idle 'Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE, 1-32767)'
@@ -162,7 +166,8 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand --port 'Only sockets whose local port is PORT: a server''s sockets (repeatable)'
             cand --sport 'Only sockets whose local (source) port is in PORT or LOW-HIGH'
             cand --dport 'Only sockets whose remote (destination) port is in PORT or LOW-HIGH'
-            cand --netns 'Watch network namespace NAME (as listed by `ip netns`)'
+            cand --netns 'Act in network namespace NAME (as listed by `ip netns`)'
+            cand --netns-pid 'Act in process PID''s network namespace (a container''s)'
             cand --format 'Output format'
             cand --count 'Stop after N sockets have ended'
             cand --duration 'Stop after SECS seconds'

@@ -144,6 +144,8 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l no-k
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l allow-plain-http -d 'Serve plain HTTP on a non-loopback address (refused otherwise: give --web-config-file with tls_server_config)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -l allow-processes -d 'Let /api/snapshot name each socket\'s owning process (processes=1). Off by default: run as root, it would show every user\'s processes to anyone who can reach the server'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l netns -d 'Act in network namespace NAME (as listed by `ip netns`)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l netns-pid -d 'Act in process PID\'s network namespace (a container\'s)' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l stream -d 'Send `GET PATH` and hold the response open (an SSE endpoint), for servers that close idle connections quickly' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l expect-idle -d 'Expected TCP_KEEPIDLE, in seconds' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l expect-interval -d 'Expected TCP_KEEPINTVL, in seconds' -r
@@ -159,6 +161,8 @@ json\t'one JSON object: the checks, the drill and the verdict'"
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l drill -d 'Really test it: blackhole the client and measure when the server drops it (root only)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -l force -d 'Read the server\'s socket options even when it is in a non-root cgroup-v1 net_cls or net_prio group (pidfd_getfd re-tags the socket with this process\'s class id)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l netns -d 'Act in network namespace NAME (as listed by `ip netns`)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l netns-pid -d 'Act in process PID\'s network namespace (a container\'s)' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l port -d 'Fix the server listening on local port PORT (repeatable)' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l pid -d 'Fix every listening TCP socket of process PID' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l keepalive-idle -d 'Seconds of idle time before the first keepalive probe (TCP_KEEPIDLE, 1-32767)' -r
@@ -189,7 +193,8 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -s h -l h
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l port -d 'Only sockets whose local port is PORT: a server\'s sockets (repeatable)' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l sport -d 'Only sockets whose local (source) port is in PORT or LOW-HIGH' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l dport -d 'Only sockets whose remote (destination) port is in PORT or LOW-HIGH' -r
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l netns -d 'Watch network namespace NAME (as listed by `ip netns`)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l netns -d 'Act in network namespace NAME (as listed by `ip netns`)' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l netns-pid -d 'Act in process PID\'s network namespace (a container\'s)' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l format -d 'Output format' -r -f -a "text\t'one line per ended socket'
 json\t'one JSON object per line (JSON lines)'"
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand events" -l count -d 'Stop after N sockets have ended' -r

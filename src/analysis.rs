@@ -335,7 +335,7 @@ impl<'a> Report<'a> {
         for part in parts {
             let sockets = snapshot.sockets.get(part.sockets.clone()).unwrap_or_default();
             findings.extend(diagnose(sockets, &part.facts).into_iter().map(|mut f| {
-                f.netns = Some(part.netns.clone());
+                in_namespace(&mut f, &part.netns);
                 f
             }));
         }
@@ -354,10 +354,51 @@ impl<'a> Report<'a> {
     }
 }
 
+/// Tags a finding with its namespace, and makes its cure work as printed from the host: the
+/// command names the namespace (`--netns NAME`, `--netns-pid PID`; none for `host`).
+fn in_namespace(f: &mut Finding, netns: &Arc<str>) {
+    let flag = match &**netns {
+        "host" => None,
+        label => Some(match label.strip_prefix("pid:") {
+            Some(pid) => format!("--netns-pid {pid}"),
+            None => format!("--netns {label}"),
+        }),
+    };
+    if let Some(flag) = flag {
+        let with = format!("webui-doctor fix {flag} ");
+        if let Some(cure) = &mut f.cure {
+            *cure = cure.replacen("webui-doctor fix ", &with, 1);
+        }
+        f.message = f.message.replace("`webui-doctor fix ", &format!("`{with}"));
+    }
+    f.netns = Some(netns.clone());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::*;
+
+    #[test]
+    fn a_cure_found_in_a_namespace_names_it() {
+        let cure = || Finding {
+            code: "keepalive-missing",
+            severity: crate::diagnose::Severity::Warning,
+            message: "… `webui-doctor fix --port 80` puts keepalive on the running server".into(),
+            evidence: serde_json::Value::Null,
+            cure: Some("webui-doctor fix --port 80".into()),
+            netns: None,
+        };
+        let (mut a, mut b, mut c) = (cure(), cure(), cure());
+        in_namespace(&mut a, &Arc::from("web"));
+        in_namespace(&mut b, &Arc::from("pid:4242"));
+        in_namespace(&mut c, &Arc::from("host"));
+        assert_eq!(a.cure.as_deref(), Some("webui-doctor fix --netns web --port 80"));
+        assert!(a.message.contains("`webui-doctor fix --netns web --port 80`"), "{}", a.message);
+        assert_eq!(b.cure.as_deref(), Some("webui-doctor fix --netns-pid 4242 --port 80"));
+        assert_eq!(c.cure.as_deref(), Some("webui-doctor fix --port 80"));
+        assert_eq!(c.netns.as_deref(), Some("host"));
+    }
 
     #[test]
     fn urgency_puts_close_wait_then_retransmitting_then_no_keepalive_first() {

@@ -78,14 +78,31 @@ pub enum Command {
     Events(EventsArgs),
 }
 
+/// The network namespace `fix`, `verify` and `events` act in: the current one by default.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Namespace {
+    /// Act in network namespace NAME (as listed by `ip netns`)
+    #[arg(long, value_name = "NAME", conflicts_with = "netns_pid")]
+    pub netns: Option<String>,
+
+    /// Act in process PID's network namespace (a container's)
+    #[arg(long, value_name = "PID")]
+    pub netns_pid: Option<u32>,
+}
+
+impl Namespace {
+    pub fn given(&self) -> bool {
+        self.netns.is_some() || self.netns_pid.is_some()
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct EventsArgs {
     #[command(flatten)]
     pub addresses: Addresses,
 
-    /// Watch network namespace NAME (as listed by `ip netns`)
-    #[arg(long, value_name = "NAME")]
-    pub netns: Option<String>,
+    #[command(flatten)]
+    pub namespace: Namespace,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = EventsFormat::Text)]
@@ -360,6 +377,9 @@ pub struct KeepaliveFlags {
 
 #[derive(Debug, Args)]
 pub struct FixArgs {
+    #[command(flatten)]
+    pub namespace: Namespace,
+
     /// Fix the server listening on local port PORT (repeatable)
     #[arg(long = "port", value_name = "PORT", required_unless_present_any = ["pid", "list", "all"],
           conflicts_with = "pid")]
@@ -448,6 +468,9 @@ pub struct FixArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
+    #[command(flatten)]
+    pub namespace: Namespace,
+
     /// The server to verify, on this host: HOST:PORT (e.g. 127.0.0.1:8787, localhost:8787, [::1]:8787)
     #[arg(value_name = "HOST:PORT")]
     pub target: String,

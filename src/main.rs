@@ -94,7 +94,7 @@ fn acts(command: &Command) -> bool {
         Command::Fix(_) | Command::Verify(_) => true,
         Command::Sockets(a) => a.sockopts || enters(&a.selection),
         Command::Check(a) => a.sockopts || enters(&a.selection),
-        Command::Events(a) => a.netns.is_some(),
+        Command::Events(a) => a.namespace.given(),
         Command::Serve(_) => false,
     }
 }
@@ -102,9 +102,7 @@ fn acts(command: &Command) -> bool {
 /// `events`: streams every ended socket until Ctrl-C, `--count` or `--duration`; each line is
 /// flushed as it comes. The totals go to stderr at the end.
 fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
-    if let Some(name) = &args.netns {
-        netns::enter(name)?;
-    }
+    enter(&args.namespace)?;
     let filter = address_filter(&args.addresses);
     let limits = webui_doctor::events::Limits { count: args.count, duration: args.duration };
     let json = args.format == EventsFormat::Json;
@@ -130,6 +128,18 @@ fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
         plural(totals.foreign, "message not from the kernel", "messages not from the kernel"),
     );
     Ok(ExitCode::Ok)
+}
+
+/// `--netns`/`--netns-pid` of `fix`, `verify` and `events`: switches this process into the
+/// namespace, before anything is read or connected.
+fn enter(ns: &webui_doctor::cli::Namespace) -> anyhow::Result<()> {
+    if let Some(name) = &ns.netns {
+        netns::enter(name)?;
+    }
+    if let Some(pid) = ns.netns_pid {
+        netns::enter_pid(&os::proc_paths(true).root, pid)?;
+    }
+    Ok(())
 }
 
 /// `--netns`: switches this process into the namespace, before anything is read. A step of its
@@ -546,6 +556,17 @@ fn persist(args: &FixArgs, wanted: &webui_doctor::fix::Wanted) -> anyhow::Result
 
 fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
     use webui_doctor::fix::{self, Plan, Target, Wanted};
+    enter(&args.namespace)?;
+    // `--pid` of a process in another network namespace (a container's): its sockets are read
+    // there.
+    if let Some(pid) = args.pid
+        && !args.namespace.given()
+    {
+        let root = os::proc_paths(true).root;
+        if !netns::shares_ours(&root, pid) {
+            netns::enter_pid(&root, pid)?;
+        }
+    }
     if args.list || args.remove {
         return cures(&args);
     }
@@ -631,6 +652,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     use webui_doctor::verify::{self, Expectations};
     use webui_doctor::{drill, render::verify as out_verify};
 
+    enter(&args.namespace)?;
     let target = args
         .target
         .to_socket_addrs()

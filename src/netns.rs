@@ -37,10 +37,25 @@ pub fn enter_pid(root: &Path, pid: u32) -> Result<()> {
     os::enter_netns(&file).map_err(|source| Error::NetnsEnter { name, source })
 }
 
+/// Whether process `pid` lives in this process's network namespace (true where either cannot be
+/// read: the caller then reads its own, as before).
+pub fn shares_ours(root: &Path, pid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    match (
+        id(&root.join("thread-self/ns/net")).or(id(&root.join("self/ns/net"))),
+        id(&root.join(pid.to_string()).join("ns/net")),
+    ) {
+        (Some(ours), Some(theirs)) => ours == theirs,
+        _ => true,
+    }
+}
+
 /// One network namespace found by [`all`]: its label and an open handle to enter it with.
 #[derive(Debug)]
 pub struct Namespace {
-    /// `NAME` for a namespace `ip netns` named, else `pid:PID` of the lowest pid living in it.
+    /// `host` for the initial namespace, `NAME` for one `ip netns` named, else `pid:PID` of the
+    /// lowest pid living in it.
     pub label: std::sync::Arc<str>,
     pub file: std::fs::File,
 }
@@ -60,6 +75,8 @@ pub fn all(root: &Path) -> Vec<Namespace> {
             out.push(Namespace { label: label.into(), file });
         }
     };
+    // The initial namespace (pid 1's) is the host's, first and by that name.
+    add("host".to_owned(), &root.join("1/ns/net"));
     let mut names: Vec<String> = std::fs::read_dir(NETNS_RUN_DIR)
         .map(|dir| dir.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
         .unwrap_or_default();

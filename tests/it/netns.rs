@@ -182,3 +182,78 @@ fn all_netns_reads_every_namespace_once() {
     assert!(table.lines().next().unwrap().contains("Netns") && table.contains(&a.0), "{table}");
     drop((held_a, held_b));
 }
+
+/// A server inside a namespace the test made: `sockets --all-netns` prints a cure that names the
+/// namespace, and that command, run as printed, cures it; `fix --pid PID` of a process in the
+/// namespace reads that namespace and cures it too. The initial namespace is `host`.
+#[test]
+fn a_server_in_a_namespace_is_cured_by_the_command_printed_for_it() {
+    if !require(is_root(), "root (ip netns add, pidfd_getfd)") {
+        return;
+    }
+    const SERVER: &str = "import socket, threading, time\n\
+        l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n\
+        print(l.getsockname()[1], flush=True)\n\
+        held = []\n\
+        while True: held.append(l.accept()[0])\n";
+    let ns = Netns::create("cure");
+    let start = || {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &ns.0, "python3", "-c", SERVER])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let port: u16 = line.trim().parse().unwrap();
+        (Resident(child), port)
+    };
+    let (first, port) = start();
+    let _client = ns.run(move || TcpStream::connect(("127.0.0.1", port)).unwrap());
+    let keepidle = |port: u16| {
+        let v = json(&["sockets", "--netns", &ns.0, "--sport", &port.to_string(), "--state", "established", "-O"]);
+        v["sockets"][0]["sockopts"]["keepidle_s"].clone()
+    };
+    assert!(wait_until(std::time::Duration::from_secs(3), || keepidle(port) == 7200));
+
+    let v = json(&["sockets", "--all-netns"]);
+    assert!(v["sockets"].as_array().unwrap().iter().all(|s| s["netns"] != "pid:1"), "the initial namespace is host");
+    let cure = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "keepalive-missing" && f["netns"] == ns.0.as_str())
+        .and_then(|f| f["cure"].as_str())
+        .unwrap_or_else(|| panic!("no cure for {}: {:#}", ns.0, v["findings"]))
+        .to_owned();
+    assert_eq!(cure, format!("webui-doctor fix --netns {} --port {port}", ns.0));
+    let words: Vec<&str> = cure.split_whitespace().skip(1).collect();
+    let out = run(&words);
+    assert_eq!(code(&out), 0, "{cure}: {}", stderr(&out));
+    assert_eq!(keepidle(port), 10, "{cure} did not reach the connection");
+    drop(first);
+
+    let (second, port) = start();
+    let _client = ns.run(move || TcpStream::connect(("127.0.0.1", port)).unwrap());
+    assert!(wait_until(std::time::Duration::from_secs(3), || keepidle(port) == 7200));
+    let out = run(&["fix", "--pid", &second.0.id().to_string()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(keepidle(port), 10);
+    // verify connects from inside the namespace too.
+    let target = format!("127.0.0.1:{port}");
+    let out = run(&[
+        "verify",
+        "--netns",
+        &ns.0,
+        &target,
+        "--expect-idle",
+        "10",
+        "--expect-user-timeout",
+        "25",
+        "--max-detect",
+        "60",
+    ]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    // From the host, nothing listens there.
+    assert_ne!(code(&run(&["verify", &target])), 0);
+}
