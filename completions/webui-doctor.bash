@@ -191,7 +191,7 @@ _webui__doctor() {
             return 0
             ;;
         webui__subcmd__doctor__subcmd__fix)
-            opts="-h --netns --netns-pid --port --pid --keepalive-idle --keepalive-interval --keepalive-count --user-timeout --no-nodelay --close-wait --close-with --idle-over --dry-run --force --persist --cgroup --list --remove --all --allow-override --follow --source --format --help"
+            opts="-h --netns --netns-pid --port --pid --keepalive-idle --keepalive-interval --keepalive-count --user-timeout --no-nodelay --close-wait --close-with --idle-over --dry-run --force --persist --cgroup --unit --container --list --remove --all --allow-override --follow --source --format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -238,6 +238,14 @@ _webui__doctor() {
                     return 0
                     ;;
                 --cgroup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --unit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --container)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -514,7 +522,7 @@ _webui__doctor() {
                     return 0
                     ;;
                 --by)
-                    COMPREPLY=($(compgen -W "process port peer cgroup netns" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "process port peer cgroup netns workload" -- "${cur}"))
                     return 0
                     ;;
                 --watch)

@@ -147,6 +147,8 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand --close-with 'With --close-wait: how to end them'
             cand --idle-over 'With --close-wait: only sockets that have received nothing for longer than SECS (about the time since the peer''s FIN; from tcp_info)'
             cand --cgroup 'With --persist, --list or --remove: the cgroup v2 directory (relative to the cgroup2 mount, as `ss --cgroup` prints it, or an absolute path under it); default: the root, the whole host'
+            cand --unit 'With --persist, --list or --remove: the cgroup of systemd unit NAME (`nginx.service`, or `nginx`), found in the cgroup tree'
+            cand --container 'With --persist, --list or --remove: the cgroup of the container whose id starts with ID (Docker, containerd, CRI-O, Podman, or a pod''s container), found in the cgroup tree'
             cand --follow 'Keep running: every SECS seconds (default 2), fix again a listening socket on the ports that is new (the server restarted) or has lost the options, and, where the server overrides them, every new connection; one line per change. Ends on SIGINT or SIGTERM'
             cand --source 'Where to read sockets'
             cand --format 'Output format'

@@ -67,7 +67,8 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l by
 port\t'the local port where it is listening (the server side); other sockets as one group'
 peer\t'the peer\'s address'
 cgroup\t'the cgroup v2 path'
-netns\t'the network namespace (with --all-netns)'"
+netns\t'the network namespace (with --all-netns)'
+workload\t'the workload the cgroup path names: a systemd unit, a container, a Kubernetes pod'"
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l watch -d 'Refresh every SECS seconds: in place on a terminal, as repeated reports when piped' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s 4 -l ipv4 -d 'Only IPv4 sockets'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -s 6 -l ipv6 -d 'Only IPv6 sockets'
@@ -174,6 +175,8 @@ destroy\t'`SOCK_DESTROY` through sock_diag only (what `ss -K` does; needs CONFIG
 shutdown\t'`shutdown(SHUT_RDWR)` on a `pidfd_getfd` copy only'"
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l idle-over -d 'With --close-wait: only sockets that have received nothing for longer than SECS (about the time since the peer\'s FIN; from tcp_info)' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l cgroup -d 'With --persist, --list or --remove: the cgroup v2 directory (relative to the cgroup2 mount, as `ss --cgroup` prints it, or an absolute path under it); default: the root, the whole host' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l unit -d 'With --persist, --list or --remove: the cgroup of systemd unit NAME (`nginx.service`, or `nginx`), found in the cgroup tree' -r
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l container -d 'With --persist, --list or --remove: the cgroup of the container whose id starts with ID (Docker, containerd, CRI-O, Podman, or a pod\'s container), found in the cgroup tree' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l follow -d 'Keep running: every SECS seconds (default 2), fix again a listening socket on the ports that is new (the server restarted) or has lost the options, and, where the server overrides them, every new connection; one line per change. Ends on SIGINT or SIGTERM' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand fix" -l source -d 'Where to read sockets' -r -f -a "auto\t'netlink, or procfs when the kernel refuses netlink'
 netlink\t'a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)'

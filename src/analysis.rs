@@ -26,6 +26,8 @@ pub enum GroupBy {
     Cgroup,
     /// the network namespace (with --all-netns)
     Netns,
+    /// the workload the cgroup path names: a systemd unit, a container, a Kubernetes pod
+    Workload,
 }
 
 impl GroupBy {
@@ -36,6 +38,7 @@ impl GroupBy {
             GroupBy::Peer => "peer",
             GroupBy::Cgroup => "cgroup",
             GroupBy::Netns => "netns",
+            GroupBy::Workload => "workload",
         }
     }
 }
@@ -69,6 +72,11 @@ pub fn groups(by: GroupBy, sockets: &[Socket], listening: &BTreeSet<u16>, proces
             GroupBy::Peer => (s.peer.ip().to_string(), None),
             GroupBy::Cgroup => (s.details.cgroup.as_deref().unwrap_or("-").to_owned(), None),
             GroupBy::Netns => (s.details.netns.as_deref().unwrap_or("-").to_owned(), None),
+            GroupBy::Workload => match s.details.workload.as_deref() {
+                Some(w) if w.kind == "pod" => (w.name.clone(), None),
+                Some(w) => (format!("{} {}", w.kind, w.name), None),
+                None => ("-".to_owned(), None),
+            },
         };
         let entry = map.entry(key).or_insert_with(|| (Summary::default(), pid));
         entry.0.add(s);

@@ -431,6 +431,16 @@ pub struct FixArgs {
     #[arg(long, value_name = "PATH")]
     pub cgroup: Option<String>,
 
+    /// With --persist, --list or --remove: the cgroup of systemd unit NAME (`nginx.service`, or
+    /// `nginx`), found in the cgroup tree
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["cgroup", "container"])]
+    pub unit: Option<String>,
+
+    /// With --persist, --list or --remove: the cgroup of the container whose id starts with ID
+    /// (Docker, containerd, CRI-O, Podman, or a pod's container), found in the cgroup tree
+    #[arg(long, value_name = "ID", conflicts_with = "cgroup")]
+    pub container: Option<String>,
+
     /// Show the cures attached in the kernel (every cgroup, or under --cgroup), from the kernel
     #[arg(long, conflicts_with_all = ["ports", "pid", "remove", "follow", "dry_run"])]
     pub list: bool,

@@ -202,7 +202,7 @@ fn sockets(args: SocketsArgs) -> anyhow::Result<ExitCode> {
     q.force = args.force;
     q.extras.info = args.info;
     q.extras.memory = args.memory;
-    q.extras.cgroup |= args.extended || args.by == Some(GroupBy::Cgroup);
+    q.extras.cgroup |= args.extended || matches!(args.by, Some(GroupBy::Cgroup | GroupBy::Workload));
     q.extras.no_tcp_info = args.summary;
     // The JSON listing names every socket's cgroup.
     q.extras.cgroup |= args.format == SocketsFormat::Json && !args.summary;
@@ -490,13 +490,29 @@ fn keepalive_config(flags: &KeepaliveFlags) -> webui_doctor_server::KeepaliveCon
     config
 }
 
+/// The cgroup `--cgroup`, `--unit` or `--container` names, relative to the cgroup2 mount.
+fn cgroup_arg(args: &FixArgs, mount: &std::path::Path) -> anyhow::Result<Option<String>> {
+    if args.unit.is_none() && args.container.is_none() {
+        return Ok(args.cgroup.clone());
+    }
+    let found = webui_doctor::cgroup::find(mount, args.unit.as_deref(), args.container.as_deref());
+    match (found, &args.unit, &args.container) {
+        (Some(path), _, _) => Ok(Some(path)),
+        (None, Some(unit), _) => anyhow::bail!("no cgroup of unit {unit} under {}", mount.display()),
+        (None, _, Some(id)) => {
+            anyhow::bail!("no cgroup of a container whose id starts with {id} under {}", mount.display())
+        }
+        (None, None, None) => Ok(None),
+    }
+}
+
 /// `fix --list` and `fix --remove`: the kernel cures, read from and detached in the kernel.
 fn cures(args: &FixArgs) -> anyhow::Result<ExitCode> {
     use webui_doctor::cure;
     let mount = webui_doctor::cgroup::mount_point(&os::proc_paths(true))
         .context("no cgroup2 mount in /proc/mounts: the kernel cure needs cgroup v2")?;
-    let under = match &args.cgroup {
-        Some(path) => Some(cure::resolve_cgroup(&mount, path).map_err(anyhow::Error::msg)?.1),
+    let under = match cgroup_arg(args, &mount)? {
+        Some(path) => Some(cure::resolve_cgroup(&mount, &path).map_err(anyhow::Error::msg)?.1),
         None => None,
     };
     let mut found = cure::list(&mount)?;
@@ -524,7 +540,8 @@ fn persist(args: &FixArgs, wanted: &webui_doctor::fix::Wanted) -> anyhow::Result
     use webui_doctor::cure;
     let mount = webui_doctor::cgroup::mount_point(&os::proc_paths(true))
         .context("no cgroup2 mount in /proc/mounts: the kernel cure needs cgroup v2")?;
-    let (dir, rel) = cure::resolve_cgroup(&mount, args.cgroup.as_deref().unwrap_or("/")).map_err(anyhow::Error::msg)?;
+    let cgroup = cgroup_arg(args, &mount)?;
+    let (dir, rel) = cure::resolve_cgroup(&mount, cgroup.as_deref().unwrap_or("/")).map_err(anyhow::Error::msg)?;
     let mut ports = args.ports.clone();
     ports.sort_unstable();
     ports.dedup();

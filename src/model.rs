@@ -308,6 +308,10 @@ pub struct Details {
     /// (as `ss --cgroup` prints it); `None` from procfs, for minisockets (TIME-WAIT, SYN-RECV)
     /// and for a cgroup removed since.
     pub cgroup: Option<Arc<str>>,
+    /// What the cgroup belongs to, as a person calls it (a systemd unit, a container, a pod);
+    /// only where the path says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<Arc<Workload>>,
     /// The kernel's cgroup v2 id (`INET_DIAG_CGROUP_ID`); 0 when not reported.
     #[serde(skip)]
     pub cgroup_id: u64,
@@ -315,6 +319,18 @@ pub struct Details {
     /// `pid:PID` (a process's namespace that has no name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netns: Option<Arc<str>>,
+}
+
+/// What a person calls the owner of a cgroup: a systemd unit, a container, a Kubernetes pod.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Workload {
+    /// `unit`, `container` or `pod`.
+    pub kind: &'static str,
+    /// `nginx.service`; a container's short id (12 hex digits); `pod <uid>`.
+    pub name: String,
+    /// The container's full id (for a pod, its container's), where the path holds one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// The `tcp_info` fields that tell what a connection is doing (`-i`). Each is `None` where the

@@ -416,6 +416,7 @@ pub fn write_groups(out: &mut impl Write, by: GroupBy, groups: &[Group]) -> io::
         GroupBy::Peer => "Peer",
         GroupBy::Cgroup => "Cgroup",
         GroupBy::Netns => "Netns",
+        GroupBy::Workload => "Workload",
     };
     let mut header = vec![title, "Sockets", "ESTAB", "CLOSE-WAIT", "TIME-WAIT", "LISTEN", "Other", "Keepalive"];
     if by == GroupBy::Process {

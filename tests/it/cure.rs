@@ -37,8 +37,12 @@ struct TestCgroup {
 
 impl TestCgroup {
     fn new(tag: &str) -> TestCgroup {
+        TestCgroup::at(&format!("/wd-test-{}-{tag}", std::process::id()))
+    }
+
+    fn at(rel: &str) -> TestCgroup {
         let mount = cgroup2_mount().expect("a cgroup2 mount");
-        let rel = format!("/wd-test-{}-{tag}", std::process::id());
+        let rel = rel.to_owned();
         let dir = mount.join(rel.trim_start_matches('/'));
         std::fs::create_dir(&dir).expect("creating a cgroup");
         TestCgroup { dir, rel, children: Vec::new() }
@@ -279,4 +283,46 @@ fn the_persist_unit_attaches_and_detaches() {
     assert!(has());
     assert!(cmd().args(&stop).output().unwrap().status.success());
     assert!(!has());
+}
+
+/// A cgroup named as Docker names a container's (`docker-<id>.scope`): its sockets carry the
+/// workload (`container`, the short id), `--by workload` groups by it, and `fix --persist
+/// --container ID`, `--list --container`, `--remove --container` find the cgroup by the id.
+#[test]
+fn a_container_cgroup_is_named_and_cured_by_its_id() {
+    if !require(is_root() && cgroup2_mount().is_some(), "root and a cgroup2 mount") {
+        return;
+    }
+    // A made-up id that starts with this test's pid, so parallel runs do not meet.
+    let id = format!("{:08x}{}", std::process::id(), "ab12".repeat(14));
+    let mut cg = TestCgroup::at(&format!("/docker-{id}.scope"));
+    let sink = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = crate::servers::free_port();
+    cg.server(port, sink.local_addr().unwrap().port());
+    let v = json(&["sockets", "-e", "--sport", &port.to_string(), "--state", "listening"]);
+    let w = &v["sockets"][0]["workload"];
+    assert_eq!(
+        (w["kind"].as_str(), w["name"].as_str(), w["id"].as_str()),
+        (Some("container"), Some(&id[..12]), Some(id.as_str())),
+        "{v:#}"
+    );
+    let by = json(&["sockets", "--by", "workload", "--sport", &port.to_string()]);
+    assert!(by["groups"].as_array().unwrap().iter().any(|g| g["key"] == format!("container {}", &id[..12])), "{by:#}");
+
+    let short = &id[..12];
+    let out = run(&["fix", "--persist", "--container", short, "--port", &port.to_string(), "--allow-override"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("to cgroup {}", cg.rel)), "{}", stderr(&out));
+    let list = json(&["fix", "--list", "--container", short]);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list:#}");
+    assert_eq!(list[0]["cgroup"], cg.rel.as_str());
+    assert!(stdout(&run(&["fix", "--remove", "--container", short, "--port", &port.to_string()])).contains("detached"));
+    assert!(ours(&cg.dir).is_empty());
+    let missing = run(&["fix", "--list", "--container", "0123456789ab"]);
+    assert_eq!(code(&missing), 2);
+    assert!(
+        stderr(&missing).contains("no cgroup of a container whose id starts with 0123456789ab"),
+        "{}",
+        stderr(&missing)
+    );
 }
