@@ -46,6 +46,7 @@ const CMD_PROG_GET_FD_BY_ID: u32 = 13;
 const CMD_OBJ_GET_INFO_BY_FD: u32 = 15;
 const CMD_PROG_QUERY: u32 = 16;
 const HELPER_SETSOCKOPT: i32 = 49;
+const HELPER_GET_NETNS_COOKIE: i32 = 122;
 const OP_PASSIVE_ESTABLISHED: i32 = 5;
 /// `offsetof(struct bpf_sock_ops, local_port)`.
 const CTX_LOCAL_PORT: i16 = 68;
@@ -95,6 +96,8 @@ const ADD64_K: u8 = 0x07; // r_dst += imm
 const LDX_W: u8 = 0x61; // r_dst = *(u32 *)(r_src + off)
 const ST_W: u8 = 0x62; // *(u32 *)(r_dst + off) = imm
 const JNE_K: u8 = 0x55;
+const JNE_X: u8 = 0x5d; // if r_dst != r_src
+const LD_DW: u8 = 0x18; // r_dst = imm64 (two slots: low, then high 32 bits)
 const JEQ_K: u8 = 0x15;
 const JA: u8 = 0x05;
 const CALL: u8 = 0x85;
@@ -125,11 +128,15 @@ fn option_of(level: i32, name: i32) -> Option<SockOptName> {
     .find(|&o| level_and_name(o) == (level, name))
 }
 
-/// What one cure does: the local ports it covers and the options it sets, in order.
+/// What one cure does: the local ports it covers (in one network namespace, where it names
+/// one) and the options it sets, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cure {
     pub ports: Vec<u16>,
     pub options: Vec<(SockOptName, u32)>,
+    /// Only connections in the network namespace with this cookie (`SO_NETNS_COOKIE`), compared
+    /// with `bpf_get_netns_cookie`; `None`: every namespace.
+    pub netns_cookie: Option<u64>,
 }
 
 impl Cure {
@@ -139,8 +146,19 @@ impl Cure {
             Insn::new(MOV64_X, 6, 1, 0, 0),
             Insn::new(LDX_W, 2, 6, 0, 0),
             Insn::new(JNE_K, 2, 0, 0, OP_PASSIVE_ESTABLISHED), // offset patched below
-            Insn::new(LDX_W, 2, 6, CTX_LOCAL_PORT, 0),
         ];
+        let mut netns_jump = None;
+        if let Some(cookie) = self.netns_cookie {
+            p.extend([
+                Insn::new(MOV64_X, 1, 6, 0, 0),
+                Insn::new(CALL, 0, 0, 0, HELPER_GET_NETNS_COOKIE),
+                Insn::new(LD_DW, 2, 0, 0, cookie as u32 as i32),
+                Insn::new(0, 0, 0, 0, (cookie >> 32) as u32 as i32),
+            ]);
+            netns_jump = Some(p.len());
+            p.push(Insn::new(JNE_X, 0, 2, 0, 0)); // to `out`, patched below
+        }
+        p.push(Insn::new(LDX_W, 2, 6, CTX_LOCAL_PORT, 0));
         let ports_at = p.len();
         for &port in &self.ports {
             p.push(Insn::new(JEQ_K, 2, 0, 0, i32::from(port))); // to `set`, patched below
@@ -166,6 +184,9 @@ impl Cure {
         // A jump at `at` lands on `at + 1 + off`.
         let jump = |at: usize, to: usize| i16::try_from(to - at - 1).unwrap_or(i16::MAX);
         p[2].off = jump(2, out);
+        if let Some(at) = netns_jump {
+            p[at].off = jump(at, out);
+        }
         for (i, insn) in p.iter_mut().enumerate().take(ja_at).skip(ports_at) {
             insn.off = jump(i, set);
         }
@@ -189,7 +210,11 @@ impl Cure {
                 options.push((option, u32::try_from(w[0].imm).ok()?));
             }
         }
-        (!ports.is_empty() && !options.is_empty()).then_some(Cure { ports, options })
+        let netns_cookie = insns
+            .windows(2)
+            .find(|w| w[0].code == LD_DW && w[0].dst() == 2)
+            .map(|w| u64::from(w[0].imm as u32) | u64::from(w[1].imm as u32) << 32);
+        (!ports.is_empty() && !options.is_empty()).then_some(Cure { ports, options, netns_cookie })
     }
 
     /// The program as text, one instruction a line (what `--dry-run` prints).
@@ -211,6 +236,9 @@ pub fn describe(i: Insn) -> String {
         JEQ_K => format!("if r{d} == {:#x} goto pc{:+}", i.imm, i.off),
         JA => format!("goto pc{:+}", i.off),
         CALL if i.imm == HELPER_SETSOCKOPT => "call bpf_setsockopt#49".to_owned(),
+        CALL if i.imm == HELPER_GET_NETNS_COOKIE => "call bpf_get_netns_cookie#122".to_owned(),
+        LD_DW => format!("r{d} = {:#x} (low 32 bits; the next slot holds the high ones)", i.imm as u32),
+        JNE_X => format!("if r{d} != r{s} goto pc{:+}", i.off),
         CALL => format!("call #{}", i.imm),
         EXIT => "exit".to_owned(),
         c => format!("(code {c:#04x})"),
@@ -395,6 +423,7 @@ mod tests {
 
     fn cure() -> Cure {
         Cure {
+            netns_cookie: None,
             ports: vec![8787, 8080],
             options: vec![
                 (SockOptName::SoKeepalive, 1),
@@ -423,6 +452,11 @@ mod tests {
         let decoded: Vec<Insn> = bytes.chunks_exact(8).filter_map(Insn::decode).collect();
         assert_eq!(decoded, two.program());
         assert!(two.listing().contains("call bpf_setsockopt#49"));
+        // A namespace's cookie, 64 bits across two slots, reads back too.
+        let ns = Cure { netns_cookie: Some(0x1234_5678_9abc_def0), ..cure() };
+        assert_eq!(ns.program().len(), two.program().len() + 5);
+        assert_eq!(Cure::read_back(&ns.program()), Some(ns.clone()));
+        assert!(ns.listing().contains("call bpf_get_netns_cookie#122"), "{}", ns.listing());
     }
 }
 
@@ -434,6 +468,8 @@ pub struct Attached {
     pub id: u32,
     pub ports: Vec<u16>,
     pub options: Vec<AttachedOption>,
+    /// The network namespace's cookie the cure is limited to; `null`: every namespace.
+    pub netns_cookie: Option<u64>,
     /// Seconds since boot when the program was loaded.
     pub loaded_s: u64,
 }
@@ -530,6 +566,7 @@ pub fn list(mount: &Path) -> Result<Vec<Attached>> {
                 id,
                 ports: c.ports,
                 options: c.options.into_iter().map(|(option, value)| AttachedOption { option, value }).collect(),
+                netns_cookie: c.netns_cookie,
                 loaded_s: p.load_time_ns / 1_000_000_000,
             });
         }

@@ -545,7 +545,13 @@ fn persist(args: &FixArgs, wanted: &webui_doctor::fix::Wanted) -> anyhow::Result
     let mut ports = args.ports.clone();
     ports.sort_unstable();
     ports.dedup();
-    let c = cure::Cure { ports, options: wanted.targets() };
+    // With a namespace named (entered by now), the cure is limited to it.
+    let netns_cookie = if args.namespace.given() {
+        Some(os::netns_cookie().context("reading the network namespace's cookie (SO_NETNS_COOKIE, Linux 5.14)")?)
+    } else {
+        None
+    };
+    let c = cure::Cure { ports, options: wanted.targets(), netns_cookie };
     if args.dry_run {
         let stdout = io::stdout();
         let mut out = stdout.lock();

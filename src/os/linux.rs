@@ -267,3 +267,24 @@ pub fn bpf(cmd: u32, attr: &mut [u8; BPF_ATTR_SIZE]) -> io::Result<i32> {
 
 /// The size of the `bpf_attr` block passed (the commands used read well under it).
 pub const BPF_ATTR_SIZE: usize = 128;
+
+/// The current network namespace's cookie (`SO_NETNS_COOKIE`, Linux 5.14), read from a socket
+/// made for the purpose: what `bpf_get_netns_cookie` returns for a connection in it.
+pub fn netns_cookie() -> io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    let socket = rustix::net::socket(rustix::net::AddressFamily::INET, rustix::net::SocketType::DGRAM, None)?;
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: `socket` is an open descriptor; the kernel writes at most `len` bytes into `cookie`,
+    // which is that large, and sets `len`.
+    let r = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_NETNS_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 { Err(io::Error::last_os_error()) } else { Ok(cookie) }
+}

@@ -10,6 +10,14 @@ fn ports(ports: &[u16]) -> String {
     ports.iter().map(|p| format!(":{p}")).collect::<Vec<_>>().join(", ")
 }
 
+/// The ports, and the namespace they are limited to.
+fn where_(p: &[u16], netns_cookie: Option<u64>) -> String {
+    match netns_cookie {
+        Some(c) => format!("{} in the network namespace with cookie {c}", ports(p)),
+        None => ports(p),
+    }
+}
+
 fn options<'a>(o: impl Iterator<Item = (SockOptName, u32)> + 'a) -> String {
     o.map(|(name, v)| format!("{} {v}", name.name())).collect::<Vec<_>>().join(", ")
 }
@@ -30,7 +38,7 @@ pub fn write_persisted(out: &mut impl Write, cgroup: &str, cure: &Cure, done: &P
         out,
         "webui-doctor: fix --persist: {what} to cgroup {cgroup} for {}: every connection accepted on {} from now on \
          carries {} from its handshake, whatever process accepts it",
-        ports(&cure.ports),
+        where_(&cure.ports, cure.netns_cookie),
         if cure.ports.len() == 1 { "it" } else { "them" },
         options(cure.options.iter().copied())
     )
@@ -50,7 +58,7 @@ pub fn write_list(out: &mut impl Write, cures: &[Attached], json: bool) -> io::R
         .map(|a| {
             [
                 super::Clean(&a.cgroup).to_string(),
-                ports(&a.ports),
+                where_(&a.ports, a.netns_cookie),
                 a.id.to_string(),
                 format!("{} s after boot", a.loaded_s),
                 options(a.options.iter().map(|o| (o.option, o.value))),

@@ -257,3 +257,40 @@ fn a_server_in_a_namespace_is_cured_by_the_command_printed_for_it() {
     // From the host, nothing listens there.
     assert_ne!(code(&run(&["verify", &target])), 0);
 }
+
+/// `fix --persist --netns NAME`: the kernel cure, attached host-wide, is limited to that
+/// namespace by its cookie: a server restarted inside gets the options at the handshake, a host
+/// server on the same port number does not.
+#[test]
+fn a_persisted_cure_for_a_namespace_stays_in_it() {
+    let mount = webui_doctor::cgroup::mount_point(&webui_doctor::model::ProcPaths::default());
+    if !require(is_root() && mount.is_some(), "root, ip netns add and a cgroup2 mount") {
+        return;
+    }
+    let ns = Netns::create("persist");
+    let host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = host.local_addr().unwrap().port();
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = run(&["fix", "--remove", "--port", &self.0]);
+        }
+    }
+    let out = run(&["fix", "--persist", "--netns", &ns.0, "--port", &port.to_string()]);
+    let _remove = Remove(port.to_string());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("in the network namespace with cookie"), "{}", stderr(&out));
+    // Inside: a listener made after the cure (no fix ever ran on it).
+    let keepidle_inside = ns.run(move || {
+        let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let _c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (s, _) = l.accept().unwrap();
+        webui_doctor::os::get_sockopts(&s).unwrap().keepidle_s
+    });
+    assert_eq!(keepidle_inside, 10);
+    // The host's server on the same port number: untouched.
+    let _c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (s, _) = host.accept().unwrap();
+    let o = webui_doctor::os::get_sockopts(&s).unwrap();
+    assert!(!o.so_keepalive, "{o:?}");
+}
