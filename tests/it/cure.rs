@@ -81,11 +81,16 @@ sys.stdin.readline()
         pid
     }
 
+    /// Kills every process in the cgroup (forked workers too, with `cgroup.kill`), and reaps ours.
     fn kill_servers(&mut self) {
+        let _ = std::fs::write(self.dir.join("cgroup.kill"), "1");
         for mut c in self.children.drain(..) {
             let _ = c.kill();
             let _ = c.wait();
         }
+        wait_until(Duration::from_secs(5), || {
+            std::fs::read_to_string(self.dir.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty())
+        });
     }
 }
 
@@ -325,4 +330,95 @@ fn a_container_cgroup_is_named_and_cured_by_its_id() {
         "{}",
         stderr(&missing)
     );
+}
+
+/// A pre-forking server (one listener, two forked workers accepting on it) and a `SO_REUSEPORT`
+/// pair of listeners, in a cgroup with the cure: every worker's and every listener's accepted
+/// connections are cured. `--remove` leaves a program that is not webui-doctor's attached.
+#[test]
+fn every_worker_and_reuseport_listener_is_cured_and_others_programs_stay() {
+    if !require(is_root() && cgroup2_mount().is_some(), "root and a cgroup2 mount") {
+        return;
+    }
+    const SERVERS: &str = r#"
+import os, socket, sys, time
+sys.stdin.readline()
+port, pair = int(sys.argv[1]), int(sys.argv[2])
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", port)); l.listen()
+held = []
+for _ in range(2):
+    if os.fork() == 0:
+        while True: held.append(l.accept()[0])
+rp = []
+for _ in range(2):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("127.0.0.1", pair)); s.listen(); rp.append(s)
+for s in rp:
+    if os.fork() == 0:
+        while True: held.append(s.accept()[0])
+print("ready", flush=True)
+sys.stdin.readline()
+"#;
+    let mut cg = TestCgroup::new("workers");
+    let (port, pair) = (crate::servers::free_port(), crate::servers::free_port());
+    let out = run(&["fix", "--persist", "--cgroup", &cg.rel, "--port", &port.to_string(), "--port", &pair.to_string()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut child = Command::new("python3")
+        .args(["-c", SERVERS, &port.to_string(), &pair.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::fs::write(cg.dir.join("cgroup.procs"), child.id().to_string()).unwrap();
+    child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    cg.children.push(child);
+    for p in [port, pair] {
+        let clients: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(("127.0.0.1", p)).unwrap()).collect();
+        // Whichever worker took each one, every accepted connection carries the options.
+        let all = || {
+            let v = json(&["sockets", "--sport", &p.to_string(), "--state", "established", "-O"]);
+            let s = v["sockets"].as_array().unwrap().clone();
+            s.len() == clients.len() && s.iter().all(|x| x["sockopts"]["keepidle_s"] == 10)
+        };
+        assert!(wait_until(Duration::from_secs(3), all), ":{p}: not every connection is cured");
+    }
+
+    // Someone else's sock_ops program on the same cgroup (a stand-in: r0 = 1; exit).
+    let other = other_program();
+    let cgroup = webui_doctor::cure::open_cgroup(&cg.dir).unwrap();
+    attach_raw(&cgroup, &other);
+    let removed = run(&["fix", "--remove", "--all", "--cgroup", &cg.rel]);
+    assert!(stdout(&removed).contains("detached"), "{}", stdout(&removed));
+    assert!(ours(&cg.dir).is_empty());
+    let left = webui_doctor::cure::query(&cgroup).unwrap();
+    assert_eq!(left.len(), 1, "the other program must stay: {left:?}");
+}
+
+/// A two-instruction sock_ops program named `other_tool`, loaded with bpf(2) directly.
+fn other_program() -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    let code: Vec<u8> = [[0xb7u8, 0, 0, 0, 1, 0, 0, 0], [0x95, 0, 0, 0, 0, 0, 0, 0]].concat();
+    let license = c"GPL";
+    let mut a = [0u8; webui_doctor::os::BPF_ATTR_SIZE];
+    a[0..4].copy_from_slice(&13u32.to_ne_bytes());
+    a[4..8].copy_from_slice(&2u32.to_ne_bytes());
+    a[8..16].copy_from_slice(&(code.as_ptr() as u64).to_ne_bytes());
+    a[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
+    a[48..58].copy_from_slice(b"other_tool");
+    let fd = webui_doctor::os::bpf(5, &mut a).expect("loading the other program");
+    // SAFETY: a new descriptor from bpf(2), owned by nothing else.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
+
+fn attach_raw(cgroup: &std::fs::File, prog: &std::os::fd::OwnedFd) {
+    use std::os::fd::AsRawFd;
+    let mut a = [0u8; webui_doctor::os::BPF_ATTR_SIZE];
+    a[0..4].copy_from_slice(&(cgroup.as_raw_fd() as u32).to_ne_bytes());
+    a[4..8].copy_from_slice(&(prog.as_raw_fd() as u32).to_ne_bytes());
+    a[8..12].copy_from_slice(&3u32.to_ne_bytes());
+    a[12..16].copy_from_slice(&2u32.to_ne_bytes());
+    webui_doctor::os::bpf(8, &mut a).expect("attaching the other program");
 }
