@@ -304,6 +304,8 @@ pub struct Report<'a> {
     pub namespaces_skipped: Option<usize>,
     /// With `--watch`: the host's TcpExt counters' change since the last report.
     pub tcpext: Option<TcpExtChange>,
+    /// With `-O`: the kernel cures (`fix --persist`) that cover a listening port in the report.
+    pub cures: Vec<crate::cure::Attached>,
 }
 
 impl<'a> Report<'a> {
@@ -326,6 +328,7 @@ impl<'a> Report<'a> {
             groups: None,
             namespaces_skipped: None,
             tcpext: None,
+            cures: Vec::new(),
         }
     }
 
@@ -358,6 +361,7 @@ impl<'a> Report<'a> {
             groups: Some((GroupBy::Netns, by_netns)),
             namespaces_skipped: Some(skipped),
             tcpext: None,
+            cures: Vec::new(),
         }
     }
 }

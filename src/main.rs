@@ -305,6 +305,10 @@ fn sockets_report(
     let netns = netns_label(&args.selection);
     let mut report = report(&snapshot, q, netns.as_deref(), attribution, &judged);
     report.tcpext = tcpext;
+    if q.sockopts {
+        let ports: std::collections::BTreeSet<u16> = webui_doctor::analysis::listening_ports(&snapshot.sockets);
+        report.cures = cures_covering(&ports);
+    }
     if let Some(by) = args.by {
         let listening = match by {
             GroupBy::Port => {
@@ -488,6 +492,18 @@ fn keepalive_config(flags: &KeepaliveFlags) -> webui_doctor_server::KeepaliveCon
         Some(t) => config.user_timeout = Some(t),
     }
     config
+}
+
+/// The kernel cures that cover one of `ports` (empty where the kernel will not say: not root,
+/// no cgroup2, no BPF).
+fn cures_covering(ports: &std::collections::BTreeSet<u16>) -> Vec<webui_doctor::cure::Attached> {
+    if ports.is_empty() || !os::is_root() {
+        return Vec::new();
+    }
+    let Some(mount) = webui_doctor::cgroup::mount_point(&os::proc_paths(true)) else { return Vec::new() };
+    let mut all = webui_doctor::cure::list(&mount).unwrap_or_default();
+    all.retain(|a| a.ports.iter().any(|p| ports.contains(p)));
+    all
 }
 
 /// The cgroup `--cgroup`, `--unit` or `--container` names, relative to the cgroup2 mount.
@@ -693,11 +709,15 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     };
     let probe = verify::connect(target, args.stream.as_deref(), &base, args.force, &expect)?;
     let report = verify::verify(&probe, &expect);
+    let cures = cures_covering(&[target.port()].into());
     let text = args.format == webui_doctor::cli::VerifyFormat::Text;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     if text {
         out_verify::write_report(&mut out, &report)?;
+        for c in &cures {
+            writeln!(out, "{}", render::cure::line(c))?;
+        }
     }
     let drilled =
         if args.drill {
@@ -720,7 +740,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     if text {
         out_verify::write_verdict(&mut out, ok)?;
     } else {
-        out_verify::write_json(&mut out, &report, drilled.as_ref(), ok)?;
+        out_verify::write_json(&mut out, &report, drilled.as_ref(), &cures, ok)?;
     }
     out.flush()?;
     if drilled.as_ref().is_some_and(|d| d.interrupted) {

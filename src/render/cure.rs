@@ -82,3 +82,16 @@ pub fn write_removed(out: &mut impl Write, removed: &[Attached], json: bool) -> 
     }
     Ok(())
 }
+
+/// `kernel cure: program 97 in cgroup / gives connections accepted on :8787 …` — for `sockets -O`
+/// and `verify`, where a cure covers a port shown.
+pub fn line(a: &Attached) -> String {
+    format!(
+        "kernel cure: program {} in cgroup {} gives every connection accepted on {} {} at the handshake (fix \
+         --persist; connections older than it are not covered)",
+        a.id,
+        super::Clean(&a.cgroup),
+        where_(&a.ports, a.netns_cookie),
+        options(a.options.iter().map(|o| (o.option, o.value)))
+    )
+}

@@ -98,6 +98,9 @@ struct Head<'a> {
     /// With `--watch`: the host's TcpExt counters' change since the last report.
     #[serde(skip_serializing_if = "Option::is_none")]
     tcpext: Option<TcpExtChange>,
+    /// With `-O`: the kernel cures that cover a listening port shown.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    cures: &'a [crate::cure::Attached],
     /// With `--all-netns`: namespaces listed but not read.
     #[serde(skip_serializing_if = "Option::is_none")]
     namespaces_skipped: Option<usize>,
@@ -119,6 +122,7 @@ impl<'a> Head<'a> {
             attribution: report.attribution,
             findings: &report.findings,
             tcpext: report.tcpext,
+            cures: &report.cures,
             namespaces_skipped: report.namespaces_skipped,
             grouped_by: report.groups.as_ref().map(|(by, _)| *by),
             groups: report.groups.as_ref().map(|(_, g)| g.as_slice()),

@@ -401,6 +401,9 @@ pub fn write_summary(out: &mut impl Write, report: &Report) -> io::Result<()> {
     if let Some(warning) = report.attribution.as_ref().and_then(sockopts_warning) {
         writeln!(out, "options: {warning}")?;
     }
+    for c in &report.cures {
+        writeln!(out, "{}", super::cure::line(c))?;
+    }
     write_findings(out, report)
 }
 

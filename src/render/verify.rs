@@ -98,14 +98,23 @@ pub fn failure_line(r: &VerifyReport, drill: Option<&DrillReport>) -> Option<Str
 }
 
 /// `verify --format json`: the report's fields, the drill (or null) and one verdict.
-pub fn write_json(out: &mut impl Write, r: &VerifyReport, drill: Option<&DrillReport>, ok: bool) -> io::Result<()> {
+pub fn write_json(
+    out: &mut impl Write,
+    r: &VerifyReport,
+    drill: Option<&DrillReport>,
+    cures: &[crate::cure::Attached],
+    ok: bool,
+) -> io::Result<()> {
     #[derive(Serialize)]
     struct Doc<'a> {
         #[serde(flatten)]
         verify: &'a VerifyReport,
         drill: Option<&'a DrillReport>,
+        /// The kernel cures (`fix --persist`) covering the port.
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        cures: &'a [crate::cure::Attached],
         ok: bool,
     }
-    super::json::to_writer_pretty(&mut *out, &Doc { verify: r, drill, ok })?;
+    super::json::to_writer_pretty(&mut *out, &Doc { verify: r, drill, cures, ok })?;
     writeln!(out)
 }

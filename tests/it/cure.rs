@@ -166,6 +166,14 @@ fn a_persisted_cure_holds_across_a_restart_in_its_cgroup() {
     let outgoing = &v["sockets"][0]["sockopts"];
     assert_eq!(outgoing["so_keepalive"], false, "{v:#}");
 
+    // sockets -O and verify say the port has a kernel cure.
+    let table = stdout(&run(&["sockets", "--sport", &port_s, "-O"]));
+    assert!(table.contains(&format!("in cgroup {} gives every connection accepted on :{port}", cg.rel)), "{table}");
+    let v = json(&["sockets", "--sport", &port_s, "-O"]);
+    assert_eq!(v["cures"][0]["ports"], serde_json::json!([port]), "{v:#}");
+    let (_, v, _) = crate::util::subcommand_json("verify", &[&format!("127.0.0.1:{port}"), "--max-detect", "1000"]);
+    assert_eq!(v["cures"][0]["cgroup"], cg.rel.as_str(), "{v:#}");
+
     if have_nft() {
         let (status, v, err) = crate::util::subcommand_json(
             "verify",

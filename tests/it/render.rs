@@ -74,6 +74,7 @@ fn report<'a>(snapshot: &'a Snapshot, filter: &'a Filter) -> Report<'a> {
         groups: None,
         namespaces_skipped: None,
         tcpext: None,
+        cures: Vec::new(),
         attribution: Some(Attribution {
             unattributed: 1,
             denied_processes: 2,
