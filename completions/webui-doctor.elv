@@ -85,7 +85,7 @@ set edit:completion:arg-completer[webui-doctor] = {|@words|
             cand -p 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)'
             cand --processes 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)'
             cand --all-netns 'Read every network namespace on the host, one after another: the named ones (`ip netns`) and those of running processes, each once; every socket is tagged with its namespace'
-            cand --require-keepalive 'Fail when any established socket in the selection has no keepalive timer armed'
+            cand --require-keepalive 'Fail when an established server-side socket in the selection (its local port listening, as the keepalive-missing finding counts them) has no keepalive timer armed; the host''s own outgoing connections are not judged'
             cand -O 'Read each socket''s keepalive options from its owning process (as `sockets -O`)'
             cand --sockopts 'Read each socket''s keepalive options from its owning process (as `sockets -O`)'
             cand --force 'With -O: read the options even of a process in a non-root cgroup-v1 net_cls or net_prio group (see `sockets --force`)'

@@ -116,7 +116,7 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s 4 -l
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s 6 -l ipv6 -d 'Only IPv6 sockets'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s p -l processes -d 'Show the process owning each socket (scans /proc/*/fd, like `ss -p`)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l all-netns -d 'Read every network namespace on the host, one after another: the named ones (`ip netns`) and those of running processes, each once; every socket is tagged with its namespace'
-complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l require-keepalive -d 'Fail when any established socket in the selection has no keepalive timer armed'
+complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l require-keepalive -d 'Fail when an established server-side socket in the selection (its local port listening, as the keepalive-missing finding counts them) has no keepalive timer armed; the host\'s own outgoing connections are not judged'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s O -l sockopts -d 'Read each socket\'s keepalive options from its owning process (as `sockets -O`)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -l force -d 'With -O: read the options even of a process in a non-root cgroup-v1 net_cls or net_prio group (see `sockets --force`)'
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -245,7 +245,9 @@ pub struct CheckArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_close_wait: usize,
 
-    /// Fail when any established socket in the selection has no keepalive timer armed
+    /// Fail when an established server-side socket in the selection (its local port listening,
+    /// as the keepalive-missing finding counts them) has no keepalive timer armed; the host's
+    /// own outgoing connections are not judged
     #[arg(long)]
     pub require_keepalive: bool,
 

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::analysis::Summary;
+use crate::analysis::{KeepaliveCoverage, Summary};
 use crate::deadpeer::Detect;
 use crate::model::{Socket, TcpState};
 use crate::units::long_duration;
@@ -16,21 +16,38 @@ pub struct Gate {
     pub max_detect_ms: Option<u64>,
 }
 
-/// What `--max-detect` judges: the bound of each established server-side socket whose options
-/// were read, and how many such sockets could not be read.
+/// What the rules about connections judge: the established *server-side* sockets (whose local
+/// port has a listening socket), as the findings do. A host's own outgoing connections are the
+/// client's business and never fail the gate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bounds {
+    /// `--require-keepalive`: server-side established sockets, and those with a keepalive timer.
+    pub keepalive: KeepaliveCoverage,
+    /// `--max-detect`: the bound of each whose options were read…
     pub read: Vec<Detect>,
+    /// …and how many could not be read.
     pub unread: usize,
 }
 
-/// For `check --max-detect`: the dead-peer bound of each established server-side socket (its
-/// local port listening) whose options were read, and how many such sockets had none read.
-pub fn server_bounds(sockets: &[Socket], facts: &crate::diagnose::Facts) -> Bounds {
+impl Bounds {
+    /// Adds another namespace's part.
+    pub fn extend(&mut self, other: Bounds) {
+        self.keepalive.established += other.keepalive.established;
+        self.keepalive.armed += other.keepalive.armed;
+        self.read.extend(other.read);
+        self.unread += other.unread;
+    }
+}
+
+/// The server-side sockets among `sockets` (local port in `listening`), as the rules judge them;
+/// `retries2` bounds data in flight without a user timeout.
+pub fn server_bounds(sockets: &[Socket], listening: &std::collections::BTreeSet<u16>, retries2: u32) -> Bounds {
     let mut bounds = Bounds::default();
-    for s in sockets.iter().filter(|s| s.state == TcpState::Established && facts.listening.contains(&s.local.port())) {
+    for s in sockets.iter().filter(|s| s.state == TcpState::Established && listening.contains(&s.local.port())) {
+        bounds.keepalive.established += 1;
+        bounds.keepalive.armed += usize::from(s.keepalive_armed());
         match s.sockopts {
-            Some(o) => bounds.read.push(crate::deadpeer::Detect::of(&o, facts.retries2)),
+            Some(o) => bounds.read.push(crate::deadpeer::Detect::of(&o, retries2)),
             // Still in the listen queue: no descriptor, nothing to read; judged once accepted.
             None if s.queued => {}
             None => bounds.unread += 1,
@@ -44,7 +61,8 @@ pub struct RuleResult {
     /// Stable rule name: `max-close-wait`, `require-keepalive` or `max-detect`.
     pub rule: &'static str,
     pub ok: bool,
-    /// The measured number: CLOSE-WAIT sockets, or established sockets without keepalive.
+    /// The measured number: CLOSE-WAIT sockets, server-side established sockets without
+    /// keepalive, or those a dead peer may hold too long.
     pub actual: usize,
     /// The most that passes.
     pub limit: usize,
@@ -68,14 +86,14 @@ impl Gate {
             },
         }];
         if self.require_keepalive {
-            let k = summary.keepalive;
+            let k = bounds.keepalive;
             results.push(RuleResult {
                 rule: "require-keepalive",
                 ok: k.unarmed() == 0,
                 actual: k.unarmed(),
                 limit: 0,
                 message: format!(
-                    "{} of {} established sockets have no keepalive timer armed",
+                    "{} of {} established server-side sockets have no keepalive timer armed",
                     k.unarmed(),
                     k.established
                 ),
@@ -148,11 +166,15 @@ mod tests {
         ];
         let summary = Summary::of(&sockets);
         let gate = Gate { max_close_wait: 1, require_keepalive: true, max_detect_ms: None };
-        let r = gate.evaluate(&summary, &Bounds::default());
+        let server = server_bounds(&sockets, &[8787].into(), 15);
+        let r = gate.evaluate(&summary, &server);
         assert!(r[0].ok);
         assert!(!r[1].ok);
         assert_eq!(r[1].actual, 1);
-        assert_eq!(r[1].message, "1 of 2 established sockets have no keepalive timer armed");
+        assert_eq!(r[1].message, "1 of 2 established server-side sockets have no keepalive timer armed");
+        // The same sockets as a client's outgoing connections (port 8787 not listening): passes.
+        let client = server_bounds(&sockets, &[80].into(), 15);
+        assert!(gate.evaluate(&summary, &client)[1].ok);
         let r = Gate { max_close_wait: 0, require_keepalive: false, max_detect_ms: None }
             .evaluate(&summary, &Bounds::default());
         assert_eq!(r.len(), 1);
@@ -170,7 +192,7 @@ mod tests {
             user_timeout_ms: ut,
         };
         let gate = Gate { max_close_wait: 0, require_keepalive: false, max_detect_ms: Some(60_000) };
-        let bounds = |ut| Bounds { read: vec![Detect::of(&o(ut), 15)], unread: 0 };
+        let bounds = |ut| Bounds { read: vec![Detect::of(&o(ut), 15)], ..Bounds::default() };
         let r = gate.evaluate(&Summary::default(), &bounds(0));
         assert!(!r[1].ok);
         assert_eq!(
@@ -180,7 +202,7 @@ mod tests {
         );
         // With a 30 s user timeout both bounds are 30 s (idle: the first probe slot past it).
         assert!(gate.evaluate(&Summary::default(), &bounds(30_000))[1].ok);
-        let unread = Bounds { read: Vec::new(), unread: 2 };
+        let unread = Bounds { unread: 2, ..Bounds::default() };
         assert!(!gate.evaluate(&Summary::default(), &unread)[1].ok);
     }
 }

@@ -357,13 +357,21 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         max_detect_ms: args.max_detect.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
     };
     let bounds = match &judged {
-        Judged::One(facts) => server_bounds(&snapshot.sockets, facts),
+        Judged::One(facts) => {
+            // The facts read the listening ports only when some connection lacks keepalive;
+            // --require-keepalive also counts the server-side ones that have it.
+            let listening = if args.require_keepalive && facts.listening.is_empty() {
+                listening_ports(&q, &snapshot.sockets)?
+            } else {
+                facts.listening.clone()
+            };
+            server_bounds(&snapshot.sockets, &listening, facts.retries2)
+        }
         Judged::Namespaces(parts, _) => {
             let mut all = webui_doctor::gate::Bounds::default();
             for part in parts {
-                let b = server_bounds(snapshot.sockets.get(part.sockets.clone()).unwrap_or_default(), &part.facts);
-                all.read.extend(b.read);
-                all.unread += b.unread;
+                let sockets = snapshot.sockets.get(part.sockets.clone()).unwrap_or_default();
+                all.extend(server_bounds(sockets, &part.facts.listening, part.facts.retries2));
             }
             all
         }

@@ -35,7 +35,11 @@ fn require_keepalive_fails_on_a_connection_without_it() {
     // Server side: the plain and the keepalive connection are established; one has no timer.
     let out = run(&["check", "--port", &port, "--max-close-wait", "5", "--require-keepalive"]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("1 of 2 established sockets have no keepalive timer armed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 of 2 established server-side sockets have no keepalive timer armed"),
+        "{}",
+        stderr(&out)
+    );
 
     // Only the keepalive connection: passes.
     let peer = f.keepalive.server.peer_addr().unwrap().port().to_string();
@@ -52,6 +56,26 @@ fn require_keepalive_fails_on_a_connection_without_it() {
     assert_eq!(v["rules"][1]["rule"], "require-keepalive");
     assert_eq!(v["rules"][1]["actual"], 1);
     assert_eq!(v["summary"]["keepalive"]["armed"], 1);
+}
+
+/// The gate judges the server side, as the keepalive-missing finding does: a host's own outgoing
+/// connection without keepalive (its local port not listening) does not fail it.
+#[test]
+fn require_keepalive_ignores_the_hosts_outgoing_connections() {
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let outgoing = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+    let (_accepted, _) = server.accept().unwrap();
+    let local = outgoing.local_addr().unwrap().port().to_string();
+    // The outgoing side only: established, no keepalive, its port not listening.
+    let v = json(&["sockets", "--sport", &local, "--state", "established"]);
+    assert_eq!(v["summary"]["keepalive"]["established"], 1);
+    assert_eq!(v["summary"]["keepalive"]["armed"], 0);
+    let out = run(&["check", "--sport", &local, "--require-keepalive"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("0 of 0 established server-side sockets"), "{}", stdout(&out));
+    // The server side of the same connection does fail it.
+    let port = server.local_addr().unwrap().port().to_string();
+    assert_eq!(code(&run(&["check", "--port", &port, "--require-keepalive"])), 1);
 }
 
 #[test]
