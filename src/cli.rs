@@ -577,7 +577,7 @@ pub fn parse_user_timeout(s: &str) -> Result<std::time::Duration, String> {
 pub enum SocketsFormat {
     /// a table like `ss`, then the summary
     Table,
-    /// one JSON object (schema in the README)
+    /// one JSON object (schema in GUIDE.md)
     Json,
     /// Prometheus text, e.g. for node_exporter's textfile collector
     Prometheus,

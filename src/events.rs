@@ -1,7 +1,7 @@
 //! `webui-doctor events`: every TCP socket that ends, as the kernel announces it on sock_diag's
 //! destroy multicast groups (what `ss -E` reads), with the cause its final `tcp_info` shows.
 //!
-//! What the final `tcp_info` can tell apart, measured on Linux 6.18 (README, "events"):
+//! What the final `tcp_info` can tell apart, measured on Linux 6.18 (GUIDE.md, "webui-doctor events"):
 //! a socket killed by keepalive reports unanswered probes and no retransmissions; one killed by
 //! `TCP_USER_TIMEOUT` or `tcp_retries2` with data in flight reports retransmissions; one closed
 //! by the peer's FIN and one closed by its RST look the same (nothing outstanding), so both are

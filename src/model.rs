@@ -1,5 +1,5 @@
 //! The data every source produces and every renderer reads: one `Socket` per kernel socket,
-//! gathered into a `Snapshot`. Names and JSON shapes here are a public contract (see README).
+//! gathered into a `Snapshot`. Names and JSON shapes here are a public contract (see GUIDE.md, "JSON output").
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

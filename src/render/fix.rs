@@ -1,5 +1,5 @@
 //! `fix` output: a table of what changed on each socket (before → after, read back from the
-//! socket), a summary line, or the JSON document (README, "Fix a running server").
+//! socket), a summary line, or the JSON document (GUIDE.md, "Fix a running server").
 
 use std::io::{self, Write};
 
@@ -96,7 +96,7 @@ pub fn next_line(n: &NextConnection) -> String {
         Verdict::Carries => format!(":{}: the next accepted connection{from} carries the options", n.port),
         Verdict::Overrides => format!(
             ":{}: the server sets its own {} on every connection{from}; the listener's values do not reach them. \
-             Set them in the server's code (README, \"Servers tried\"), or keep `webui-doctor fix --port {} \
+             Set them in the server's code (GUIDE.md, \"Servers tried\"), or keep `webui-doctor fix --port {} \
              --follow` running: it fixes each new connection",
             n.port,
             overridden_values(n),

@@ -1,4 +1,4 @@
-//! `--format json`: the documented objects (README, "JSON output"). Field names are a contract.
+//! `--format json`: the documented objects (GUIDE.md, "JSON output"). Field names are a contract.
 
 use std::io::{self, Write};
 

@@ -214,10 +214,10 @@ fn node_exporter_exports_the_tcpext_counters_with_the_readme_setting() {
     if !require(have("prometheus-node-exporter"), "prometheus-node-exporter") {
         return;
     }
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/GUIDE.md")).unwrap();
     assert!(
         readme.contains(&format!("--collector.netstat.fields='{NETSTAT_FIELDS}'")),
-        "the README gives another setting"
+        "GUIDE.md gives another setting"
     );
     let (_exporter, addr) =
         node_exporter(&["--collector.netstat".to_owned(), format!("--collector.netstat.fields={NETSTAT_FIELDS}")]);
