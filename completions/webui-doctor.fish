@@ -61,7 +61,7 @@ complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l ne
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l netns-pid -d 'Read the sockets of process PID\'s network namespace (a container\'s)' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l cgroup -d 'Only sockets created in cgroup v2 PATH or below (as `ss --cgroup` shows it, e.g. /system.slice/nginx.service); needs the netlink source' -r
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l format -d 'Output format' -r -f -a "table\t'a table like `ss`, then the summary'
-json\t'one JSON object (schema in the README)'
+json\t'one JSON object (schema in GUIDE.md)'
 prometheus\t'Prometheus text, e.g. for node_exporter\'s textfile collector'"
 complete -c webui-doctor -n "__fish_webui_doctor_using_subcommand sockets" -l by -d 'Add a summary per group: sockets per state, CLOSE-WAIT and keepalive coverage (for `process` also open files against the limit, and threads), largest CLOSE-WAIT first' -r -f -a "process\t'the owning process (implies -p)'
 port\t'the local port where it is listening (the server side); other sockets as one group'
