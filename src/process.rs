@@ -90,7 +90,9 @@ impl ProcessMap {
                     })
                 })
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+            // A worker that panicked is re-raised like any other panic: its owners are never
+            // silently missing from the map.
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
         });
         for table in &tables {
             map.files.insert(table.pid, (table.fds.len(), 0));

@@ -55,7 +55,7 @@ impl Provider {
                 },
             );
             if let Err(e) = result {
-                feed.lock().unwrap_or_else(|p| p.into_inner()).error = Some(format!("{e:#}"));
+                feed.lock().unwrap_or_else(|p| p.into_inner()).error = Some(crate::error::chain(&e));
             }
         });
         if let Err(e) = spawned {
@@ -73,8 +73,9 @@ impl Provider {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> ProviderError {
-    ProviderError::Internal(format!("{e:#}"))
+/// An internal error with its whole cause chain (`{e:#}` on a thiserror type shows only the top).
+fn internal(e: impl std::error::Error) -> ProviderError {
+    ProviderError::Internal(crate::error::chain(&e))
 }
 
 /// One read for `query`, judged, and handed to `render` (a JSON encoder).

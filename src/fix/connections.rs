@@ -344,7 +344,7 @@ impl Cure {
             let fix = match copy_of(&sel, copier) {
                 Ok(Ok(copy)) => apply(&sel, &copy, plan),
                 Ok(Err(skip)) => skipped(&sel, skip),
-                Err(e) => outcome(&sel, Action::Failed, Some(e.to_string())),
+                Err(e) => outcome(&sel, Action::Failed, Some(crate::error::chain(&e))),
             };
             if fix.action != Action::Unchanged {
                 fixes.push(fix);

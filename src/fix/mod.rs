@@ -280,7 +280,7 @@ pub fn run(plan: &Plan, base: &Query) -> Result<FixReport> {
                 Err(Error::Fix(FixError::Exited { pid })) => {
                     outcome(&sel, Action::Failed, Some(format!("process {pid} exited before its options were set")))
                 }
-                Err(e) => outcome(&sel, Action::Failed, Some(e.to_string())),
+                Err(e) => outcome(&sel, Action::Failed, Some(crate::error::chain(&e))),
             },
         };
         sockets.push(outcome);
@@ -374,7 +374,7 @@ fn settle_queued(
         fixes.push(match copy_of(&sel, copier) {
             Ok(Ok(copy)) => apply(&sel, &copy, plan),
             Ok(Err(skip)) => skipped(&sel, skip),
-            Err(e) => outcome(&sel, Action::Failed, Some(e.to_string())),
+            Err(e) => outcome(&sel, Action::Failed, Some(crate::error::chain(&e))),
         });
     }
     Ok((fixes, still))
@@ -506,8 +506,8 @@ fn copy_of(sel: &Selected, copier: &mut Copier) -> Result<std::result::Result<Ow
     match copier.copy(pid, *fd, &sel.socket) {
         Ok(copy) => Ok(Ok(copy)),
         // This socket only: left alone, with the reason.
-        Err(e @ SockOptError::NetCls { .. }) => Ok(Err(Skip { why: e.to_string(), mismatched: false })),
-        Err(e @ SockOptError::NotSelected { .. }) => Ok(Err(Skip { why: e.to_string(), mismatched: true })),
+        Err(e @ SockOptError::NetCls { .. }) => Ok(Err(Skip { why: crate::error::chain(&e), mismatched: false })),
+        Err(e @ SockOptError::NotSelected { .. }) => Ok(Err(Skip { why: crate::error::chain(&e), mismatched: true })),
         // The process is gone, or has closed that descriptor since the scan.
         Err(SockOptError::Duplicate { source, .. })
             if matches!(source.raw_os_error(), Some(libc::ESRCH | libc::EBADF)) =>
