@@ -141,7 +141,8 @@ pub struct Addresses {
     pub ipv6: bool,
 }
 
-/// Which sockets to read; shared by every subcommand.
+/// Which sockets to read; shared by `sockets` and `check` (`fix`, `verify` and `events` take
+/// their own, narrower selections and [`Namespace`]).
 #[derive(Debug, Args)]
 pub struct Selection {
     /// Where to read sockets: netlink sock_diag, /proc/net/tcp{,6}, or netlink with a fallback

@@ -1,7 +1,8 @@
 //! `--netns NAME`: enter a named network namespace (as made by `ip netns add`). `main` calls this
-//! as its own step before any socket is read. The CLI is single-threaded, so switching the
-//! process's only thread is enough; threads started later (the per-family dumps) inherit it, and
-//! `/proc/net` (a link to `/proc/self/net`) follows it too.
+//! as its own step, before any socket is read and before any other thread starts, so switching
+//! the process's one thread then is enough: threads started later (the per-family dumps, the
+//! fd-table readers) inherit it, and `/proc/net` (a link to `/proc/self/net`) follows it too.
+//! `--all-netns` instead enters each namespace on a thread of its own (see `query`).
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! [`Watchdog`], [`sse`](crate::sse)). It knows nothing of how sockets are inspected; the caller
 //! hands it a [`SnapshotProvider`].
 //!
-//! The shape follows tokio's mini-redis: one accept loop ([`Server::run`]) that owns the
+//! The shape: one accept loop ([`Server::run`]) that owns the
 //! listener, bounds connections with a semaphore and applies socket options in one place
 //! ([`TunedStream::new`]); one task per connection, served by hyper's HTTP/1 connection (not
 //! `axum::serve`, which exposes no header read timeout, and not hyper-util's HTTP/1+2 `auto`
