@@ -9,6 +9,9 @@ pub enum ExitCode {
     Breached = 1,
     /// A usage or operational error (bad flag, unreadable source, missing namespace).
     Error = 2,
+    /// Ended by SIGINT or SIGTERM (a drill, `fix --follow`) after cleaning up: 128 + SIGINT, as
+    /// shells and other tools report an interrupted command.
+    Interrupted = 130,
 }
 
 impl From<ExitCode> for std::process::ExitCode {

@@ -684,12 +684,15 @@ fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
     if let Some(period) = args.follow {
         drop(out);
         let json = args.format == FixFormat::Json;
-        fix::follow(&plan, &report, &base, period, |event| {
+        let ended = fix::follow(&plan, &report, &base, period, |event| {
             let stdout = io::stdout();
             let mut out = stdout.lock();
             render::fix::write_follow_event(&mut out, event, json)
         })?;
-        return Ok(ExitCode::Ok);
+        return Ok(match ended {
+            fix::Ended::Interrupted => ExitCode::Interrupted,
+            fix::Ended::Exited => ExitCode::Ok,
+        });
     }
     Ok(if report.ok() && persisted { ExitCode::Ok } else { ExitCode::Breached })
 }
@@ -752,7 +755,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     if drilled.as_ref().is_some_and(|d| d.interrupted) {
-        return Ok(ExitCode::Error);
+        return Ok(ExitCode::Interrupted);
     }
     if let Some(line) = out_verify::failure_line(&report, drilled.as_ref()) {
         eprintln!("webui-doctor: verify failed: {line}");

@@ -32,6 +32,15 @@ pub struct FollowEvent {
     pub message: String,
 }
 
+/// Why `follow` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// SIGINT or SIGTERM: the caller exits 130, as an interrupted command does.
+    Interrupted,
+    /// The `--pid` process exited: nothing left to follow.
+    Exited,
+}
+
 /// `--follow`: every `period`, checks the listening sockets of the target (`--port`: those on
 /// the ports; `--pid`: those of that process, until it exits) and fixes again any that is new
 /// (the server restarted) or has lost the options. Cheap when nothing changed: one LISTEN-only
@@ -44,7 +53,7 @@ pub fn follow(
     base: &Query,
     period: std::time::Duration,
     mut on_event: impl FnMut(&FollowEvent) -> std::io::Result<()>,
-) -> Result<()> {
+) -> Result<Ended> {
     use std::collections::{HashMap, HashSet};
     os::catch_termination();
     let mut copier = Copier::new(&base.paths.root, plan.force)?;
@@ -90,14 +99,14 @@ pub fn follow(
     loop {
         sleep(period);
         if os::terminate_requested() {
-            return Ok(());
+            return Ok(Ended::Interrupted);
         }
         if let Some(pid) = target_pid
             && copier.exited(pid)
         {
             on_event(&event(0, "exited", format!("process {pid} exited; nothing left to follow")))
                 .map_err(Error::Output)?;
-            return Ok(());
+            return Ok(Ended::Exited);
         }
         // The listeners to look at: on the ports, or held by the process.
         let filter = Filter {

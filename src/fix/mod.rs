@@ -33,7 +33,7 @@ mod connections;
 mod follow;
 
 pub use connections::{NextConnection, Overridden, Verdict, overridden_values};
-pub use follow::{FollowEvent, follow};
+pub use follow::{Ended, FollowEvent, follow};
 
 /// The option values to put on each selected socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -322,7 +322,7 @@ fn unit_command(port: u16) -> Vec<String> {
 }
 
 /// `--follow` as the systemd unit runs it: the server restarts on the same port and the new
-/// listening socket carries the options within two periods; SIGTERM ends it with exit 0.
+/// listening socket carries the options within two periods; SIGTERM ends it with exit 130.
 #[test]
 fn follow_fixes_a_restarted_server() {
     if !require(is_root(), "root (pidfd_getfd on the server)") {
@@ -354,7 +354,7 @@ fn follow_fixes_a_restarted_server() {
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(follow.id() as i32, libc::SIGTERM) };
     let status = follow.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(status.code(), Some(130), "an interrupted --follow exits 130");
     let log = log.join().unwrap();
     assert!(log.iter().any(|l| l.contains("applied") && l.contains("options set")), "{log:?}");
     drop(restarted);
@@ -446,7 +446,7 @@ fn follow_json_is_json_lines_from_the_first() {
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(follow.id() as i32, libc::SIGTERM) };
     seen.extend(lines.map_while(Result::ok));
-    assert_eq!(follow.wait().unwrap().code(), Some(0));
+    assert_eq!(follow.wait().unwrap().code(), Some(130));
     drop(restarted);
     for line in &seen {
         let v = strict_json(line.as_bytes()).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));

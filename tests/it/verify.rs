@@ -234,7 +234,7 @@ fn start_drill(serve: &Serve, timeout: &str) -> (std::process::Child, String, St
 }
 
 /// SIGINT, SIGTERM, SIGHUP (the terminal went away) or SIGQUIT in the middle of a drill: the
-/// rule and the connection go, exit code 2.
+/// rule and the connection go, exit code 130.
 #[test]
 fn interrupted_drill_leaves_nothing_behind() {
     if !require(have_nft(), "root and nftables") {
@@ -249,7 +249,7 @@ fn interrupted_drill_leaves_nothing_behind() {
         unsafe { libc::kill(child.id() as i32, signal) };
         let start = Instant::now();
         let status = child.wait().unwrap();
-        assert_eq!(status.code(), Some(2), "signal {signal}");
+        assert_eq!(status.code(), Some(130), "signal {signal}");
         assert!(start.elapsed() < Duration::from_secs(2));
         assert!(!drill_tables().contains(&table), "table {table} left behind after signal {signal}");
         let server = serve.addr.to_string();
