@@ -415,21 +415,10 @@ mod tests {
     #[test]
     fn urgency_puts_close_wait_then_retransmitting_then_no_keepalive_first() {
         let s = |state: TcpState, timer: Option<(TimerKind, u32)>, idle: u64, port: u16| Socket {
-            family: Family::Inet,
-            state,
-            local: Endpoint("127.0.0.1:8787".parse().unwrap()),
-            peer: Endpoint(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
-            recv_q: 0,
-            send_q: 0,
             timer: timer.map(|(kind, probes)| Timer { kind, expires_ms: 1, probes }),
-            uid: 0,
             inode: u64::from(port),
-            process: None,
             idle: Some(Idle { last_recv_ms: idle, last_send_ms: 0 }),
-            sockopts: None,
-            queued: false,
-            cookie: 0,
-            details: Details::default(),
+            ..Socket::new(state, "127.0.0.1:8787".parse().unwrap(), std::net::SocketAddr::from(([127, 0, 0, 1], port)))
         };
         let sockets = vec![
             s(TcpState::Established, Some((TimerKind::Keepalive, 0)), 0, 1),

@@ -331,21 +331,15 @@ mod tests {
     fn sockets(n: usize) -> Vec<Socket> {
         (0..n)
             .map(|i| Socket {
-                family: Family::Inet,
-                state: TcpState::Established,
-                local: Endpoint("127.0.0.1:8787".parse().unwrap()),
-                peer: Endpoint(format!("127.0.0.1:{}", 1000 + i % 60000).parse().unwrap()),
-                recv_q: 0,
                 send_q: i as u32,
-                timer: None,
-                uid: 0,
                 inode: i as u64,
-                process: None,
                 idle: Some(Idle { last_recv_ms: 1, last_send_ms: 2 }),
-                sockopts: None,
-                queued: false,
-                cookie: 0,
                 details: Details { info: Some(Box::default()), ..Details::default() },
+                ..Socket::new(
+                    TcpState::Established,
+                    "127.0.0.1:8787".parse().unwrap(),
+                    format!("127.0.0.1:{}", 1000 + i % 60000).parse().unwrap(),
+                )
             })
             .collect()
     }

@@ -481,22 +481,16 @@ mod tests {
     fn threads_write_the_same_table() {
         let sockets: Vec<Socket> = (0..2 * BATCH + 77)
             .map(|i| Socket {
-                family: Family::Inet,
-                state: if i % 7 == 0 { TcpState::CloseWait } else { TcpState::Established },
-                local: Endpoint("127.0.0.1:8787".parse().unwrap()),
-                // Widths vary with the row, and the widest cells sit in the last slice.
-                peer: Endpoint(format!("10.0.{}.{}:{}", i % 256, i % 100, i).parse().unwrap()),
                 recv_q: i as u32,
                 send_q: (i * i) as u32,
-                timer: None,
-                uid: 0,
                 inode: i as u64 * 1000,
-                process: None,
                 idle: Some(Idle { last_recv_ms: i as u64 * 10, last_send_ms: 5 }),
-                sockopts: None,
-                queued: false,
-                cookie: 0,
-                details: Details::default(),
+                ..Socket::new(
+                    if i % 7 == 0 { TcpState::CloseWait } else { TcpState::Established },
+                    "127.0.0.1:8787".parse().unwrap(),
+                    // Widths vary with the row, and the widest cells sit in the last slice.
+                    format!("10.0.{}.{}:{}", i % 256, i % 100, i).parse().unwrap(),
+                )
             })
             .collect();
         let style = Style { tty: true, colour: true };
