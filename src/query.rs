@@ -262,12 +262,13 @@ pub fn facts(query: &Query, snapshot: &Snapshot) -> Result<Facts> {
     let server_side =
         sockets.iter().any(|s| s.state == TcpState::Established && (!s.keepalive_armed() || query.sockopts));
     let listening = if server_side { listening_ports(query, sockets)? } else { BTreeSet::new() };
-    // Only where keepalive-missing can appear: a walk of the cgroup tree, as root.
+    // With -O, where keepalive-missing can appear: a walk of the cgroup tree and its attached
+    // programs, as root (kept off the plain listing's path, and serve's).
     let unarmed_server = sockets
         .iter()
         .any(|s| s.state == TcpState::Established && !s.keepalive_armed() && listening.contains(&s.local.port()));
     let cured = match crate::cgroup::mount_point(&query.paths) {
-        Some(mount) if unarmed_server && crate::os::is_root() => crate::cure::cured_ports(&mount),
+        Some(mount) if query.sockopts && unarmed_server && crate::os::is_root() => crate::cure::cured_ports(&mount),
         _ => BTreeSet::new(),
     };
     Ok(Facts {
