@@ -1,6 +1,7 @@
 //! The command line, in one place: `--help`, the man pages in `man/` and the shell completions in
 //! `completions/` are all generated from these definitions.
 
+use clap::builder::{EnumValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::analysis::GroupBy;
@@ -147,7 +148,7 @@ pub struct Addresses {
 pub struct Selection {
     /// Where to read sockets: netlink sock_diag, /proc/net/tcp{,6}, or netlink with a fallback
     /// to procfs when the kernel refuses netlink
-    #[arg(long, value_enum, default_value_t = Source::Auto)]
+    #[arg(long, value_parser = source_parser(), default_value = "auto")]
     pub source: Source,
 
     /// Only sockets in this state or state group (repeatable; names as in `ss state ...`)
@@ -212,7 +213,7 @@ pub struct SocketsArgs {
 
     /// Add a summary per group: sockets per state, CLOSE-WAIT and keepalive coverage (for
     /// `process` also open files against the limit, and threads), largest CLOSE-WAIT first
-    #[arg(long, value_name = "GROUP", value_enum)]
+    #[arg(long, value_name = "GROUP", value_parser = group_by_parser())]
     pub by: Option<GroupBy>,
 
     /// Read each socket's keepalive options (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT,
@@ -297,7 +298,7 @@ pub struct ServeArgs {
     pub watch_ports: Vec<u16>,
 
     /// Where to read sockets
-    #[arg(long, value_enum, default_value_t = Source::Auto)]
+    #[arg(long, value_parser = source_parser(), default_value = "auto")]
     pub source: Source,
 
     /// File holding the access token, at least 16 bytes (else the WEBUI_DOCTOR_TOKEN environment variable)
@@ -471,7 +472,7 @@ pub struct FixArgs {
     pub follow: Option<std::time::Duration>,
 
     /// Where to read sockets
-    #[arg(long, value_enum, default_value_t = Source::Auto)]
+    #[arg(long, value_parser = source_parser(), default_value = "auto")]
     pub source: Source,
 
     /// Output format
@@ -522,7 +523,7 @@ pub struct VerifyArgs {
     pub timeout: std::time::Duration,
 
     /// Where to read sockets
-    #[arg(long, value_enum, default_value_t = Source::Auto)]
+    #[arg(long, value_parser = source_parser(), default_value = "auto")]
     pub source: Source,
 
     /// Read the server's socket options even when it is in a non-root cgroup-v1 net_cls or
@@ -668,4 +669,51 @@ impl StateArg {
             StateArg::Big => StateSet::of(group::BIG),
         }
     }
+}
+
+/// `--source`: the library's [`Source`], mirrored here so the library needs no clap.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SourceArg {
+    /// netlink, or procfs when the kernel refuses netlink
+    Auto,
+    /// a NETLINK_SOCK_DIAG dump (timers, queues, tcp_info idle times)
+    Netlink,
+    /// /proc/net/tcp and /proc/net/tcp6 (no idle times); honours PROC_ROOT
+    Procfs,
+}
+
+fn source_parser() -> impl TypedValueParser<Value = Source> {
+    EnumValueParser::<SourceArg>::new().map(|arg| match arg {
+        SourceArg::Auto => Source::Auto,
+        SourceArg::Netlink => Source::Netlink,
+        SourceArg::Procfs => Source::Procfs,
+    })
+}
+
+/// `--by`: the library's [`GroupBy`], mirrored here so the library needs no clap.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum GroupByArg {
+    /// the owning process (implies -p)
+    Process,
+    /// the local port where it is listening (the server side); other sockets as one group
+    Port,
+    /// the peer's address
+    Peer,
+    /// the cgroup v2 path
+    Cgroup,
+    /// the network namespace (with --all-netns)
+    Netns,
+    /// the workload the cgroup path names: a systemd unit, a container, a Kubernetes pod
+    Workload,
+}
+
+fn group_by_parser() -> impl TypedValueParser<Value = GroupBy> {
+    EnumValueParser::<GroupByArg>::new().map(|arg| match arg {
+        GroupByArg::Process => GroupBy::Process,
+        GroupByArg::Port => GroupBy::Port,
+        GroupByArg::Peer => GroupBy::Peer,
+        GroupByArg::Cgroup => GroupBy::Cgroup,
+        GroupByArg::Netns => GroupBy::Netns,
+        GroupByArg::Workload => GroupBy::Workload,
+    })
 }

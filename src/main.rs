@@ -397,6 +397,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     Ok(if ok { ExitCode::Ok } else { ExitCode::Breached })
 }
 
+#[cfg(feature = "serve")]
 /// The access token: `--token-file`, else `WEBUI_DOCTOR_TOKEN`. Never a command-line argument,
 /// where `ps` would show it. A token file that group or others may read is refused, as `ssh`
 /// refuses such a key: anyone who can read it can use the dashboard.
@@ -425,12 +426,16 @@ fn token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
     }
 }
 
+#[cfg(feature = "serve")]
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     use webui_doctor::serve::Provider;
     use webui_doctor_server::dashboard::{Config, StartError};
     use webui_doctor_server::tuning;
 
-    let mut keepalive = keepalive_config(&args.keepalive);
+    let w = wanted(&args.keepalive, true);
+    let secs = |s: u32| std::time::Duration::from_secs(s.into());
+    let mut keepalive = webui_doctor_server::KeepaliveConfig::new(secs(w.keepidle_s), secs(w.keepintvl_s), w.keepcnt);
+    keepalive.user_timeout = w.user_timeout_ms.map(|ms| std::time::Duration::from_millis(ms.into()));
     keepalive.enabled = !args.no_keepalive;
     let config = Config {
         listen: args.listen,
@@ -485,21 +490,35 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::Ok)
 }
 
+/// `serve` in a build without the `serve` feature: one line saying so (as ripgrep says of a
+/// feature left out), exit 2.
+#[cfg(not(feature = "serve"))]
+fn serve(_: ServeArgs) -> anyhow::Result<ExitCode> {
+    anyhow::bail!(
+        "serve is not available in this build: it was built without the `serve` feature (cargo install webui-doctor builds it by default)"
+    )
+}
+
 /// The options `serve` and `fix` share: idle, interval, count, and the user timeout (default
-/// idle + interval x count; 0 leaves the kernel default).
-fn keepalive_config(flags: &KeepaliveFlags) -> webui_doctor_server::KeepaliveConfig {
-    use std::time::Duration;
-    let mut config = webui_doctor_server::KeepaliveConfig::new(
-        Duration::from_secs(flags.keepalive_idle.into()),
-        Duration::from_secs(flags.keepalive_interval.into()),
-        flags.keepalive_count,
-    );
-    match flags.user_timeout {
-        None => {}
-        Some(Duration::ZERO) => config.user_timeout = None,
-        Some(t) => config.user_timeout = Some(t),
+/// idle + interval x count, the library's keepalive rule; 0 leaves the kernel default).
+fn wanted(flags: &KeepaliveFlags, nodelay: bool) -> webui_doctor::fix::Wanted {
+    let user_timeout_ms = match flags.user_timeout {
+        None => Some(webui_doctor::deadpeer::keepalive_ms(
+            flags.keepalive_idle.into(),
+            flags.keepalive_interval.into(),
+            flags.keepalive_count.into(),
+        )),
+        Some(std::time::Duration::ZERO) => None,
+        Some(t) => Some(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+    };
+    webui_doctor::fix::Wanted {
+        keepidle_s: flags.keepalive_idle,
+        keepintvl_s: flags.keepalive_interval,
+        keepcnt: flags.keepalive_count,
+        // The parser bounds it to what TCP_USER_TIMEOUT's 32 bits hold.
+        user_timeout_ms: user_timeout_ms.map(|ms| u32::try_from(ms).unwrap_or(u32::MAX)),
+        nodelay,
     }
-    config
 }
 
 /// The kernel cures that cover one of `ports` (empty where the kernel will not say: not root,
@@ -602,7 +621,7 @@ fn persist(args: &FixArgs, wanted: &webui_doctor::fix::Wanted) -> anyhow::Result
 }
 
 fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
-    use webui_doctor::fix::{self, Plan, Target, Wanted};
+    use webui_doctor::fix::{self, Plan, Target};
     enter(&args.namespace)?;
     // `--pid` of a process in another network namespace (a container's): its sockets are read
     // there.
@@ -618,16 +637,7 @@ fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
         return cures(&args);
     }
 
-    let k = keepalive_config(&args.keepalive);
-    let secs = |d: std::time::Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
-    let wanted = Wanted {
-        keepidle_s: secs(k.idle),
-        keepintvl_s: secs(k.interval),
-        keepcnt: k.count,
-        // The parser bounds it to what TCP_USER_TIMEOUT's 32 bits hold.
-        user_timeout_ms: k.user_timeout.map(|t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX)),
-        nodelay: !args.no_nodelay,
-    };
+    let wanted = wanted(&args.keepalive, !args.no_nodelay);
     let plan = Plan {
         target: match args.pid {
             Some(pid) => Target::Pid(pid),

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use webui_doctor_server::dashboard::{ProviderError, SnapshotProvider};
 
 use crate::analysis::{Report, Summary, by_urgency, listening_owners};
-use crate::filter::{self, Filter};
+use crate::filter::{Filter, parse_state_filter};
+use crate::model::StateSet;
 use crate::model::{EndedFeed, ProcPaths, Socket, Source, TcpState};
 use crate::query::{Query, collect, facts, listening_ports};
 use crate::{events, render};
@@ -102,7 +103,7 @@ impl SnapshotProvider for Provider {
                 value.parse().map_err(|_| ProviderError::BadRequest(format!("{key}: '{value}' is not a count")))?;
             if key == "limit" { limit = Some(n) } else { offset = n }
         }
-        let (filter, processes) = filter::from_query(&filters).map_err(ProviderError::BadRequest)?;
+        let (filter, processes) = from_query(&filters).map_err(ProviderError::BadRequest)?;
         if (processes || filter.wants_processes()) && !self.allow_processes {
             return Err(ProviderError::Forbidden(
                 "process owners are not served over HTTP unless the server was started with --allow-processes".into(),
@@ -156,5 +157,89 @@ impl SnapshotProvider for Provider {
         let mut out = Vec::new();
         render::prometheus::write(&mut out, metrics).map_err(internal)?;
         String::from_utf8(out).map_err(internal)
+    }
+}
+
+/// A filter from URL query parameters (`/api/snapshot?state=close-wait&port=8787`): the same
+/// names and values as the command line. Returns the filter and whether owners were asked for
+/// (`processes=1`). Unknown parameters are errors, not ignored, so a typo never widens a query.
+pub fn from_query(params: &[(String, String)]) -> Result<(Filter, bool), String> {
+    let mut f = Filter::default();
+    let mut states = StateSet::EMPTY;
+    let mut processes = false;
+    for (key, value) in params {
+        match key.as_str() {
+            "state" => states = states.union(parse_state_filter(value)?),
+            "port" => f.ports.push(value.parse().map_err(|_| format!("port: '{value}' is not a port (0-65535)"))?),
+            "sport" => f.sport = Some(value.parse().map_err(|e| format!("sport: {e}"))?),
+            "dport" => f.dport = Some(value.parse().map_err(|e| format!("dport: {e}"))?),
+            "family" => match value.as_str() {
+                "inet" | "4" => (f.inet, f.inet6) = (true, false),
+                "inet6" | "6" => (f.inet, f.inet6) = (false, true),
+                _ => return Err(format!("family: '{value}' is not inet or inet6")),
+            },
+            "processes" => {
+                processes = match value.as_str() {
+                    "1" | "true" | "" => true,
+                    "0" | "false" => false,
+                    _ => return Err(format!("processes: '{value}' is not 1 or 0")),
+                }
+            }
+            "pid" => f.pid = Some(value.parse().map_err(|_| format!("pid: '{value}' is not a process id"))?),
+            "process" => f.process = Some(value.clone()),
+            _ => {
+                return Err(format!(
+                    "unknown parameter '{key}': expected state, port, sport, dport, family, processes, pid or process"
+                ));
+            }
+        }
+    }
+    if !states.is_empty() {
+        f.states = states;
+    }
+    Ok((f, processes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::PortRange;
+    use crate::model::TcpState;
+
+    #[test]
+    fn query_parameters_map_to_filters() {
+        let q = |pairs: &[(&str, &str)]| {
+            from_query(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>())
+        };
+        let (f, p) = q(&[("state", "close-wait"), ("state", "bucket"), ("port", "8787"), ("family", "6")]).unwrap();
+        assert_eq!(f.states, StateSet::of(&[TcpState::SynRecv, TcpState::TimeWait, TcpState::CloseWait]));
+        assert_eq!(f.ports, vec![8787]);
+        assert!(!f.inet && f.inet6 && !p);
+        let (f, p) = q(&[("processes", "1"), ("sport", "1000-2000")]).unwrap();
+        assert!(p);
+        assert_eq!(f.states, StateSet::all());
+        assert_eq!(f.sport, Some(PortRange { low: 1000, high: 2000 }));
+        for bad in
+            [("state", "nope"), ("port", "x"), ("porrt", "1"), ("family", "ipx"), ("pid", "-1"), ("processes", "yes")]
+        {
+            assert!(q(&[bad]).is_err(), "{bad:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any query parameters: a filter or a message, never a panic.
+        #[test]
+        fn any_query_parses_or_fails_cleanly(pairs in proptest::collection::vec((".{0,12}", ".{0,24}"), 0..8)) {
+            let pairs: Vec<(String, String)> = pairs;
+            if let Err(msg) = from_query(&pairs) {
+                prop_assert!(!msg.is_empty());
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use webui_doctor::filter::from_query;
+use webui_doctor::serve::from_query;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(data) {

@@ -6,9 +6,9 @@ use serde::Serialize;
 
 use crate::analysis::{Group, GroupBy, Summary};
 use crate::diagnose::Finding;
-use crate::filter::FilterEcho;
+use crate::filter::{Filter, PortRange};
 use crate::gate::RuleResult;
-use crate::model::{Attribution, EndedFeed, Socket, Source, TcpExtChange};
+use crate::model::{Attribution, EndedFeed, Socket, Source, TcpExtChange, TcpState};
 use crate::render::Report;
 use crate::units::timestamp;
 
@@ -116,7 +116,7 @@ impl<'a> Head<'a> {
         Head {
             source: report.snapshot.source,
             taken_at: timestamp(report.snapshot.taken_at),
-            filters: report.filter.echo(report.netns),
+            filters: FilterEcho::of(report.filter, report.netns),
             summary: &report.summary,
             unavailable: &report.snapshot.unavailable,
             attribution: report.attribution,
@@ -318,6 +318,45 @@ pub fn to_stream(report: &Report, ended: &EndedFeed, max_rows: usize, budget: us
 /// `check --format json`: the same head, the verdict and each rule's measurement.
 pub fn write_check(out: &mut impl Write, report: &Report, rules: &[RuleResult]) -> io::Result<()> {
     write_doc(out, &CheckDoc { head: Head::of(report), ok: rules.iter().all(|r| r.ok), rules })
+}
+
+/// The filter as it is echoed in JSON output (`"filters": {...}`).
+#[derive(Debug, Serialize)]
+struct FilterEcho<'a> {
+    states: Vec<&'static str>,
+    families: Vec<&'static str>,
+    ports: &'a [u16],
+    sport: Option<PortRange>,
+    dport: Option<PortRange>,
+    pid: Option<u32>,
+    process: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup: Option<&'a str>,
+    netns: Option<&'a str>,
+}
+
+impl<'a> FilterEcho<'a> {
+    /// `filter` as the JSON output echoes it.
+    fn of(filter: &'a Filter, netns: Option<&'a str>) -> FilterEcho<'a> {
+        let mut families = Vec::new();
+        if filter.inet {
+            families.push("inet");
+        }
+        if filter.inet6 {
+            families.push("inet6");
+        }
+        FilterEcho {
+            states: filter.states.iter().map(TcpState::name).collect(),
+            families,
+            ports: &filter.ports,
+            sport: filter.sport,
+            dport: filter.dport,
+            pid: filter.pid,
+            process: filter.process.as_deref(),
+            cgroup: filter.cgroup.as_deref(),
+            netns,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -460,7 +460,7 @@ pub struct ListenQueue {
 
 /// Where sockets are read from: the `--source` choice, and (never `Auto`) the reader that
 /// produced a snapshot, named in every output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// netlink, or procfs when the kernel refuses netlink

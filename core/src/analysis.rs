@@ -13,7 +13,7 @@ use crate::filter::Filter;
 use crate::model::{Attribution, ProcessStats, Snapshot, Socket, TcpExtChange, TcpState};
 
 /// What `--by` groups sockets by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupBy {
     /// the owning process (implies -p)
