@@ -21,6 +21,8 @@ pub use webui_doctor_core::{
 };
 
 pub mod cli;
+#[cfg(feature = "serve")]
+pub mod dashboard;
 pub mod drill;
 pub mod events;
 pub mod exit_codes;

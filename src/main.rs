@@ -428,8 +428,8 @@ fn token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
 
 #[cfg(feature = "serve")]
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    use webui_doctor::dashboard::{Config, StartError};
     use webui_doctor::serve::Provider;
-    use webui_doctor_server::dashboard::{Config, StartError};
     use webui_doctor_server::tuning;
 
     let w = wanted(&args.keepalive, true);
@@ -463,7 +463,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         args.allow_processes,
         args.max_rows as usize,
     ));
-    let result = webui_doctor_server::dashboard::run_blocking(config, provider.clone(), |server| {
+    let result = webui_doctor::dashboard::run_blocking(config, provider.clone(), |server| {
         let addr = server.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let port = server.local_addr().map(|a| a.port()).unwrap_or(0);
         let watch = if args.watch_ports.is_empty() { vec![port] } else { args.watch_ports.clone() };

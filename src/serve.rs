@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use webui_doctor_server::dashboard::{ProviderError, SnapshotProvider};
+use crate::dashboard::{ProviderError, SnapshotProvider};
 
 use crate::analysis::{Report, Summary, by_urgency, listening_owners};
 use crate::filter::{Filter, parse_state_filter};

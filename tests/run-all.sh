@@ -6,7 +6,7 @@
 # node_exporter, chromium and chromedriver for the dashboard, setpriv and script from
 # util-linux, systemd-analyze to check the shipped units, man-db and bash-completion for the
 # Debian package's test), then runs formatting, lints, the server crate's docs (warnings are
-# errors) and packaging, the benchmark's smoke run, the fuzzers (60 s each), every test (the
+# errors) and packaging, the crate graph and the build without `serve`, the benchmark's smoke run, the fuzzers (60 s each), every test (the
 # server crate's doctests and examples included), and the Debian package's install test. Root-only tests (network
 # namespaces, nftables rules, pidfd_getfd, SOCK_DESTROY, switching to `nobody`) run when this is
 # run as root, as CI does. `.ci/run` calls this script.
@@ -49,6 +49,8 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The crate graph runs one way and the CLI builds without the dashboard (tests/crates.sh).
+tests/crates.sh
 # The server crate as a library for others: every public item documented, no broken links, and
 # it packages on its own.
 RUSTDOCFLAGS="-D warnings" cargo doc -p webui-doctor-server --no-deps --locked

@@ -7,14 +7,18 @@
 //! unacknowledged. This crate puts that fix into any tokio server in one line, and adds what
 //! socket options cannot do everywhere: a write-progress watchdog.
 //!
-//! The crate has two halves, told apart by their module names:
+//! What it offers, each usable on its own:
 //!
-//! - **For any server**: [`TunedListener`] (an [`axum::serve::Listener`] that tunes every
-//!   connection it accepts), [`tune`] (the same for your own accept loop), [`KeepaliveConfig`]
-//!   and [`OptionOutcome`] ([`tuning`]), the write-progress [`watchdog`], [`sse`] helpers for long
-//!   streams, and the per-platform code in [`platform`].
-//! - **webui-doctor's dashboard**: [`dashboard`] — the routes, assets, access control and
-//!   metrics of `webui-doctor serve`, built on the first half.
+//! - [`TunedListener`]: an [`axum::serve::Listener`] that tunes every connection it accepts;
+//!   [`tune`] does the same for your own accept loop; [`KeepaliveConfig`] and [`OptionOutcome`]
+//!   ([`tuning`]) say what to set and what took effect.
+//! - [`limit`]: a connection limiter (a total, a share per client address, a 503 past either),
+//!   for `TunedListener` ([`TunedListener::with_limiter`]) or your own loop.
+//! - [`watchdog`]: ends connections whose written bytes stop being acknowledged.
+//! - [`sse`]: heartbeats and shutdown for long streams; [`platform`]: which option exists where.
+//!
+//! Its public API names only std, tokio, axum and socket2 types: counts are plain numbers
+//! ([`ListenerStats`], [`Watchdog::ended`]) for whatever metrics library you use.
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
@@ -33,14 +37,14 @@
 
 #![deny(missing_docs)]
 
-pub mod dashboard;
+pub mod limit;
 mod listener;
 pub mod platform;
 pub mod sse;
 pub mod tuning;
 pub mod watchdog;
-pub mod web_config;
 
+pub use limit::ConnectionLimiter;
 pub use listener::{ListenerStats, TunedListener, TunedStream};
 pub use tokio_util::sync::CancellationToken;
 pub use tuning::{KeepaliveConfig, OptionOutcome, tune};

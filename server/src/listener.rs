@@ -19,11 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use prometheus_client::metrics::counter::Counter;
 use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 
+use crate::limit::{self, ConnectionLimiter, ConnectionPermit, Rejected};
 use crate::tuning::{self, KeepaliveConfig, OPTION_NAMES, OptionOutcome};
 use crate::watchdog::{Progress, Watchdog};
 
@@ -51,6 +51,7 @@ pub struct TunedListener {
     listener: TcpListener,
     config: KeepaliveConfig,
     watchdog: Option<Watchdog>,
+    limiter: Option<ConnectionLimiter>,
     stats: ListenerStats,
 }
 
@@ -62,13 +63,23 @@ impl TunedListener {
 
     /// Tunes what an existing listener accepts (one you bound with your own backlog, say).
     pub fn from_listener(listener: TcpListener, config: KeepaliveConfig) -> TunedListener {
-        TunedListener { listener, config, watchdog: None, stats: ListenerStats::default() }
+        TunedListener { listener, config, watchdog: None, limiter: None, stats: ListenerStats::default() }
     }
 
     /// Ends any connection whose written bytes stay unacknowledged for `deadline` (see
     /// [`watchdog`](crate::watchdog)); counted in [`ListenerStats::watchdog_ended`].
     pub fn with_watchdog(mut self, deadline: Duration) -> TunedListener {
-        self.watchdog = Some(Watchdog::counting(deadline, self.stats.inner.watchdog_ended.clone()));
+        let watchdog = Watchdog::new(deadline);
+        *self.stats.inner.watchdog.lock().unwrap_or_else(|p| p.into_inner()) = Some(watchdog.clone());
+        self.watchdog = Some(watchdog);
+        self
+    }
+
+    /// Admits connections through `limiter` (see [`limit`](crate::limit)): one past its total or
+    /// its per-address cap gets a 503 and is closed, never handed to the server; counted in
+    /// [`ListenerStats::rejected_by`].
+    pub fn with_limiter(mut self, limiter: ConnectionLimiter) -> TunedListener {
+        self.limiter = Some(limiter);
         self
     }
 
@@ -89,11 +100,25 @@ impl TunedListener {
 
     /// Accepts one connection and tunes it; errors are the caller's to handle (the
     /// [`Listener`](axum::serve::Listener) implementation retries them).
+    /// With a limiter, connections it refuses are answered and closed here, and the next one is
+    /// awaited.
     pub async fn accept_tuned(&self) -> io::Result<(TunedStream, SocketAddr)> {
-        let (stream, peer) = self.listener.accept().await?;
-        let stream = TunedStream::new(stream, &self.config, self.watchdog.as_ref());
-        self.stats.record(stream.outcomes());
-        Ok((stream, peer))
+        loop {
+            let (stream, peer) = self.listener.accept().await?;
+            let permit = match self.limiter.as_ref().map(|l| l.try_acquire(peer.ip())) {
+                None => None,
+                Some(Ok(permit)) => Some(permit),
+                Some(Err(why)) => {
+                    self.stats.rejected(why);
+                    tokio::spawn(limit::reject(stream));
+                    continue;
+                }
+            };
+            let mut stream = TunedStream::new(stream, &self.config, self.watchdog.as_ref());
+            stream.permit = permit;
+            self.stats.record(stream.outcomes());
+            return Ok((stream, peer));
+        }
     }
 }
 
@@ -141,11 +166,17 @@ struct StatsInner {
     accepted: AtomicU64,
     failures: [AtomicU64; OPTION_NAMES.len()],
     last: Mutex<Vec<OptionOutcome>>,
-    /// The watchdog's own counter (shared with it: see `with_watchdog`).
-    watchdog_ended: Counter,
+    /// Refused by the limiter: over the total, over the per-address cap.
+    rejected: [AtomicU64; 2],
+    /// The watchdog, whose own count `watchdog_ended` reads (see `with_watchdog`).
+    watchdog: Mutex<Option<Watchdog>>,
 }
 
 impl ListenerStats {
+    fn rejected(&self, why: Rejected) {
+        self.inner.rejected[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
     fn record(&self, outcomes: &[OptionOutcome]) {
         self.inner.accepted.fetch_add(1, Ordering::Relaxed);
         for o in outcomes.iter().filter(|o| !o.ok()) {
@@ -176,7 +207,12 @@ impl ListenerStats {
 
     /// Connections the watchdog ended.
     pub fn watchdog_ended(&self) -> u64 {
-        self.inner.watchdog_ended.get()
+        self.inner.watchdog.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map_or(0, Watchdog::ended)
+    }
+
+    /// Connections the limiter refused with a 503, over the total and over the per-address cap.
+    pub fn rejected_by(&self, why: Rejected) -> u64 {
+        self.inner.rejected[why as usize].load(Ordering::Relaxed)
     }
 }
 
@@ -188,6 +224,8 @@ pub struct TunedStream {
     stream: TcpStream,
     outcomes: Vec<OptionOutcome>,
     progress: Option<Progress>,
+    /// The limiter's place for this connection, freed when the stream is dropped.
+    permit: Option<ConnectionPermit>,
 }
 
 impl TunedStream {
@@ -195,7 +233,7 @@ impl TunedStream {
     /// accept loops of your own (hyper's, say).
     pub fn new(stream: TcpStream, config: &KeepaliveConfig, watchdog: Option<&Watchdog>) -> TunedStream {
         let outcomes = tuning::tune(&stream, config);
-        TunedStream { stream, outcomes, progress: watchdog.cloned().map(Progress::new) }
+        TunedStream { stream, outcomes, progress: watchdog.cloned().map(Progress::new), permit: None }
     }
 
     /// Each option's outcome on this connection.
@@ -208,7 +246,15 @@ impl TunedStream {
         &self.stream
     }
 
-    /// The tokio stream inside (the watchdog no longer watches it).
+    /// Holds `permit` for as long as this stream lives (for accept loops of your own that admit
+    /// connections through a [`ConnectionLimiter`]).
+    pub fn with_permit(mut self, permit: ConnectionPermit) -> TunedStream {
+        self.permit = Some(permit);
+        self
+    }
+
+    /// The tokio stream inside (the watchdog no longer watches it, and a limiter's place is
+    /// freed).
     pub fn into_inner(self) -> TcpStream {
         self.stream
     }

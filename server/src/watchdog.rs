@@ -23,10 +23,11 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use prometheus_client::metrics::counter::Counter;
 use socket2::SockRef;
 use tokio::time::{Instant, Sleep};
 
@@ -54,7 +55,8 @@ use crate::platform;
 #[derive(Debug, Clone)]
 pub struct Watchdog {
     deadline: Duration,
-    ended: Counter,
+    /// Connections ended, shared by every clone.
+    ended: Arc<AtomicU64>,
     /// With [`Watchdog::with_min_rate`]: the bytes per second a reader must acknowledge, judged
     /// over this window, while bytes wait.
     min_rate: Option<(u64, Duration)>,
@@ -64,7 +66,7 @@ impl Watchdog {
     /// Ends a connection once its written bytes have gone unacknowledged for `deadline`.
     /// Deadlines under 100 ms are raised to 100 ms.
     pub fn new(deadline: Duration) -> Watchdog {
-        Watchdog { deadline: deadline.max(Duration::from_millis(100)), ended: Counter::default(), min_rate: None }
+        Watchdog { deadline: deadline.max(Duration::from_millis(100)), ended: Arc::default(), min_rate: None }
     }
 
     /// Also ends a connection whose peer acknowledges fewer than `bytes_per_second` over any
@@ -77,25 +79,15 @@ impl Watchdog {
         self
     }
 
-    /// The same, counting what it ends in `ended` (a counter registered elsewhere).
-    pub fn counting(deadline: Duration, ended: Counter) -> Watchdog {
-        Watchdog { ended, ..Watchdog::new(deadline) }
-    }
-
     /// The deadline.
     pub fn deadline(&self) -> Duration {
         self.deadline
     }
 
-    /// Connections the watchdog has ended so far.
+    /// Connections the watchdog has ended so far (by this watchdog and every clone of it): read it
+    /// into your metrics when they are scraped.
     pub fn ended(&self) -> u64 {
-        self.ended.get()
-    }
-
-    /// The counter behind [`ended`](Watchdog::ended), to register with a
-    /// `prometheus_client::registry::Registry`.
-    pub fn ended_counter(&self) -> Counter {
-        self.ended.clone()
+        self.ended.load(Ordering::Relaxed)
     }
 
     /// Whether this platform can count a socket's unacknowledged bytes (and so whether the
@@ -214,7 +206,7 @@ impl Progress {
                 // A reset on close: the queued bytes are dropped at once, not retried for
                 // minutes by an orphaned socket.
                 let _ = platform::reset_on_close(&sock);
-                self.watchdog.ended.inc();
+                self.watchdog.ended.fetch_add(1, Ordering::Relaxed);
                 self.fired = Some((queued, stalled));
                 tracing::info!("write-progress watchdog: {queued} bytes unacknowledged for {stalled:?}; closing");
                 return Poll::Ready(stalled_error(queued, stalled));

@@ -144,3 +144,23 @@ fn hyper_example_serves_over_a_tuned_connection() {
     assert!(o.so_keepalive && o.tcp_nodelay, "{o:?}");
     assert_eq!((o.keepidle_s, o.keepintvl_s, o.keepcnt, o.user_timeout_ms), (10, 5, 3, 25_000));
 }
+
+/// The server crate's default user timeout (what an adopter's connections get) and the library's
+/// keepalive rule (what `fix` sets and the findings judge by) are the same arithmetic, written
+/// once in each crate so that neither depends on the other: they must agree everywhere, the
+/// saturating ends included.
+#[test]
+fn the_server_crate_and_the_library_agree_on_the_keepalive_rule() {
+    use webui_doctor::deadpeer::keepalive_ms;
+    use webui_doctor_server::KeepaliveConfig;
+    for idle in [1u32, 2, 10, 600, 7200, 32767] {
+        for interval in [1u32, 5, 75, 32767] {
+            for count in [1u32, 3, 9, 127] {
+                let secs = |s: u32| Duration::from_secs(s.into());
+                let server = KeepaliveConfig::new(secs(idle), secs(interval), count).user_timeout;
+                let library = keepalive_ms(idle.into(), interval.into(), count.into());
+                assert_eq!(server, Some(Duration::from_millis(library)), "{idle}/{interval}/{count}");
+            }
+        }
+    }
+}

@@ -292,7 +292,7 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
 
 fn login_page(failed: bool) -> String {
     let note = if failed { "<p class=\"err\">That token is not right.</p>" } else { "" };
-    include_str!("../../assets/login.html").replace("<!--NOTE-->", note)
+    include_str!("assets/login.html").replace("<!--NOTE-->", note)
 }
 
 #[cfg(test)]

@@ -74,10 +74,10 @@ async fn per_address(
     next.run(request).await.map(|body| axum::body::Body::new(super::clients::Holding::new(body, slot)))
 }
 
-const DASHBOARD: &str = include_str!("../../assets/dashboard.html");
-const DASHBOARD_JS: &str = include_str!("../../assets/dashboard.js");
-const DASHBOARD_CSS: &str = include_str!("../../assets/dashboard.css");
-const LOGIN_CSS: &str = include_str!("../../assets/login.css");
+const DASHBOARD: &str = include_str!("assets/dashboard.html");
+const DASHBOARD_JS: &str = include_str!("assets/dashboard.js");
+const DASHBOARD_CSS: &str = include_str!("assets/dashboard.css");
+const LOGIN_CSS: &str = include_str!("assets/login.css");
 
 async fn dashboard() -> Response {
     ([(header::CACHE_CONTROL, "no-store")], Html(DASHBOARD)).into_response()
@@ -150,7 +150,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
         },
         "watchdog": state.watchdog.as_ref().map(|w| json!({
             "deadline_s": w.deadline().as_secs_f64(),
-            "supported": crate::Watchdog::supported(),
+            "supported": webui_doctor_server::Watchdog::supported(),
             "ended": w.ended(),
         })),
         "heartbeat_s": state.config.heartbeat.as_secs_f64(),
@@ -190,6 +190,6 @@ async fn events(State(state): State<AppState>) -> Response {
         let _slot = &slot;
         std::future::ready(frame.map(|f| Ok::<_, Infallible>(Event::default().event("snapshot").data(&*f.json))))
     });
-    let sse = crate::sse::stream(snapshots, state.config.heartbeat, state.shutdown.clone());
+    let sse = webui_doctor_server::sse::stream(snapshots, state.config.heartbeat, state.shutdown.clone());
     ([("x-accel-buffering", "no"), ("cache-control", "no-store")], sse).into_response()
 }

@@ -5,7 +5,9 @@
 //!   `/healthz` never takes one, so a health check always answers, however many streams the
 //!   address holds.
 //! - **Connections** per address are capped at twice that, a backstop against idle sockets
-//!   (hyper's header timeout closes those too); past it, 503 at accept.
+//!   (hyper's header timeout closes those too); past it, 503 at accept. The cap is the server
+//!   crate's [`ConnectionLimiter`](webui_doctor_server::ConnectionLimiter); at it, an idle
+//!   unauthenticated connection makes room ([`Clients::make_room`]).
 //! - **With a token, connections that have not authenticated** are few per address
 //!   (`UNAUTHENTICATED`): past it, the oldest such connection is closed to make room. Idle
 //!   unauthenticated keep-alive connections can then never crowd out a `Bearer` request, which
@@ -97,15 +99,11 @@ impl Clients {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes a connection's place; `close` ends it if it is evicted as the oldest
-    /// unauthenticated one. `Full` past twice the request cap.
-    pub fn connect(self: &Arc<Clients>, tag: ConnTag, close: CancellationToken) -> Result<ConnSlot, Full> {
+    /// Registers a connection the limiter admitted; `close` ends it if it is evicted as the oldest
+    /// unauthenticated one.
+    pub fn connect(self: &Arc<Clients>, tag: ConnTag, close: CancellationToken) -> ConnSlot {
         let mut entries = self.entries();
         let e = entries.entry(tag.peer.ip()).or_default();
-        // At the connection cap, an idle unauthenticated connection makes room if there is one.
-        if e.connections >= 2 * self.max_requests && !e.evict(Duration::ZERO) {
-            return Err(Full);
-        }
         e.connections += 1;
         if self.track_unauthenticated {
             let now = Instant::now();
@@ -113,7 +111,13 @@ impl Clients {
             // The oldest idle ones make room; one with a request in flight is left to finish.
             while e.unauthenticated.len() > UNAUTHENTICATED && e.evict(GRACE) {}
         }
-        Ok(ConnSlot { clients: self.clone(), tag })
+        ConnSlot { clients: self.clone(), tag }
+    }
+
+    /// `ip` is at its connection cap: closes its oldest idle unauthenticated connection, if it has
+    /// one (true), so that a new connection can take its place.
+    pub fn make_room(&self, ip: IpAddr) -> bool {
+        self.entries().get_mut(&ip).is_some_and(|e| e.evict(Duration::ZERO))
     }
 
     /// The connection authenticated: it no longer counts as unauthenticated.
@@ -283,26 +287,26 @@ mod tests {
         let token = |_| CancellationToken::new();
         let tokens: Vec<CancellationToken> = (0..=UNAUTHENTICATED).map(token).collect();
         let mut slots: Vec<ConnSlot> =
-            tokens.iter().enumerate().map(|(i, t)| c.connect(tag(i as u64), t.clone()).unwrap()).collect();
+            tokens.iter().enumerate().map(|(i, t)| c.connect(tag(i as u64), t.clone())).collect();
         // Just made, they are about to send their requests: none is closed yet.
         assert!(tokens.iter().all(|t| !t.is_cancelled()));
         std::thread::sleep(GRACE);
         let kept = CancellationToken::new();
-        slots.push(c.connect(tag(99), kept.clone()).unwrap());
+        slots.push(c.connect(tag(99), kept.clone()));
         assert!(tokens[0].is_cancelled() && tokens[1].is_cancelled(), "the oldest two made room");
         assert!(tokens[2..].iter().all(|t| !t.is_cancelled()));
         // An authenticated connection is never closed to make room.
         c.authenticated(tag(2));
         let more: Vec<CancellationToken> = (0..UNAUTHENTICATED).map(token).collect();
         for (i, t) in more.iter().enumerate() {
-            slots.push(c.connect(tag(100 + i as u64), t.clone()).unwrap());
+            slots.push(c.connect(tag(100 + i as u64), t.clone()));
         }
         assert!(!tokens[2].is_cancelled());
         assert!(tokens[3..].iter().all(CancellationToken::is_cancelled));
         // One with a request in flight is not closed; the next idle one is.
         let busy = c.request(tag(99)).unwrap();
         std::thread::sleep(GRACE);
-        slots.push(c.connect(tag(200), CancellationToken::new()).unwrap());
+        slots.push(c.connect(tag(200), CancellationToken::new()));
         assert!(!kept.is_cancelled() && more[0].is_cancelled(), "the oldest idle one, not the busy one");
         drop((slots, busy));
     }

@@ -1,10 +1,12 @@
 //! The server's own counters, exposed on `/metrics` after the socket gauges the provider renders.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
+use webui_doctor_server::Watchdog;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OptionLabel {
@@ -31,12 +33,30 @@ pub struct ServerMetrics {
     pub sse_clients: Gauge,
     pub option_failures: Family<OptionLabel, Counter>,
     pub peers_timed_out: Counter,
-    pub watchdog_ended: Counter,
+    pub watchdog_ended: WatchdogEnded,
 }
 
-impl Default for ServerMetrics {
+/// The watchdog's own count (the server crate keeps it as a plain number), read at each scrape.
+#[derive(Clone, Debug, Default)]
+pub struct WatchdogEnded(Option<Watchdog>);
+
+impl TypedMetric for WatchdogEnded {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for WatchdogEnded {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_counter::<NoLabelSet, _, u64>(&self.0.as_ref().map_or(0, Watchdog::ended), None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+impl ServerMetrics {
     /// Every label value is created up front, so each series exists (at 0) from the first scrape.
-    fn default() -> ServerMetrics {
+    pub fn new(watchdog: Option<Watchdog>) -> ServerMetrics {
         let m = ServerMetrics {
             accepted: Counter::default(),
             open: Gauge::default(),
@@ -45,7 +65,7 @@ impl Default for ServerMetrics {
             sse_clients: Gauge::default(),
             option_failures: Family::default(),
             peers_timed_out: Counter::default(),
-            watchdog_ended: Counter::default(),
+            watchdog_ended: WatchdogEnded(watchdog),
         };
         for reason in
             ["max_connections", "max_connections_per_ip", "max_sse_clients", "busy", "unauthenticated_evicted"]
@@ -63,14 +83,12 @@ impl Default for ServerMetrics {
         ] {
             let _ = m.refused.get_or_create(&RefusedLabel { reason }).get();
         }
-        for option in crate::tuning::OPTION_NAMES {
+        for option in webui_doctor_server::tuning::OPTION_NAMES {
             let _ = m.option_failures.get_or_create(&OptionLabel { option }).get();
         }
         m
     }
-}
 
-impl ServerMetrics {
     /// Every series, for the text encoder.
     pub fn registry(&self) -> Registry {
         let mut r = Registry::with_prefix("webui_doctor_server");

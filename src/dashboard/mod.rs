@@ -1,6 +1,6 @@
 //! webui-doctor's dashboard server (`webui-doctor serve`): the page, its SSE stream, the JSON
 //! API, `/metrics`, access control — built on the reusable half of the crate ([`TunedStream`],
-//! [`Watchdog`], [`sse`](crate::sse)). It knows nothing of how sockets are inspected; the caller
+//! [`Watchdog`], [`sse`](webui_doctor_server::sse)). It knows nothing of how sockets are inspected; the caller
 //! hands it a [`SnapshotProvider`].
 //!
 //! The shape: one accept loop ([`Server::run`]) that owns the
@@ -19,6 +19,7 @@ mod hub;
 mod metrics;
 mod reads;
 mod routes;
+pub mod web_config;
 
 use std::io;
 use std::net::SocketAddr;
@@ -28,14 +29,14 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use self::metrics::ServerMetrics;
-use crate::tuning::{self, KeepaliveConfig, OptionOutcome};
-use crate::{TunedStream, Watchdog};
+use webui_doctor_server::limit::{self, ConnectionLimiter};
+use webui_doctor_server::tuning::{self, KeepaliveConfig, OptionOutcome};
+use webui_doctor_server::{TunedStream, Watchdog};
 
 /// Everything `webui-doctor serve` can set.
 #[derive(Debug, Clone)]
@@ -74,7 +75,7 @@ pub struct Config {
     /// How long graceful shutdown waits for connections before it closes them.
     pub shutdown_grace: Duration,
     /// An exporter-toolkit web configuration file (TLS, basic auth, response headers): see
-    /// [`web_config`](crate::web_config). Re-read when it changes.
+    /// [`web_config`](crate::dashboard::web_config). Re-read when it changes.
     pub web_config: Option<std::path::PathBuf>,
     /// Serve plain HTTP on a non-loopback address (otherwise refused without TLS).
     pub allow_plain_http: bool,
@@ -141,7 +142,7 @@ pub enum StartError {
     /// A non-loopback address without TLS, and plain HTTP was not allowed.
     PlainHttp(SocketAddr),
     /// The web configuration file could not be used.
-    WebConfig(crate::web_config::WebConfigError),
+    WebConfig(crate::dashboard::web_config::WebConfigError),
 }
 
 /// The shortest access token accepted (16 bytes: 128 bits if random).
@@ -206,7 +207,7 @@ pub(crate) struct AppState {
     /// failed log-ins).
     pub clients: Arc<clients::Clients>,
     /// The web configuration file, kept current.
-    pub web: Option<Arc<crate::web_config::Reloading>>,
+    pub web: Option<Arc<crate::dashboard::web_config::Reloading>>,
 }
 
 /// The dashboard server: bound by [`Server::bind`], served by [`Server::run`].
@@ -214,7 +215,7 @@ pub(crate) struct AppState {
 /// ```no_run
 /// use std::sync::Arc;
 /// use webui_doctor_server::CancellationToken;
-/// use webui_doctor_server::dashboard::{Config, ProviderError, Server, SnapshotProvider};
+/// use webui_doctor::dashboard::{Config, ProviderError, Server, SnapshotProvider};
 ///
 /// /// Serves fixed documents: a real provider reads the kernel's socket tables.
 /// struct Fixed;
@@ -252,7 +253,9 @@ impl Server {
     /// Binds the listener and checks the configuration; nothing is served until [`Server::run`].
     pub fn bind(config: Config, provider: Arc<dyn SnapshotProvider>) -> Result<Server, StartError> {
         let web = match &config.web_config {
-            Some(path) => Some(Arc::new(crate::web_config::Reloading::new(path).map_err(StartError::WebConfig)?)),
+            Some(path) => {
+                Some(Arc::new(crate::dashboard::web_config::Reloading::new(path).map_err(StartError::WebConfig)?))
+            }
             None => None,
         };
         let (tls, basic) =
@@ -273,11 +276,10 @@ impl Server {
         let listener = listen(config.listen).map_err(|e| StartError::Bind(config.listen, e))?;
         let probe = tuning::probe(&config.keepalive).unwrap_or_default();
         let port = listener.local_addr().map_err(|e| StartError::Bind(config.listen, e))?.port();
-        let metrics = ServerMetrics::default();
-        let watchdog = config.watchdog.map(|deadline| {
-            Watchdog::counting(deadline, metrics.watchdog_ended.clone())
-                .with_min_rate(config.min_send_rate, config.body_timeout)
-        });
+        let watchdog = config
+            .watchdog
+            .map(|deadline| Watchdog::new(deadline).with_min_rate(config.min_send_rate, config.body_timeout));
+        let metrics = ServerMetrics::new(watchdog.clone());
         let state = AppState {
             provider,
             metrics,
@@ -337,7 +339,10 @@ impl Server {
             .max_buf_size(MAX_REQUEST_HEAD);
         let builder = Arc::new(builder);
         let graceful = GracefulShutdown::new();
-        let conn_permits = Arc::new(Semaphore::new(state.config.max_connections));
+        // Connections in total and per address (twice the request cap: a backstop against idle
+        // sockets; see `clients`).
+        let limiter =
+            ConnectionLimiter::new(state.config.max_connections, 2 * state.config.max_connections_per_ip.max(1));
         let next_id = AtomicU64::new(0);
         let metrics = state.metrics.clone();
         let keepalive = state.config.keepalive;
@@ -361,18 +366,20 @@ impl Server {
             // here, by the next connection).
             let tls = state.web.as_ref().and_then(|w| w.current().tls());
             let tag = clients::ConnTag { peer, id: next_id.fetch_add(1, Ordering::Relaxed), tls: tls.is_some() };
+            let permit = match limiter.acquire_or_make_room(peer.ip(), || state.clients.make_room(peer.ip())) {
+                Ok(permit) => permit,
+                Err(why) => {
+                    metrics.rejected.get_or_create(&metrics::RejectLabel { reason: why.reason() }).inc();
+                    // Over TLS, only the close: a plain-text 503 would not be understood.
+                    if !tag.tls {
+                        tokio::spawn(limit::reject(stream));
+                    }
+                    continue;
+                }
+            };
             let evicted = CancellationToken::new();
-            let Ok(ip_slot) = state.clients.connect(tag, evicted.clone()) else {
-                metrics.rejected.get_or_create(&metrics::RejectLabel { reason: "max_connections_per_ip" }).inc();
-                tokio::spawn(reject(stream, tag.tls));
-                continue;
-            };
-            let Ok(permit) = conn_permits.clone().try_acquire_owned() else {
-                metrics.rejected.get_or_create(&metrics::RejectLabel { reason: "max_connections" }).inc();
-                tokio::spawn(reject(stream, tag.tls));
-                continue;
-            };
-            let stream = TunedStream::new(stream, &keepalive, watchdog.as_ref());
+            let ip_slot = state.clients.connect(tag, evicted.clone());
+            let stream = TunedStream::new(stream, &keepalive, watchdog.as_ref()).with_permit(permit);
             for outcome in stream.outcomes() {
                 if !outcome.ok() {
                     metrics.option_failures.get_or_create(&metrics::OptionLabel { option: outcome.option }).inc();
@@ -424,7 +431,7 @@ impl Server {
                     }
                 }
                 metrics.open.dec();
-                drop((permit, ip_slot));
+                drop(ip_slot);
             });
         }
         drop(listener);
@@ -464,18 +471,6 @@ where
 {
     let conn = builder.serve_connection(TokioIo::new(io), service);
     Ok(watcher.watch(conn).await?)
-}
-
-/// Past `max_connections`: a 503 written straight to the socket, then close (over TLS, only the
-/// close: plain text would not be understood).
-async fn reject(mut stream: tokio::net::TcpStream, tls: bool) {
-    if tls {
-        return;
-    }
-    let _ = stream
-        .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 28\r\nconnection: close\r\nretry-after: 5\r\n\r\ntoo many connections, retry\n")
-        .await;
-    let _ = stream.shutdown().await;
 }
 
 /// True when a connection ended because the kernel gave up on the peer (ETIMEDOUT): keepalive
