@@ -379,14 +379,14 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let results = gate.evaluate(&report.summary, &bounds);
     let ok = results.iter().all(|r| r.ok);
     for r in results.iter().filter(|r| !r.ok) {
-        eprintln!("webui-doctor: check failed: {}", r.message);
+        eprintln!("webui-doctor: check failed: {}", render::gate::message(r));
     }
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match args.format {
         CheckFormat::Text => {
             for r in &results {
-                writeln!(out, "{} {}: {}", if r.ok { "ok  " } else { "FAIL" }, r.rule, r.message)?;
+                writeln!(out, "{} {}: {}", if r.ok { "ok  " } else { "FAIL" }, r.rule, render::gate::message(r))?;
             }
             writeln!(out, "source: {}, {} sockets checked", report.snapshot.source.name(), report.summary.total)?;
             render::table::write_findings(&mut out, &report)?;

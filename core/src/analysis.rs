@@ -367,7 +367,8 @@ impl<'a> Report<'a> {
 }
 
 /// Tags a finding with its namespace, and makes its cure work as printed from the host: the
-/// command names the namespace (`--netns NAME`, `--netns-pid PID`; none for `host`).
+/// command names the namespace (`--netns NAME`, `--netns-pid PID`; none for `host`). The message,
+/// made from the cure when it is printed, names it too.
 fn in_namespace(f: &mut Finding, netns: &Arc<str>) {
     let flag = match &**netns {
         "host" => None,
@@ -381,7 +382,6 @@ fn in_namespace(f: &mut Finding, netns: &Arc<str>) {
         if let Some(cure) = &mut f.cure {
             *cure = cure.replacen("webui-doctor fix ", &with, 1);
         }
-        f.message = f.message.replace("`webui-doctor fix ", &format!("`{with}"));
     }
     f.netns = Some(netns.clone());
 }
@@ -394,10 +394,13 @@ mod tests {
     #[test]
     fn a_cure_found_in_a_namespace_names_it() {
         let cure = || Finding {
-            code: "keepalive-missing",
             severity: crate::diagnose::Severity::Warning,
-            message: "… `webui-doctor fix --port 80` puts keepalive on the running server".into(),
-            evidence: serde_json::Value::Null,
+            evidence: crate::diagnose::Evidence::KeepaliveMissing(crate::diagnose::KeepaliveMissing {
+                cured_ports: vec![],
+                established: 1,
+                ports: [80].into(),
+                without_keepalive: 1,
+            }),
             cure: Some("webui-doctor fix --port 80".into()),
             netns: None,
         };
@@ -406,7 +409,6 @@ mod tests {
         in_namespace(&mut b, &Arc::from("pid:4242"));
         in_namespace(&mut c, &Arc::from("host"));
         assert_eq!(a.cure.as_deref(), Some("webui-doctor fix --netns web --port 80"));
-        assert!(a.message.contains("`webui-doctor fix --netns web --port 80`"), "{}", a.message);
         assert_eq!(b.cure.as_deref(), Some("webui-doctor fix --netns-pid 4242 --port 80"));
         assert_eq!(c.cure.as_deref(), Some("webui-doctor fix --port 80"));
         assert_eq!(c.netns.as_deref(), Some("host"));

@@ -6,11 +6,13 @@ use serde::Serialize;
 use crate::analysis::{KeepaliveCoverage, Summary};
 use crate::deadpeer::Detect;
 use crate::model::{Socket, TcpState};
-use crate::units::long_duration;
 
+/// The rules `check` was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gate {
+    /// `--max-close-wait`.
     pub max_close_wait: usize,
+    /// `--require-keepalive`.
     pub require_keepalive: bool,
     /// `--max-detect`: the longest a dead peer may hold a server-side connection, in ms.
     pub max_detect_ms: Option<u64>,
@@ -56,47 +58,100 @@ pub fn server_bounds(sockets: &[Socket], listening: &std::collections::BTreeSet<
     bounds
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A rule's stable name: what scripts match on (`rules[].rule` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// `max-close-wait`: at most so many sockets in CLOSE-WAIT.
+    MaxCloseWait,
+    /// `require-keepalive`: every established server-side socket has a keepalive timer.
+    RequireKeepalive,
+    /// `max-detect`: no established server-side socket holds a dead peer longer than the limit.
+    MaxDetect,
+}
+
+impl Rule {
+    /// The rule's name as scripts see it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::MaxCloseWait => "max-close-wait",
+            Rule::RequireKeepalive => "require-keepalive",
+            Rule::MaxDetect => "max-detect",
+        }
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One rule judged: its measured number against its limit, and what the words about it need.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleResult {
-    /// Stable rule name: `max-close-wait`, `require-keepalive` or `max-detect`.
-    pub rule: &'static str,
+    /// Which rule.
+    pub rule: Rule,
+    /// Whether it passed.
     pub ok: bool,
     /// The measured number: CLOSE-WAIT sockets, server-side established sockets without
     /// keepalive, or those a dead peer may hold too long.
     pub actual: usize,
     /// The most that passes.
     pub limit: usize,
-    pub message: String,
+    /// The numbers behind `actual`, for the message.
+    pub detail: Detail,
+}
+
+/// What a rule measured besides `actual`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// `max-close-wait`: of the CLOSE-WAIT sockets, those still in a listen queue.
+    CloseWait {
+        /// Never accepted.
+        queued: usize,
+    },
+    /// `require-keepalive`: the established server-side sockets judged.
+    Keepalive {
+        /// All of them.
+        established: usize,
+    },
+    /// `max-detect`.
+    Detect {
+        /// The limit, in ms.
+        max_ms: u64,
+        /// The established server-side sockets judged.
+        total: usize,
+        /// Of them, those past the limit (whose options were read).
+        over: usize,
+        /// The longest any of those holds a dead peer, in ms; `None`: forever (keepalive off).
+        worst_ms: Option<u64>,
+        /// Some of those are past it only with data in flight and no `TCP_USER_TIMEOUT`.
+        in_flight: bool,
+        /// Those whose options could not be read (they fail too).
+        unread: usize,
+    },
 }
 
 impl Gate {
+    /// Judges a summary and the server-side bounds by each rule asked for.
     pub fn evaluate(&self, summary: &Summary, bounds: &Bounds) -> Vec<RuleResult> {
         let close_wait = summary.close_wait();
         let mut results = vec![RuleResult {
-            rule: "max-close-wait",
+            rule: Rule::MaxCloseWait,
             ok: close_wait <= self.max_close_wait,
             actual: close_wait,
             limit: self.max_close_wait,
-            message: match summary.queued.close_wait {
-                0 => format!("{close_wait} sockets in CLOSE-WAIT (max {})", self.max_close_wait),
-                queued => format!(
-                    "{close_wait} sockets in CLOSE-WAIT, {queued} of them in the listen queue, never accepted (max {})",
-                    self.max_close_wait
-                ),
-            },
+            detail: Detail::CloseWait { queued: summary.queued.close_wait },
         }];
         if self.require_keepalive {
             let k = bounds.keepalive;
             results.push(RuleResult {
-                rule: "require-keepalive",
+                rule: Rule::RequireKeepalive,
                 ok: k.unarmed() == 0,
                 actual: k.unarmed(),
                 limit: 0,
-                message: format!(
-                    "{} of {} established server-side sockets have no keepalive timer armed",
-                    k.unarmed(),
-                    k.established
-                ),
+                detail: Detail::Keepalive { established: k.established },
             });
         }
         if let Some(max) = self.max_detect_ms {
@@ -108,39 +163,20 @@ impl Gate {
 
 fn max_detect(max: u64, bounds: &Bounds) -> RuleResult {
     let over: Vec<&Detect> = bounds.read.iter().filter(|d| !d.within(max)).collect();
-    let total = bounds.read.len() + bounds.unread;
-    let mut message = if over.is_empty() {
-        format!(
-            "a dead peer is dropped within {} on every one of {total} established server-side sockets",
-            long_duration(max)
-        )
-    } else {
-        let worst = match over.iter().map(|d| d.worst_ms()).max_by_key(|w| w.map_or(u64::MAX, |w| w)) {
-            Some(Some(ms)) => {
-                let why = if over.iter().any(|d| d.busy_ms.is_none() && d.retries_ms > max) {
-                    " (data in flight with no TCP_USER_TIMEOUT)"
-                } else {
-                    ""
-                };
-                format!("up to about {}{why}", long_duration(ms))
-            }
-            _ => "never, on an idle one (keepalive off)".to_owned(),
-        };
-        format!(
-            "{} of {total} established server-side sockets can hold a dead peer longer than {}: {worst}",
-            over.len(),
-            long_duration(max)
-        )
-    };
-    if bounds.unread > 0 {
-        message.push_str(&format!("; the options of {} could not be read, so they fail too", bounds.unread));
-    }
+    let worst_ms = over.iter().map(|d| d.worst_ms()).max_by_key(|w| w.map_or(u64::MAX, |w| w)).flatten();
     RuleResult {
-        rule: "max-detect",
+        rule: Rule::MaxDetect,
         ok: over.is_empty() && bounds.unread == 0,
         actual: over.len() + bounds.unread,
         limit: 0,
-        message,
+        detail: Detail::Detect {
+            max_ms: max,
+            total: bounds.read.len() + bounds.unread,
+            over: over.len(),
+            worst_ms,
+            in_flight: over.iter().any(|d| d.busy_ms.is_none() && d.retries_ms > max),
+            unread: bounds.unread,
+        },
     }
 }
 
@@ -171,7 +207,7 @@ mod tests {
         assert!(r[0].ok);
         assert!(!r[1].ok);
         assert_eq!(r[1].actual, 1);
-        assert_eq!(r[1].message, "1 of 2 established server-side sockets have no keepalive timer armed");
+        assert_eq!(r[1].detail, Detail::Keepalive { established: 2 });
         // The same sockets as a client's outgoing connections (port 8787 not listening): passes.
         let client = server_bounds(&sockets, &[80].into(), 15);
         assert!(gate.evaluate(&summary, &client)[1].ok);
@@ -196,9 +232,15 @@ mod tests {
         let r = gate.evaluate(&Summary::default(), &bounds(0));
         assert!(!r[1].ok);
         assert_eq!(
-            r[1].message,
-            "1 of 1 established server-side sockets can hold a dead peer longer than 1 min: up to about 15 min 24 s \
-             (data in flight with no TCP_USER_TIMEOUT)"
+            r[1].detail,
+            Detail::Detect {
+                max_ms: 60_000,
+                total: 1,
+                over: 1,
+                worst_ms: Some(crate::deadpeer::retries_ms(15)),
+                in_flight: true,
+                unread: 0
+            }
         );
         // With a 30 s user timeout both bounds are 30 s (idle: the first probe slot past it).
         assert!(gate.evaluate(&Summary::default(), &bounds(30_000))[1].ok);

@@ -94,6 +94,7 @@ struct Head<'a> {
     /// Present with `-p`: how many sockets stayed without an owner, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     attribution: Option<Attribution>,
+    #[serde(serialize_with = "super::findings::serialize")]
     findings: &'a [Finding],
     /// With `--watch`: the host's TcpExt counters' change since the last report.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -142,6 +143,7 @@ struct CheckDoc<'a> {
     #[serde(flatten)]
     head: Head<'a>,
     ok: bool,
+    #[serde(serialize_with = "super::gate::serialize")]
     rules: &'a [RuleResult],
 }
 

@@ -11,7 +11,9 @@
 
 pub mod cure;
 pub mod events;
+pub mod findings;
 pub mod fix;
+pub mod gate;
 pub mod json;
 pub mod prometheus;
 pub mod table;

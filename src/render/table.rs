@@ -463,9 +463,10 @@ pub fn write_findings(out: &mut impl Write, report: &Report) -> io::Result<()> {
             crate::diagnose::Severity::Warning => "warning",
             crate::diagnose::Severity::Info => "info",
         };
+        let message = super::findings::message(f);
         match &f.netns {
-            Some(ns) => writeln!(out, "{severity} [{}] (netns {}) {}", f.code, Clean(ns), Clean(&f.message))?,
-            None => writeln!(out, "{severity} [{}] {}", f.code, Clean(&f.message))?,
+            Some(ns) => writeln!(out, "{severity} [{}] (netns {}) {}", f.code(), Clean(ns), Clean(&message))?,
+            None => writeln!(out, "{severity} [{}] {}", f.code(), Clean(&message))?,
         }
     }
     Ok(())
