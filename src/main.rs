@@ -678,7 +678,11 @@ fn fix(args: FixArgs) -> anyhow::Result<ExitCode> {
         eprintln!(
             "webui-doctor: fix: {} {}: {}",
             f.local,
-            if f.peer.ends_with(":0") { "(listening)".to_owned() } else { format!("from {}", f.peer) },
+            if f.role == webui_doctor::fix::Role::Listening {
+                "(listening)".to_owned()
+            } else {
+                format!("from {}", f.peer)
+            },
             render::Clean(f.error.as_deref().unwrap_or_default())
         );
     }

@@ -15,10 +15,9 @@ use serde::Serialize;
 use crate::deadpeer::Detect;
 use crate::error::{Error, Result, VerifyError};
 use crate::filter::{Filter, PortRange};
-use crate::model::{Process, SockOpts, Socket, StateSet, TcpState, Timer, TimerKind};
+use crate::model::{Endpoint, Process, SockOpts, Socket, StateSet, TcpState, Timer, TimerKind};
 use crate::process::ProcessMap;
 use crate::query::{Query, collect};
-use crate::units::long_duration;
 
 /// The values a caller expects; each one given becomes a check.
 #[derive(Debug, Clone, Copy, Default)]
@@ -157,19 +156,77 @@ fn give_up(base: &Query, target: SocketAddr, client: &TcpStream, queued: Option<
     VerifyError::Queued { client: local, target, waiting }.into()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    /// Stable name: `keepalive`, `idle`, `interval`, `count`, `user-timeout`, `max-detect`.
-    pub check: &'static str,
-    /// `None` when it could not be evaluated (options unreadable).
-    pub ok: Option<bool>,
-    pub message: String,
+/// A check's stable name: what scripts match on (`checks[].check` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckName {
+    /// `keepalive`: keepalive is on.
+    Keepalive,
+    /// `idle`: `TCP_KEEPIDLE` is the value expected.
+    Idle,
+    /// `interval`: `TCP_KEEPINTVL` is the value expected.
+    Interval,
+    /// `count`: `TCP_KEEPCNT` is the value expected.
+    Count,
+    /// `user-timeout`: `TCP_USER_TIMEOUT` is the value expected.
+    UserTimeout,
+    /// `max-detect`: a dead peer is dropped within the limit.
+    MaxDetect,
 }
 
+impl CheckName {
+    /// The name as scripts see it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckName::Keepalive => "keepalive",
+            CheckName::Idle => "idle",
+            CheckName::Interval => "interval",
+            CheckName::Count => "count",
+            CheckName::UserTimeout => "user-timeout",
+            CheckName::MaxDetect => "max-detect",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One check of the server's socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// Which check.
+    pub check: CheckName,
+    /// `None` when it could not be evaluated (options unreadable).
+    pub ok: Option<bool>,
+    /// What was found, for the message.
+    pub found: Found,
+}
+
+/// What a check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// The options could not be read, and the timer cannot tell.
+    Unknown,
+    /// `SO_KEEPALIVE` is on (`true`) or off, read from the socket on `port`.
+    Keepalive { on: bool, port: u16 },
+    /// Options unreadable: the keepalive timer is armed (`true`) or not, on `port`.
+    Timer { armed: bool, port: u16 },
+    /// A value read (or, for the idle time, inferred from the timer) against the one expected.
+    Value { have: u32, want: u32 },
+    /// How long a dead peer holds the connection, against the most allowed.
+    Detect { detect: Detect, retries2: u32, max_ms: u64 },
+}
+
+/// What `verify` found on the server's accepted socket.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
-    pub server: String,
-    pub client: String,
+    /// The server's side of the connection.
+    pub server: Endpoint,
+    /// Our side.
+    pub client: Endpoint,
     pub inode: u64,
     pub process: Option<Process>,
     pub timer: Option<Timer>,
@@ -180,6 +237,7 @@ pub struct VerifyReport {
     /// Without the options: the idle time the keepalive timer's expiry implies, in seconds.
     pub inferred_idle_s: Option<u64>,
     pub detect: Option<Detect>,
+    #[serde(serialize_with = "crate::render::verify::serialize_checks")]
     pub checks: Vec<Check>,
     /// Every check passed (none failed). Not serialized: the document carries one verdict, which
     /// also counts the drill.
@@ -200,86 +258,43 @@ pub fn verify(probe: &Probe, expect: &Expectations) -> VerifyReport {
     };
     let detect = options.as_ref().map(|o| Detect::of(o, probe.retries2));
     let mut checks = Vec::new();
-    let unknown = |check, what: &str| Check {
-        check,
-        ok: None,
-        message: format!("{what}: unknown, the socket options could not be read"),
-    };
+    let unknown = |check| Check { check, ok: None, found: Found::Unknown };
 
     // Keepalive itself.
-    checks.push(match &options {
-        Some(o) if o.so_keepalive => Check { check: "keepalive", ok: Some(true), message: "SO_KEEPALIVE is on".into() },
-        Some(_) => Check {
-            check: "keepalive",
-            ok: Some(false),
-            message: format!(
-                "SO_KEEPALIVE is off: a client that vanishes without a FIN is never dropped. `webui-doctor fix \
-                 --port {}` puts keepalive on the running server",
-                s.local.port()
-            ),
-        },
-        None if keepalive_armed => Check {
-            check: "keepalive",
-            ok: Some(true),
-            message: "the keepalive timer is armed (options not readable; judged from the timer)".into(),
-        },
-        None => Check {
-            check: "keepalive",
-            ok: Some(false),
-            message: format!(
-                "no keepalive timer is armed on the server's socket. `webui-doctor fix --port {}` puts keepalive \
-                 on the running server",
-                s.local.port()
-            ),
-        },
-    });
+    let port = s.local.port();
+    let (ok, found) = match &options {
+        Some(o) => (o.so_keepalive, Found::Keepalive { on: o.so_keepalive, port }),
+        None => (keepalive_armed, Found::Timer { armed: keepalive_armed, port }),
+    };
+    checks.push(Check { check: CheckName::Keepalive, ok: Some(ok), found });
 
-    let mut expect_value = |check: &'static str, want: Option<u32>, have: Option<u32>, unit: &str| {
+    let mut expect_value = |check: CheckName, want: Option<u32>, have: Option<u32>| {
         let Some(want) = want else { return };
         checks.push(match have {
-            Some(have) => Check {
-                check,
-                ok: Some(have == want),
-                message: format!("{check} is {have}{unit} (expected {want}{unit})"),
-            },
-            None => unknown(check, check),
+            Some(have) => Check { check, ok: Some(have == want), found: Found::Value { have, want } },
+            None => unknown(check),
         });
     };
     let inferred = inferred_idle_s.map(|s| u32::try_from(s).unwrap_or(u32::MAX));
-    expect_value("idle", expect.idle_s, options.map(|o| o.keepidle_s).or(inferred), " s");
-    expect_value("interval", expect.interval_s, options.map(|o| o.keepintvl_s), " s");
-    expect_value("count", expect.count, options.map(|o| o.keepcnt), "");
-    expect_value("user-timeout", expect.user_timeout_ms, options.map(|o| o.user_timeout_ms), " ms");
+    expect_value(CheckName::Idle, expect.idle_s, options.map(|o| o.keepidle_s).or(inferred));
+    expect_value(CheckName::Interval, expect.interval_s, options.map(|o| o.keepintvl_s));
+    expect_value(CheckName::Count, expect.count, options.map(|o| o.keepcnt));
+    expect_value(CheckName::UserTimeout, expect.user_timeout_ms, options.map(|o| o.user_timeout_ms));
 
-    let max = u64::try_from(expect.max_detect.as_millis()).unwrap_or(u64::MAX);
+    let max_ms = u64::try_from(expect.max_detect.as_millis()).unwrap_or(u64::MAX);
     checks.push(match detect {
-        None => unknown("max-detect", "worst-case detection time"),
-        Some(d) => {
-            let idle = match d.idle_ms {
-                Some(ms) => format!("is dropped after {} on an idle connection", long_duration(ms)),
-                None => "is never dropped on an idle connection (keepalive off),".to_owned(),
-            };
-            let busy = match d.busy_ms {
-                Some(ms) => format!("after {} with data in flight", long_duration(ms)),
-                None => format!(
-                    "after about {} with data in flight (no TCP_USER_TIMEOUT: net.ipv4.tcp_retries2 {} decides)",
-                    long_duration(d.retries_ms),
-                    probe.retries2
-                ),
-            };
-            let ok = d.within(max);
-            Check {
-                check: "max-detect",
-                ok: Some(ok),
-                message: format!("a dead peer {idle} and {busy} (at most {} allowed)", long_duration(max)),
-            }
-        }
+        None => unknown(CheckName::MaxDetect),
+        Some(d) => Check {
+            check: CheckName::MaxDetect,
+            ok: Some(d.within(max_ms)),
+            found: Found::Detect { detect: d, retries2: probe.retries2, max_ms },
+        },
     });
 
     let ok = checks.iter().all(|c| c.ok != Some(false));
     VerifyReport {
-        server: s.local.to_string(),
-        client: s.peer.to_string(),
+        server: s.local,
+        client: s.peer,
         inode: s.inode,
         process: probe.owner.clone(),
         timer: s.timer,

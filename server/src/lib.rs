@@ -47,5 +47,5 @@ pub mod watchdog;
 pub use limit::ConnectionLimiter;
 pub use listener::{ListenerStats, TunedListener, TunedStream};
 pub use tokio_util::sync::CancellationToken;
-pub use tuning::{KeepaliveConfig, OptionOutcome, tune};
+pub use tuning::{KeepaliveConfig, OptionOutcome, SocketOption, tune};
 pub use watchdog::Watchdog;

@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 
 use crate::limit::{self, ConnectionLimiter, ConnectionPermit, Rejected};
-use crate::tuning::{self, KeepaliveConfig, OPTION_NAMES, OptionOutcome};
+use crate::tuning::{self, KeepaliveConfig, OptionOutcome, SocketOption};
 use crate::watchdog::{Progress, Watchdog};
 
 /// A TCP listener whose accepted connections all carry the keepalive fix (each option set on
@@ -164,7 +164,7 @@ pub struct ListenerStats {
 #[derive(Debug, Default)]
 struct StatsInner {
     accepted: AtomicU64,
-    failures: [AtomicU64; OPTION_NAMES.len()],
+    failures: [AtomicU64; SocketOption::ALL.len()],
     last: Mutex<Vec<OptionOutcome>>,
     /// Refused by the limiter: over the total, over the per-address cap.
     rejected: [AtomicU64; 2],
@@ -180,7 +180,7 @@ impl ListenerStats {
     fn record(&self, outcomes: &[OptionOutcome]) {
         self.inner.accepted.fetch_add(1, Ordering::Relaxed);
         for o in outcomes.iter().filter(|o| !o.ok()) {
-            if let Some(i) = OPTION_NAMES.iter().position(|n| *n == o.option) {
+            if let Some(i) = SocketOption::ALL.iter().position(|n| *n == o.option) {
                 self.inner.failures[i].fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -196,8 +196,8 @@ impl ListenerStats {
     }
 
     /// For each option, how many accepted connections it failed on.
-    pub fn option_failures(&self) -> Vec<(&'static str, u64)> {
-        OPTION_NAMES.iter().zip(&self.inner.failures).map(|(n, c)| (*n, c.load(Ordering::Relaxed))).collect()
+    pub fn option_failures(&self) -> Vec<(SocketOption, u64)> {
+        SocketOption::ALL.iter().zip(&self.inner.failures).map(|(n, c)| (*n, c.load(Ordering::Relaxed))).collect()
     }
 
     /// Each option's outcome on the last connection accepted (empty before the first).

@@ -79,11 +79,64 @@ impl KeepaliveConfig {
     }
 }
 
+/// A socket option this crate sets; serialized (and shown) by its C name, e.g. `TCP_KEEPIDLE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SocketOption {
+    /// `TCP_NODELAY`.
+    Nodelay,
+    /// `SO_KEEPALIVE`.
+    Keepalive,
+    /// The idle time before the first probe: `TCP_KEEPIDLE` (`TCP_KEEPALIVE` on Apple's systems).
+    KeepIdle,
+    /// `TCP_KEEPINTVL`.
+    KeepInterval,
+    /// `TCP_KEEPCNT`.
+    KeepCount,
+    /// `TCP_USER_TIMEOUT`.
+    UserTimeout,
+}
+
+impl SocketOption {
+    /// Every option [`apply`] may set, in the order it sets them.
+    pub const ALL: [SocketOption; 6] = [
+        SocketOption::Nodelay,
+        SocketOption::Keepalive,
+        SocketOption::KeepIdle,
+        SocketOption::KeepInterval,
+        SocketOption::KeepCount,
+        SocketOption::UserTimeout,
+    ];
+
+    /// The option's C name on this platform.
+    pub fn name(self) -> &'static str {
+        match self {
+            SocketOption::Nodelay => "TCP_NODELAY",
+            SocketOption::Keepalive => "SO_KEEPALIVE",
+            SocketOption::KeepIdle => IDLE_OPTION,
+            SocketOption::KeepInterval => "TCP_KEEPINTVL",
+            SocketOption::KeepCount => "TCP_KEEPCNT",
+            SocketOption::UserTimeout => "TCP_USER_TIMEOUT",
+        }
+    }
+}
+
+impl std::fmt::Display for SocketOption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for SocketOption {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 /// The outcome of setting one option.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OptionOutcome {
-    /// The socket option's name, e.g. `TCP_KEEPIDLE`.
-    pub option: &'static str,
+    /// The socket option, e.g. `TCP_KEEPIDLE`.
+    pub option: SocketOption,
     /// The value asked for, as text (`1`, `10s`, `25000ms`).
     pub value: String,
     /// `None` when it took effect; the error otherwise.
@@ -108,30 +161,26 @@ where
 }
 
 /// Applies `config` to one socket and reports every option's outcome, in the order of
-/// [`OPTION_NAMES`].
+/// [`SocketOption::ALL`].
 pub fn apply(sock: SockRef<'_>, config: &KeepaliveConfig) -> Vec<OptionOutcome> {
     let mut out = Vec::with_capacity(6);
-    let mut record = |option: &'static str, value: String, result: io::Result<()>| {
+    let mut record = |option: SocketOption, value: String, result: io::Result<()>| {
         out.push(OptionOutcome { option, value, error: result.err().map(|e| e.to_string()) });
     };
-    record("TCP_NODELAY", "1".into(), sock.set_tcp_nodelay(true));
+    record(SocketOption::Nodelay, "1".into(), sock.set_tcp_nodelay(true));
     if !config.enabled {
         return out;
     }
-    record("SO_KEEPALIVE", "1".into(), sock.set_keepalive(true));
+    record(SocketOption::Keepalive, "1".into(), sock.set_keepalive(true));
     let t = Timings { idle: config.idle, interval: config.interval, count: config.count };
-    record(IDLE_OPTION, secs(config.idle), set_idle(&sock, t));
-    record("TCP_KEEPINTVL", secs(config.interval), set_interval(&sock, t));
-    record("TCP_KEEPCNT", config.count.to_string(), set_retries(&sock, t));
+    record(SocketOption::KeepIdle, secs(config.idle), set_idle(&sock, t));
+    record(SocketOption::KeepInterval, secs(config.interval), set_interval(&sock, t));
+    record(SocketOption::KeepCount, config.count.to_string(), set_retries(&sock, t));
     if let Some(timeout) = config.user_timeout {
-        record("TCP_USER_TIMEOUT", format!("{}ms", timeout.as_millis()), set_user_timeout(&sock, timeout));
+        record(SocketOption::UserTimeout, format!("{}ms", timeout.as_millis()), set_user_timeout(&sock, timeout));
     }
     out
 }
-
-/// Every option `apply` may set, in the order it sets them.
-pub const OPTION_NAMES: [&str; 6] =
-    ["TCP_NODELAY", "SO_KEEPALIVE", IDLE_OPTION, "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_USER_TIMEOUT"];
 
 fn secs(d: Duration) -> String {
     if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
@@ -194,8 +243,8 @@ mod tests {
         let config = KeepaliveConfig { count: 0, ..KeepaliveConfig::default() };
         let outcomes = apply(SockRef::from(&socket), &config);
         let failed: Vec<_> = outcomes.iter().filter(|o| !o.ok()).map(|o| o.option).collect();
-        assert_eq!(failed, vec!["TCP_KEEPCNT"]);
-        assert_eq!(outcomes.last().unwrap().option, "TCP_USER_TIMEOUT");
+        assert_eq!(failed, vec![SocketOption::KeepCount]);
+        assert_eq!(outcomes.last().unwrap().option, SocketOption::UserTimeout);
         assert!(socket.keepalive().unwrap());
         assert_eq!(socket.tcp_user_timeout().unwrap(), Some(Duration::from_secs(25)));
         assert!(describe(&outcomes).contains("TCP_KEEPCNT=0 FAILED"));
@@ -206,7 +255,8 @@ mod tests {
         let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
         let config = KeepaliveConfig { enabled: false, ..KeepaliveConfig::default() };
         let outcomes = apply(SockRef::from(&socket), &config);
-        assert_eq!(outcomes.iter().map(|o| o.option).collect::<Vec<_>>(), vec!["TCP_NODELAY"]);
+        assert_eq!(outcomes.iter().map(|o| o.option).collect::<Vec<_>>(), vec![SocketOption::Nodelay]);
+        assert_eq!(serde_json::to_string(&outcomes[0].option).unwrap(), "\"TCP_NODELAY\"");
         assert!(!socket.keepalive().unwrap());
     }
 }

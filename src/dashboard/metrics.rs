@@ -83,8 +83,8 @@ impl ServerMetrics {
         ] {
             let _ = m.refused.get_or_create(&RefusedLabel { reason }).get();
         }
-        for option in webui_doctor_server::tuning::OPTION_NAMES {
-            let _ = m.option_failures.get_or_create(&OptionLabel { option }).get();
+        for option in webui_doctor_server::tuning::SocketOption::ALL {
+            let _ = m.option_failures.get_or_create(&OptionLabel { option: option.name() }).get();
         }
         m
     }

@@ -382,7 +382,10 @@ impl Server {
             let stream = TunedStream::new(stream, &keepalive, watchdog.as_ref()).with_permit(permit);
             for outcome in stream.outcomes() {
                 if !outcome.ok() {
-                    metrics.option_failures.get_or_create(&metrics::OptionLabel { option: outcome.option }).inc();
+                    metrics
+                        .option_failures
+                        .get_or_create(&metrics::OptionLabel { option: outcome.option.name() })
+                        .inc();
                 }
             }
             metrics.open.inc();

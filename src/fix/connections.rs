@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::{Action, Plan, Role, Selected, SocketFix, apply, copy_of, outcome, skipped};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::model::{Extras, Process, SockOptName, SockOpts, Socket, StateSet, TcpState};
+use crate::model::{Endpoint, Extras, Process, SockOptName, SockOpts, Socket, StateSet, TcpState};
 use crate::process::ProcessMap;
 use crate::query::Query;
 use crate::sockopt::Copier;
@@ -34,8 +34,10 @@ pub struct NextConnection {
     /// `carries` (the fix reaches connections), `overrides` (the server sets its own values on
     /// each connection), `unchecked` (no connection could be looked at; `error` says why).
     pub verdict: Verdict,
-    pub local: Option<String>,
-    pub peer: Option<String>,
+    /// The connection looked at: its server side…
+    pub local: Option<Endpoint>,
+    /// …and its client.
+    pub peer: Option<Endpoint>,
     pub process: Option<Process>,
     /// The connection was opened by `fix` itself (none arrived within a second) and closed again.
     pub opened_by_fix: bool,
@@ -201,8 +203,8 @@ fn look(
     let mut next = unchecked(port, String::new());
     next.error = None;
     next.opened_by_fix = opened_by_fix;
-    next.local = Some(socket.local.to_string());
-    next.peer = Some(socket.peer.to_string());
+    next.local = Some(socket.local);
+    next.peer = Some(socket.peer);
     let map = ProcessMap::scan_some(&base.paths.root, server.iter().copied());
     let owner = map.owners(socket.inode).iter().find(|o| server.contains(&o.process.pid)).cloned();
     let read = match &owner {

@@ -15,21 +15,105 @@ use crate::query::Query;
 use crate::sockopt::Copier;
 use crate::{os, source};
 
+/// What `--follow` saw and did: what scripts match on (`event` in its JSON lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Event {
+    /// A new listener, or one that lost the options, was fixed.
+    Applied,
+    /// A listener left alone on purpose (said once per listener).
+    Skipped,
+    /// The server sets its own options on each connection: said once per port, and new
+    /// connections are cured from then on.
+    Override,
+    /// New connections that lacked the options were fixed.
+    Connections,
+    /// Nothing listens on the port (the server is down).
+    NoListener,
+    /// The `--pid` process is gone.
+    Exited,
+    /// Fixing failed.
+    Failed,
+}
+
+impl Event {
+    /// The event as scripts see it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::Applied => "applied",
+            Event::Skipped => "skipped",
+            Event::Override => "override",
+            Event::Connections => "connections",
+            Event::NoListener => "no-listener",
+            Event::Exited => "exited",
+            Event::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Something `--follow` saw and did, one line each.
 #[derive(Debug, Clone, Serialize)]
 pub struct FollowEvent {
+    /// The port (0 for `exited`).
     pub port: u16,
-    /// `applied` (a new listener, or one that lost the options, was fixed), `skipped` (left
-    /// alone on purpose, once per listener), `override` (the server sets its own options on each
-    /// connection: said once per port, and new connections are cured from then on),
-    /// `connections` (new connections that lacked the options were fixed), `no-listener` (the
-    /// server is down), `exited` (the `--pid` process is gone), `failed`.
-    pub event: &'static str,
+    /// What happened.
+    pub event: Event,
+    /// The listener's inode, where one was acted on.
     pub inode: Option<u64>,
+    /// Its owner.
     pub process: Option<Process>,
     /// The listener's uid, where one was acted on.
     pub uid: Option<u32>,
-    pub message: String,
+    /// The details the message is made of (`render::fix`).
+    #[serde(skip)]
+    pub detail: Detail,
+}
+
+/// The details of a [`FollowEvent`].
+#[derive(Debug, Clone)]
+pub enum Detail {
+    /// The `--pid` process exited.
+    Exited {
+        /// Its process id.
+        pid: u32,
+    },
+    /// Nothing listens on the port.
+    NoListener,
+    /// A listener in another `net_cls` class, left alone.
+    LeftAlone {
+        /// Why (the refusal).
+        error: String,
+    },
+    /// The server overrides the options on each connection.
+    Override(NextConnection),
+    /// A listener fixed again (or skipped, or failed).
+    Listener {
+        /// What was done to it.
+        action: Action,
+        /// Why it was skipped or failed.
+        error: Option<String>,
+        /// Established sockets fixed in the same run.
+        fixed_with: usize,
+    },
+    /// A read or a run failed.
+    Error(String),
+    /// New connections cured.
+    Connections {
+        /// Fixed.
+        set: usize,
+        /// Failed.
+        failed: usize,
+        /// Left alone.
+        left_alone: usize,
+        /// The changes on the first one fixed, where one was.
+        changes: Option<Vec<super::Change>>,
+    },
 }
 
 /// Why `follow` returned.
@@ -80,11 +164,7 @@ pub fn follow(
     // Connections: every new one where the server overrides the listener's options; else only
     // those that were still in the listen queue during the fix, once accepted.
     let mut overriding: BTreeSet<u16> = first.overrides().map(|n| n.port).collect();
-    let seen = first
-        .sockets
-        .iter()
-        .filter(|f| f.role == Role::Established)
-        .filter_map(|f| Some((f.local.parse::<std::net::SocketAddr>().ok()?.port(), f.cookie)));
+    let seen = first.sockets.iter().filter(|f| f.role == Role::Established).map(|f| (f.local.port(), f.cookie));
     let mut cure = Cure::new(!overriding.is_empty(), &first.still_queued, seen);
     let mut server = first.server.clone();
     let again = Plan { close_wait: None, dry_run: false, ..plan.clone() };
@@ -95,7 +175,7 @@ pub fn follow(
         }
     };
     let event =
-        |port, event, message: String| FollowEvent { port, event, inode: None, process: None, uid: None, message };
+        |port, event, detail: Detail| FollowEvent { port, event, inode: None, process: None, uid: None, detail };
     loop {
         sleep(period);
         if os::terminate_requested() {
@@ -104,8 +184,7 @@ pub fn follow(
         if let Some(pid) = target_pid
             && copier.exited(pid)
         {
-            on_event(&event(0, "exited", format!("process {pid} exited; nothing left to follow")))
-                .map_err(Error::Output)?;
+            on_event(&event(0, Event::Exited, Detail::Exited { pid })).map_err(Error::Output)?;
             return Ok(Ended::Exited);
         }
         // The listeners to look at: on the ports, or held by the process.
@@ -127,8 +206,7 @@ pub fn follow(
             let here: Vec<&Socket> = listeners.iter().filter(|s| s.local.port() == port).collect();
             if here.is_empty() {
                 if down.insert(port) {
-                    let message = format!("no listening socket on :{port}; waiting for the server");
-                    on_event(&event(port, "no-listener", message)).map_err(Error::Output)?;
+                    on_event(&event(port, Event::NoListener, Detail::NoListener)).map_err(Error::Output)?;
                 }
                 continue;
             }
@@ -146,9 +224,12 @@ pub fn follow(
                     Ok(copy) if os::get_sockopts(&copy).is_ok_and(|o| plan.wanted.satisfied_by(&o)) => {}
                     Err(e @ SockOptError::NetCls { .. }) => {
                         skipped.insert(s.inode);
-                        let message = format!(":{port} listening socket {}: left alone: {e}", s.inode);
-                        let e =
-                            FollowEvent { inode: Some(s.inode), uid: Some(s.uid), ..event(port, "skipped", message) };
+                        let detail = Detail::LeftAlone { error: crate::error::chain(&e) };
+                        let e = FollowEvent {
+                            inode: Some(s.inode),
+                            uid: Some(s.uid),
+                            ..event(port, Event::Skipped, detail)
+                        };
                         on_event(&e).map_err(Error::Output)?;
                     }
                     _ => {
@@ -174,7 +255,7 @@ pub fn follow(
                             cure.all = true;
                             let e = FollowEvent {
                                 process: n.process.clone(),
-                                ..event(n.port, "override", override_message(n))
+                                ..event(n.port, Event::Override, Detail::Override(n.clone()))
                             };
                             on_event(&e).map_err(Error::Output)?;
                         }
@@ -182,51 +263,35 @@ pub fn follow(
                     let fixed_with = report
                         .sockets
                         .iter()
-                        .filter(|s| {
-                            s.role == Role::Established
-                                && s.action == Action::Set
-                                && s.local.ends_with(&format!(":{port}"))
-                        })
+                        .filter(|s| s.role == Role::Established && s.action == Action::Set && s.local.port() == port)
                         .count();
                     for f in report.sockets.iter().filter(listening).filter(|f| stale.contains(&f.inode)) {
                         let kind = match f.action {
-                            Action::Failed => "failed",
+                            Action::Failed => Event::Failed,
                             Action::Skipped => {
                                 skipped.insert(f.inode);
-                                "skipped"
+                                Event::Skipped
                             }
                             _ => {
                                 if let (Some(p), Some(fd)) = (&f.process, f.fd) {
                                     known.insert(f.inode, (p.pid, fd));
                                 }
-                                "applied"
+                                Event::Applied
                             }
                         };
-                        let owner = f.process.as_ref().map_or_else(
-                            || "owner unknown".to_owned(),
-                            |p| format!("{} pid {} uid {}", p.comm, p.pid, f.uid),
-                        );
-                        let what = match f.action {
-                            Action::Set => "options set".to_owned(),
-                            Action::Unchanged => "already carries the options".to_owned(),
-                            Action::Skipped => format!("left alone: {}", f.error.as_deref().unwrap_or("skipped")),
-                            _ => f.error.clone().unwrap_or("failed".into()),
-                        };
-                        let message = format!(
-                            ":{port} listening socket {} ({owner}): {what}; {fixed_with} established sockets fixed with it",
-                            f.inode
-                        );
+                        let detail = Detail::Listener { action: f.action, error: f.error.clone(), fixed_with };
                         let e = FollowEvent {
                             inode: Some(f.inode),
                             process: f.process.clone(),
                             uid: Some(f.uid),
-                            ..event(port, kind, message)
+                            ..event(port, kind, detail)
                         };
                         on_event(&e).map_err(Error::Output)?;
                     }
                 }
                 Err(e) => {
-                    on_event(&event(port, "failed", format!(":{port}: {e}"))).map_err(Error::Output)?;
+                    let detail = Detail::Error(crate::error::chain(&e));
+                    on_event(&event(port, Event::Failed, detail)).map_err(Error::Output)?;
                 }
             }
         }
@@ -235,7 +300,8 @@ pub fn follow(
                 let fixes = match cure.round(plan, base, port, &server, &mut copier) {
                     Ok(f) => f,
                     Err(e) => {
-                        on_event(&event(port, "failed", format!(":{port}: {e}"))).map_err(Error::Output)?;
+                        let detail = Detail::Error(crate::error::chain(&e));
+                        on_event(&event(port, Event::Failed, detail)).map_err(Error::Output)?;
                         continue;
                     }
                 };
@@ -244,31 +310,11 @@ pub fn follow(
                 }
                 let failed = fixes.iter().filter(|f| f.action == Action::Failed).count();
                 let set = fixes.iter().filter(|f| f.action == Action::Set).count();
-                let mut message = format!(":{port}: {set} new connection{} fixed", if set == 1 { "" } else { "s" });
-                if let Some(f) = fixes.iter().find(|f| f.action == Action::Set) {
-                    let changes: Vec<String> =
-                        f.changes.iter().map(|c| format!("{} {}→{}", c.option.name(), c.from, c.to)).collect();
-                    message.push_str(&format!(" ({})", changes.join(", ")));
-                }
-                if failed > 0 {
-                    message.push_str(&format!("; {failed} failed"));
-                }
-                if fixes.len() > set + failed {
-                    message.push_str(&format!("; {} left alone", fixes.len() - set - failed));
-                }
-                let kind = if set > 0 { "connections" } else { "failed" };
-                on_event(&event(port, kind, message)).map_err(Error::Output)?;
+                let changes = fixes.iter().find(|f| f.action == Action::Set).map(|f| f.changes.clone());
+                let kind = if set > 0 { Event::Connections } else { Event::Failed };
+                let detail = Detail::Connections { set, failed, left_alone: fixes.len() - set - failed, changes };
+                on_event(&event(port, kind, detail)).map_err(Error::Output)?;
             }
         }
     }
-}
-
-/// "the server sets its own TCP_KEEPIDLE 15 s, TCP_KEEPINTVL 15 s on every connection; …"
-pub fn override_message(n: &NextConnection) -> String {
-    format!(
-        ":{}: the server sets its own {} on every connection; the listener's values do not reach them. New \
-         connections are fixed each period from now on",
-        n.port,
-        super::overridden_values(n)
-    )
 }

@@ -23,14 +23,14 @@ use serde::Serialize;
 
 use crate::error::{Error, FixError, Result, SockOptError};
 use crate::filter::Filter;
-use crate::model::{Extras, Process, SockOptName, SockOpts, Socket, StateSet, TcpState};
+use crate::model::{Endpoint, Extras, Process, SockOptName, SockOpts, Socket, StateSet, TcpState};
 use crate::process::ProcessMap;
 use crate::query::Query;
 use crate::sockopt::Copier;
 use crate::{os, source};
 
 mod connections;
-mod follow;
+pub mod follow;
 
 pub use connections::{NextConnection, Overridden, Verdict, overridden_values};
 pub use follow::{Ended, FollowEvent, follow};
@@ -105,6 +105,26 @@ pub struct Plan {
     pub allow_override: bool,
 }
 
+/// How a CLOSE-WAIT socket was ended (`closed_with` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClosedWith {
+    /// `SOCK_DESTROY` through sock_diag: the socket left the kernel at once.
+    Destroy,
+    /// `shutdown(SHUT_RDWR)` on a copy of the owner's descriptor.
+    Shutdown,
+}
+
+impl ClosedWith {
+    /// The method as scripts see it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClosedWith::Destroy => "destroy",
+            ClosedWith::Shutdown => "shutdown",
+        }
+    }
+}
+
 /// What a socket is to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -150,8 +170,10 @@ pub struct Change {
 #[derive(Debug, Clone, Serialize)]
 pub struct SocketFix {
     pub role: Role,
-    pub local: String,
-    pub peer: String,
+    /// The socket's own address.
+    pub local: Endpoint,
+    /// Its peer's (`0.0.0.0:0` for a listener).
+    pub peer: Endpoint,
     pub inode: u64,
     pub process: Option<Process>,
     /// The owner's descriptor for the socket (`--follow` re-checks the listener through it).
@@ -173,8 +195,8 @@ pub struct SocketFix {
     pub after: Option<SockOpts>,
     /// The options whose value differed (on a dry run: would differ).
     pub changes: Vec<Change>,
-    /// `destroy` or `shutdown`, for a closed socket.
-    pub closed_with: Option<&'static str>,
+    /// How a closed socket was ended.
+    pub closed_with: Option<ClosedWith>,
     pub error: Option<String>,
 }
 
@@ -297,7 +319,7 @@ pub fn run(plan: &Plan, base: &Query) -> Result<FixReport> {
     let fixed: Vec<(&SocketFix, std::net::SocketAddr)> = sockets
         .iter()
         .filter(|f| f.role == Role::Listening && matches!(f.action, Action::Set | Action::Unchanged))
-        .filter_map(|f| Some((f, f.local.parse().ok()?)))
+        .map(|f| (f, f.local.0))
         .collect();
     let next = if plan.dry_run || fixed.is_empty() {
         Vec::new()
@@ -526,8 +548,8 @@ fn copy_of(sel: &Selected, copier: &mut Copier) -> Result<std::result::Result<Ow
 fn outcome(sel: &Selected, action: Action, error: Option<String>) -> SocketFix {
     SocketFix {
         role: sel.role,
-        local: sel.socket.local.to_string(),
-        peer: sel.socket.peer.to_string(),
+        local: sel.socket.local,
+        peer: sel.socket.peer,
         inode: sel.socket.inode,
         process: sel.owner.as_ref().map(|(p, _)| p.clone()),
         fd: sel.owner.as_ref().map(|(_, fd)| *fd),
@@ -605,12 +627,12 @@ fn close(sel: &Selected, plan: &Plan, copier: &mut Copier) -> SocketFix {
     // A socket read from procfs has no cookie, and SOCK_DESTROY without one could hit a newer
     // connection on the same 4-tuple: such sockets take the shutdown path.
     let result = match with {
-        CloseWith::Destroy => destroy().map(|()| "destroy").map_err(|e| format!("SOCK_DESTROY: {e}")),
-        CloseWith::Shutdown => shutdown().map(|()| "shutdown"),
-        CloseWith::Auto if sel.socket.cookie == 0 => shutdown().map(|()| "shutdown"),
+        CloseWith::Destroy => destroy().map(|()| ClosedWith::Destroy).map_err(|e| format!("SOCK_DESTROY: {e}")),
+        CloseWith::Shutdown => shutdown().map(|()| ClosedWith::Shutdown),
+        CloseWith::Auto if sel.socket.cookie == 0 => shutdown().map(|()| ClosedWith::Shutdown),
         CloseWith::Auto => match destroy() {
-            Ok(()) => Ok("destroy"),
-            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => shutdown().map(|()| "shutdown"),
+            Ok(()) => Ok(ClosedWith::Destroy),
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => shutdown().map(|()| ClosedWith::Shutdown),
             Err(e) => Err(format!("SOCK_DESTROY: {e}")),
         },
     };

@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use crate::fix::follow::Detail;
 use crate::fix::{Action, FixReport, FollowEvent, NextConnection, Role, SocketFix, Verdict, overridden_values};
 use crate::render::Clean;
 use crate::units::long_duration;
@@ -35,7 +36,7 @@ fn action(f: &SocketFix) -> String {
         Action::Set => "set".into(),
         Action::Unchanged => "unchanged".into(),
         Action::WouldSet => "would set".into(),
-        Action::Closed => format!("closed ({})", f.closed_with.unwrap_or("?")),
+        Action::Closed => format!("closed ({})", f.closed_with.map_or("?", |c| c.name())),
         Action::WouldClose => "would close".into(),
         Action::Skipped => "skipped".into(),
         Action::Failed => "FAILED".into(),
@@ -57,7 +58,7 @@ pub fn write(out: &mut impl Write, r: &FixReport) -> io::Result<()> {
                 None if f.role == Role::Queued => "queued".into(),
                 None => "-".into(),
             };
-            [role(f.role).into(), f.local.clone(), f.peer.clone(), owner, action(f), changes(f)]
+            [role(f.role).into(), f.local.to_string(), f.peer.to_string(), owner, action(f), changes(f)]
         })
         .collect();
     let header = ["State", "Local", "Peer", "Process", "Action", "Options (before→after)"];
@@ -173,11 +174,65 @@ pub fn write_follow_event(out: &mut impl Write, e: &FollowEvent, json: bool) -> 
             at: String,
             #[serde(flatten)]
             event: &'a FollowEvent,
+            message: String,
         }
-        super::json::to_writer(&mut *out, &Line { at: now, event: e })?;
+        super::json::to_writer(&mut *out, &Line { at: now, event: e, message: follow_message(e) })?;
         writeln!(out)?;
     } else {
-        writeln!(out, "{now} {} {}", e.event, Clean(&e.message))?;
+        writeln!(out, "{now} {} {}", e.event, Clean(&follow_message(e)))?;
     }
     out.flush()
+}
+
+/// A `--follow` event in a sentence.
+pub fn follow_message(e: &FollowEvent) -> String {
+    let port = e.port;
+    let inode = e.inode.unwrap_or(0);
+    match &e.detail {
+        Detail::Exited { pid } => format!("process {pid} exited; nothing left to follow"),
+        Detail::NoListener => format!("no listening socket on :{port}; waiting for the server"),
+        Detail::LeftAlone { error } => format!(":{port} listening socket {inode}: left alone: {error}"),
+        Detail::Override(n) => override_message(n),
+        Detail::Listener { action, error, fixed_with } => {
+            let owner = e.process.as_ref().map_or_else(
+                || "owner unknown".to_owned(),
+                |p| format!("{} pid {} uid {}", p.comm, p.pid, e.uid.unwrap_or_default()),
+            );
+            let what = match action {
+                Action::Set => "options set".to_owned(),
+                Action::Unchanged => "already carries the options".to_owned(),
+                Action::Skipped => format!("left alone: {}", error.as_deref().unwrap_or("skipped")),
+                _ => error.clone().unwrap_or("failed".into()),
+            };
+            format!(
+                ":{port} listening socket {inode} ({owner}): {what}; {fixed_with} established sockets fixed with it"
+            )
+        }
+        Detail::Error(e) => format!(":{port}: {e}"),
+        Detail::Connections { set, failed, left_alone, changes } => {
+            let mut message = format!(":{port}: {set} new connection{} fixed", if *set == 1 { "" } else { "s" });
+            if let Some(changes) = changes {
+                let changes: Vec<String> =
+                    changes.iter().map(|c| format!("{} {}→{}", c.option.name(), c.from, c.to)).collect();
+                message.push_str(&format!(" ({})", changes.join(", ")));
+            }
+            if *failed > 0 {
+                message.push_str(&format!("; {failed} failed"));
+            }
+            if *left_alone > 0 {
+                message.push_str(&format!("; {left_alone} left alone"));
+            }
+            message
+        }
+    }
+}
+
+/// "the server sets its own TCP_KEEPIDLE 15 s, TCP_KEEPINTVL 15 s on every connection; …"
+pub fn override_message(n: &NextConnection) -> String {
+    format!(
+        ":{}: the server sets its own {} on every connection; the listener's values do not reach them. New \
+         connections are fixed each period from now on",
+        n.port,
+        overridden_values(n)
+    )
 }

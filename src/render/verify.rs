@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::drill::{DrillReport, ProbeEvent};
 use crate::render::Clean;
 use crate::units::{human_ms, long_duration};
-use crate::verify::VerifyReport;
+use crate::verify::{Check, CheckName, Found, VerifyReport};
 
 /// The server socket, its timer, its options and one line per check.
 pub fn write_report(out: &mut impl Write, r: &VerifyReport) -> io::Result<()> {
@@ -44,7 +44,7 @@ pub fn write_report(out: &mut impl Write, r: &VerifyReport) -> io::Result<()> {
             Some(false) => "FAIL",
             None => "??  ",
         };
-        writeln!(out, "{mark} {}: {}", c.check, c.message)?;
+        writeln!(out, "{mark} {}: {}", c.check, message(c))?;
     }
     Ok(())
 }
@@ -87,7 +87,7 @@ pub fn write_verdict(out: &mut impl Write, ok: bool) -> io::Result<()> {
 /// messages are on stdout already) and whether the drill's client was dropped.
 pub fn failure_line(r: &VerifyReport, drill: Option<&DrillReport>) -> Option<String> {
     let mut reasons: Vec<String> = Vec::new();
-    let failed: Vec<&str> = r.checks.iter().filter(|c| c.ok == Some(false)).map(|c| c.check).collect();
+    let failed: Vec<&str> = r.checks.iter().filter(|c| c.ok == Some(false)).map(|c| c.check.name()).collect();
     if !failed.is_empty() {
         reasons.push(format!("failed checks: {}", failed.join(", ")));
     }
@@ -117,4 +117,59 @@ pub fn write_json(
     }
     super::json::to_writer_pretty(&mut *out, &Doc { verify: r, drill, cures, ok })?;
     writeln!(out)
+}
+
+/// Serializes the checks as JSON writes them: `check`, `ok`, `message`.
+pub fn serialize_checks<S: serde::Serializer>(checks: &[Check], s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Out {
+        check: CheckName,
+        ok: Option<bool>,
+        message: String,
+    }
+    s.collect_seq(checks.iter().map(|c| Out { check: c.check, ok: c.ok, message: message(c) }))
+}
+
+/// What a check found, in a sentence.
+pub fn message(c: &Check) -> String {
+    match c.found {
+        Found::Unknown => {
+            let what = if c.check == CheckName::MaxDetect { "worst-case detection time" } else { c.check.name() };
+            format!("{what}: unknown, the socket options could not be read")
+        }
+        Found::Keepalive { on: true, .. } => "SO_KEEPALIVE is on".into(),
+        Found::Keepalive { on: false, port } => format!(
+            "SO_KEEPALIVE is off: a client that vanishes without a FIN is never dropped. `webui-doctor fix --port \
+             {port}` puts keepalive on the running server"
+        ),
+        Found::Timer { armed: true, .. } => {
+            "the keepalive timer is armed (options not readable; judged from the timer)".into()
+        }
+        Found::Timer { armed: false, port } => format!(
+            "no keepalive timer is armed on the server's socket. `webui-doctor fix --port {port}` puts keepalive on \
+             the running server"
+        ),
+        Found::Value { have, want } => {
+            let unit = match c.check {
+                CheckName::Idle | CheckName::Interval => " s",
+                CheckName::UserTimeout => " ms",
+                _ => "",
+            };
+            format!("{} is {have}{unit} (expected {want}{unit})", c.check)
+        }
+        Found::Detect { detect: d, retries2, max_ms } => {
+            let idle = match d.idle_ms {
+                Some(ms) => format!("is dropped after {} on an idle connection", long_duration(ms)),
+                None => "is never dropped on an idle connection (keepalive off),".to_owned(),
+            };
+            let busy = match d.busy_ms {
+                Some(ms) => format!("after {} with data in flight", long_duration(ms)),
+                None => format!(
+                    "after about {} with data in flight (no TCP_USER_TIMEOUT: net.ipv4.tcp_retries2 {retries2} decides)",
+                    long_duration(d.retries_ms)
+                ),
+            };
+            format!("a dead peer {idle} and {busy} (at most {} allowed)", long_duration(max_ms))
+        }
+    }
 }
