@@ -22,6 +22,24 @@ impl Group {
     }
 }
 
+impl Group {
+    /// Waits (at most 20 s) until the server has forked `n` children: gunicorn binds, answers
+    /// through its first worker and only then boots the others, and a worker booted after `fix`
+    /// looked at the listener's owners is not one `fix` knows.
+    pub fn wait_children(&self, n: usize) {
+        let pid = self.0.id().to_string();
+        let children = || {
+            let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+            dir.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+                // The parent pid is the second field after the `(comm)`, which may hold spaces.
+                .filter(|stat| stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').nth(1)) == Some(&pid))
+                .count()
+        };
+        assert!(wait_until(Duration::from_secs(20), || children() >= n), "{n} workers did not start");
+    }
+}
+
 impl Drop for Group {
     fn drop(&mut self) {
         let pgid = i32::try_from(self.0.id()).expect("pid");
@@ -513,8 +531,9 @@ fn gunicorn_code_fix_and_fix() {
         if fixed {
             command.args(["-c", "keepalive.conf.py"]);
         }
-        let _server = Group::spawn(command);
+        let server = Group::spawn(command);
         wait_ready(port);
+        server.wait_children(2);
         if fixed { verify_carries(port, None, (10, 5, 3, 25), 60) } else { fix_reaches(port, None) }
     }
 }
