@@ -1,5 +1,11 @@
 //! The command line, in one place: `--help`, the man pages in `man/` and the shell completions in
 //! `completions/` are all generated from these definitions.
+//!
+//! Its doc comments are the help text: clap turns each into what `--help` prints. The items
+//! without one (argument structs, flattened groups, the state names) are documented by the help of
+//! what uses them, and a doc comment added for rustdoc would change what users read, so
+//! `missing_docs` is allowed here alone.
+#![allow(missing_docs)]
 
 use clap::builder::{EnumValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};

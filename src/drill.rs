@@ -134,13 +134,18 @@ pub struct ProbeEvent {
     pub count: u32,
 }
 
+/// What `--drill` measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct DrillReport {
-    pub server: String,
-    pub client: String,
+    /// The server's side of the connection.
+    pub server: SocketAddr,
+    /// Ours, the one made to vanish.
+    pub client: SocketAddr,
     /// When the server dropped the connection, in milliseconds after the client vanished.
     pub dropped_after_ms: Option<u64>,
+    /// How long it waited, in ms.
     pub timeout_ms: u64,
+    /// Each probe or retransmission seen, in order.
     pub probes: Vec<ProbeEvent>,
     /// Set when a signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) ended the drill early.
     pub interrupted: bool,
@@ -163,8 +168,8 @@ pub fn run(
     let server = probe.server.local.0;
     let client = probe.client_addr();
     let mut report = DrillReport {
-        server: server.to_string(),
-        client: client.to_string(),
+        server,
+        client,
         dropped_after_ms: None,
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         probes: Vec::new(),

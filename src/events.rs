@@ -62,6 +62,7 @@ pub struct Limits {
 /// What the feed gave to the caller.
 #[derive(Debug)]
 pub enum Event {
+    /// A socket ended.
     Ended(Ended),
     /// The receive buffer overran and the kernel dropped notifications; the running count of
     /// overruns (the kernel does not say how many notifications each one lost).
@@ -73,7 +74,9 @@ pub enum Event {
 /// How a run went.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
+    /// Sockets reported ended.
     pub ended: u64,
+    /// Times the receive buffer overran.
     pub overruns: u64,
     /// Kernel notifications that could not be decoded (skipped).
     pub malformed: u64,

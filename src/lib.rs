@@ -15,6 +15,8 @@
 //! The library's modules are re-exported here, so the commands, the tests and the fuzzers name
 //! one tree (`webui_doctor::model`); they live in `core/` and depend on nothing in this package.
 
+#![warn(missing_docs)]
+
 pub use webui_doctor_core::{
     Error, Result, analysis, cgroup, cure, deadpeer, diagnose, error, filter, gate, model, netns, os, process, query,
     sockopt, source, units,

@@ -12,6 +12,7 @@ use crate::model::{EndedFeed, ProcPaths, Socket, Source, TcpState};
 use crate::query::{Query, collect, facts, listening_ports};
 use crate::{events, render};
 
+/// `serve`'s data: the library's reads, rendered as the dashboard asks.
 pub struct Provider {
     source: Source,
     paths: ProcPaths,
@@ -26,6 +27,7 @@ pub struct Provider {
 }
 
 impl Provider {
+    /// A provider reading `source` under `paths`; owners only with `allow_processes`; at most `max_rows` rows per document.
     pub fn new(source: Source, paths: ProcPaths, allow_processes: bool, max_rows: usize) -> Provider {
         Provider { source, paths, allow_processes, max_rows, watch_ports: OnceLock::new(), ended: Arc::default() }
     }

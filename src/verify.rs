@@ -22,9 +22,13 @@ use crate::query::{Query, collect};
 /// The values a caller expects; each one given becomes a check.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Expectations {
+    /// `--expect-idle`, in seconds.
     pub idle_s: Option<u32>,
+    /// `--expect-interval`, in seconds.
     pub interval_s: Option<u32>,
+    /// `--expect-count`.
     pub count: Option<u32>,
+    /// `--expect-user-timeout`, in ms.
     pub user_timeout_ms: Option<u32>,
     /// The most the worst-case dead-peer detection may take.
     pub max_detect: Duration,
@@ -33,7 +37,9 @@ pub struct Expectations {
 /// The client side of a verification: our connection, the server socket it produced, and what
 /// could be read of that socket's options.
 pub struct Probe {
+    /// Our connection, held open.
     pub client: TcpStream,
+    /// The server's accepted socket for it.
     pub server: Socket,
     /// The server process, when it could be seen.
     pub owner: Option<Process>,
@@ -44,6 +50,7 @@ pub struct Probe {
 }
 
 impl Probe {
+    /// Our side's address.
     pub fn client_addr(&self) -> SocketAddr {
         self.client.local_addr().unwrap_or(self.server.peer.0)
     }
@@ -211,13 +218,35 @@ pub enum Found {
     /// The options could not be read, and the timer cannot tell.
     Unknown,
     /// `SO_KEEPALIVE` is on (`true`) or off, read from the socket on `port`.
-    Keepalive { on: bool, port: u16 },
+    Keepalive {
+        /// Whether it is on.
+        on: bool,
+        /// The server's port (for the cure).
+        port: u16,
+    },
     /// Options unreadable: the keepalive timer is armed (`true`) or not, on `port`.
-    Timer { armed: bool, port: u16 },
+    Timer {
+        /// Whether it is armed.
+        armed: bool,
+        /// The server's port (for the cure).
+        port: u16,
+    },
     /// A value read (or, for the idle time, inferred from the timer) against the one expected.
-    Value { have: u32, want: u32 },
+    Value {
+        /// On the socket.
+        have: u32,
+        /// Expected.
+        want: u32,
+    },
     /// How long a dead peer holds the connection, against the most allowed.
-    Detect { detect: Detect, retries2: u32, max_ms: u64 },
+    Detect {
+        /// The socket's bounds.
+        detect: Detect,
+        /// `net.ipv4.tcp_retries2`.
+        retries2: u32,
+        /// The most allowed, in ms.
+        max_ms: u64,
+    },
 }
 
 /// What `verify` found on the server's accepted socket.
@@ -227,16 +256,23 @@ pub struct VerifyReport {
     pub server: Endpoint,
     /// Our side.
     pub client: Endpoint,
+    /// The accepted socket's inode.
     pub inode: u64,
+    /// Its owner, where visible.
     pub process: Option<Process>,
+    /// Its timer.
     pub timer: Option<Timer>,
+    /// Whether its keepalive timer runs.
     pub keepalive_armed: bool,
     /// Read from the server's socket; `None` when not permitted (see `options_error`).
     pub options: Option<SockOpts>,
+    /// Why the options could not be read.
     pub options_error: Option<String>,
     /// Without the options: the idle time the keepalive timer's expiry implies, in seconds.
     pub inferred_idle_s: Option<u64>,
+    /// How long a dead peer can hold it, from its options.
     pub detect: Option<Detect>,
+    /// Each check, in order.
     #[serde(serialize_with = "crate::render::verify::serialize_checks")]
     pub checks: Vec<Check>,
     /// Every check passed (none failed). Not serialized: the document carries one verdict, which
@@ -245,6 +281,7 @@ pub struct VerifyReport {
     pub ok: bool,
 }
 
+/// Judges the probed socket against `expect`.
 pub fn verify(probe: &Probe, expect: &Expectations) -> VerifyReport {
     let s = &probe.server;
     let (options, options_error) = match &probe.options {

@@ -31,6 +31,7 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
+    /// The grouping as the JSON and the text name it.
     pub fn name(self) -> &'static str {
         match self {
             GroupBy::Process => "process",
@@ -50,6 +51,7 @@ pub struct Group {
     /// The process (`comm (pid N)`), port, peer address, cgroup path or namespace; `-` for
     /// sockets without one (no owner seen, no cgroup), `other` for non-listening ports.
     pub key: String,
+    /// What its sockets add up to.
     pub summary: Summary,
     /// With `--by process`: the owner's open files, limit and threads.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -99,10 +101,14 @@ pub fn groups(by: GroupBy, sockets: &[Socket], listening: &BTreeSet<u16>, proces
     out
 }
 
+/// What a set of sockets adds up to: the summary block of every output.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
+    /// Sockets counted.
     pub total: usize,
+    /// Per state.
     pub by_state: StateCounts,
+    /// Keepalive timers on established sockets.
     pub keepalive: KeepaliveCoverage,
     /// Of `by_state`: connections waiting in a listen queue, accepted by no process yet.
     pub queued: Queued,
@@ -112,11 +118,14 @@ pub struct Summary {
 /// clients (CLOSE-WAIT before any `accept()`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Queued {
+    /// Still open.
     pub established: usize,
+    /// Closed by their clients (CLOSE-WAIT).
     pub close_wait: usize,
 }
 
 impl Queued {
+    /// All the queued connections.
     pub fn total(&self) -> usize {
         self.established + self.close_wait
     }
@@ -127,6 +136,7 @@ impl Queued {
 pub struct StateCounts([usize; 11]);
 
 impl StateCounts {
+    /// Sockets in `state`.
     pub fn get(&self, state: TcpState) -> usize {
         self.0[usize::from(state.code() - 1)]
     }
@@ -135,6 +145,7 @@ impl StateCounts {
         self.0[usize::from(state.code() - 1)] += 1;
     }
 
+    /// Each state with its count, in the kernel's order.
     pub fn iter(&self) -> impl Iterator<Item = (TcpState, usize)> + '_ {
         TcpState::ALL.into_iter().map(|s| (s, self.get(s)))
     }
@@ -150,6 +161,7 @@ impl Serialize for StateCounts {
     }
 }
 
+/// Established sockets and how many have a keepalive timer armed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct KeepaliveCoverage {
     /// Established sockets in the selection.
@@ -159,12 +171,14 @@ pub struct KeepaliveCoverage {
 }
 
 impl KeepaliveCoverage {
+    /// Established sockets without a keepalive timer.
     pub fn unarmed(&self) -> usize {
         self.established - self.armed
     }
 }
 
 impl Summary {
+    /// Counts `sockets`.
     pub fn of(sockets: &[Socket]) -> Summary {
         let mut summary = Summary::default();
         for s in sockets {
@@ -218,6 +232,7 @@ impl Summary {
         out
     }
 
+    /// CLOSE-WAIT sockets, the queued ones included.
     pub fn close_wait(&self) -> usize {
         self.by_state.get(TcpState::CloseWait)
     }
@@ -284,19 +299,27 @@ pub fn listening_ports(sockets: &[Socket]) -> BTreeSet<u16> {
 /// and the facts its findings are judged by.
 #[derive(Debug, Clone)]
 pub struct Part {
+    /// The namespace's label.
     pub netns: Arc<str>,
+    /// Its sockets, as a range of the snapshot's list.
     pub sockets: Range<usize>,
+    /// Its facts.
     pub facts: Facts,
 }
 
 /// A snapshot as read with a filter, with its summary and findings: what every output shows.
 pub struct Report<'a> {
+    /// The sockets read.
     pub snapshot: &'a Snapshot,
+    /// What they add up to.
     pub summary: Summary,
     /// What the sockets mean (`diagnose`), shown after the summary.
     pub findings: Vec<Finding>,
+    /// The filter they were read with (echoed in JSON).
     pub filter: &'a Filter,
+    /// The namespace read, where one was entered.
     pub netns: Option<&'a str>,
+    /// With `-p`: how many sockets stayed without an owner.
     pub attribution: Option<Attribution>,
     /// With `--by`: the per-group summaries, and what they are grouped by.
     pub groups: Option<(GroupBy, Vec<Group>)>,

@@ -54,9 +54,13 @@ const CTX_LOCAL_PORT: i16 = 68;
 /// One eBPF instruction: `code`, `dst | src << 4`, `off`, `imm` (`<BBhi`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Insn {
+    /// The opcode (class, size or source, operation).
     pub code: u8,
+    /// Destination register in the low four bits, source register in the high four.
     pub regs: u8,
+    /// The offset (memory operands and jumps).
     pub off: i16,
+    /// The immediate.
     pub imm: i32,
 }
 
@@ -70,6 +74,7 @@ impl Insn {
     fn src(self) -> u8 {
         self.regs >> 4
     }
+    /// The eight bytes the kernel reads.
     pub fn encode(self) -> [u8; 8] {
         let mut b = [0u8; 8];
         b[0] = self.code;
@@ -78,6 +83,7 @@ impl Insn {
         b[4..8].copy_from_slice(&self.imm.to_le_bytes());
         b
     }
+    /// An instruction from eight bytes (`None` when fewer are given).
     pub fn decode(b: &[u8]) -> Option<Insn> {
         let b: &[u8; 8] = b.try_into().ok()?;
         Some(Insn {
@@ -132,7 +138,9 @@ fn option_of(level: i32, name: i32) -> Option<SockOptName> {
 /// one) and the options it sets, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cure {
+    /// The local ports it covers.
     pub ports: Vec<u16>,
+    /// Each option it sets and its value.
     pub options: Vec<(SockOptName, u32)>,
     /// Only connections in the network namespace with this cookie (`SO_NETNS_COOKIE`), compared
     /// with `bpf_get_netns_cookie`; `None`: every namespace.
@@ -248,12 +256,32 @@ pub fn describe(i: Insn) -> String {
 /// A `bpf()` failure, with the verifier's log when loading was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum BpfError {
+    /// The verifier or the kernel refused the program.
     #[error("the kernel refused to load the keepalive program: {source}{}", verifier(.log))]
-    Load { source: std::io::Error, log: String },
+    Load {
+        /// The error.
+        source: std::io::Error,
+        /// The verifier's log.
+        log: String,
+    },
+    /// A cgroup directory could not be opened.
     #[error("{what} {}: {source}", .path.display())]
-    Cgroup { what: &'static str, path: PathBuf, source: std::io::Error },
+    Cgroup {
+        /// What was being done.
+        what: &'static str,
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another `bpf()` command failed.
     #[error("bpf({what}): {source}")]
-    Call { what: &'static str, source: std::io::Error },
+    Call {
+        /// The command.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl BpfError {
@@ -374,10 +402,13 @@ pub fn query(cgroup: &std::fs::File) -> Result<Vec<u32>> {
 /// A loaded program, as the kernel describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Program {
+    /// The program's id.
     pub id: u32,
+    /// Its name (`webui_doctor` for ours).
     pub name: String,
     /// Nanoseconds since boot when it was loaded.
     pub load_time_ns: u64,
+    /// Its instructions, where the kernel gives them (root).
     #[serde(skip)]
     pub insns: Vec<Insn>,
 }
@@ -465,8 +496,11 @@ mod tests {
 pub struct Attached {
     /// The cgroup, relative to the cgroup2 mount (`/` is the whole host).
     pub cgroup: String,
+    /// The program's id.
     pub id: u32,
+    /// The ports it covers.
     pub ports: Vec<u16>,
+    /// The options it sets.
     pub options: Vec<AttachedOption>,
     /// The network namespace's cookie the cure is limited to; `null`: every namespace.
     pub netns_cookie: Option<u64>,
@@ -474,9 +508,12 @@ pub struct Attached {
     pub loaded_s: u64,
 }
 
+/// One option a cure sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct AttachedOption {
+    /// The option.
     pub option: SockOptName,
+    /// Its value.
     pub value: u32,
 }
 
@@ -485,11 +522,22 @@ pub struct AttachedOption {
 #[serde(rename_all = "kebab-case", tag = "result")]
 pub enum Persisted {
     /// A new program, attached.
-    Attached { id: u32 },
+    Attached {
+        /// The program's id.
+        id: u32,
+    },
     /// The same cure was attached already; nothing changed.
-    Unchanged { id: u32 },
+    Unchanged {
+        /// The program's id.
+        id: u32,
+    },
     /// Attached, and our earlier programs for any of these ports in that cgroup detached.
-    Replaced { id: u32, detached: Vec<u32> },
+    Replaced {
+        /// The new program's id.
+        id: u32,
+        /// The ids of those detached.
+        detached: Vec<u32>,
+    },
 }
 
 /// `--cgroup PATH` as a directory under the cgroup2 `mount`: a path relative to the mount (`/`,

@@ -4,6 +4,7 @@
 use std::io;
 use std::path::PathBuf;
 
+/// Everything the library can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The kernel refused a sock_diag socket or request (locked-down container, seccomp, no
@@ -11,6 +12,7 @@ pub enum Error {
     #[error("netlink sock_diag refused")]
     NetlinkRefused(#[source] io::Error),
 
+    /// Reading the dump failed midway.
     #[error("reading netlink sock_diag")]
     NetlinkIo(#[source] io::Error),
 
@@ -22,28 +24,45 @@ pub enum Error {
     #[error("netlink sock_diag request failed")]
     NetlinkKernel(#[source] io::Error),
 
+    /// A file under `/proc` (or `PROC_ROOT`) could not be read.
     #[error("{}", path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: io::Error,
     },
 
     /// A line of `/proc/net/tcp{,6}` that does not have the kernel's format.
     #[error("{}:{line}: {reason}", path.display())]
-    Parse { path: PathBuf, line: usize, reason: String },
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Its line, from 1.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
 
+    /// `--netns NAME` names no namespace under `/run/netns`.
     #[error("network namespace '{name}' not found ({})", path.display())]
     NetnsMissing {
+        /// The name given.
         name: String,
+        /// Where it was looked for.
         path: PathBuf,
+        /// Why it could not be opened.
         #[source]
         source: io::Error,
     },
 
+    /// `setns` refused.
     #[error("cannot enter network namespace '{name}' (needs CAP_SYS_ADMIN)")]
     NetnsEnter {
+        /// The namespace.
         name: String,
+        /// Why.
         #[source]
         source: io::Error,
     },
@@ -52,12 +71,15 @@ pub enum Error {
     #[error(transparent)]
     SockOpt(#[from] SockOptError),
 
+    /// `verify` could not set up its connection.
     #[error(transparent)]
     Verify(#[from] VerifyError),
 
+    /// `verify --drill` could not install or remove its rule.
     #[error(transparent)]
     Drill(#[from] DrillError),
 
+    /// `fix` could not start.
     #[error(transparent)]
     Fix(#[from] FixError),
 
@@ -65,6 +87,7 @@ pub enum Error {
     #[error("writing output")]
     Output(#[source] io::Error),
 
+    /// Not on this operating system.
     #[error("{0} is only supported on Linux")]
     Unsupported(&'static str),
 
@@ -86,15 +109,27 @@ pub enum Error {
 /// Why another process's socket options were not read.
 #[derive(Debug, thiserror::Error)]
 pub enum SockOptError {
+    /// The owner is in another `net_cls`/`net_prio` class: a copy would re-tag its socket.
     #[error(
         "process {pid} is in net_cls/net_prio cgroup {cgroup}, this process in {ours}: pidfd_getfd would re-tag its socket with our class id (use --force to read anyway)"
     )]
-    NetCls { pid: u32, cgroup: String, ours: String },
+    NetCls {
+        /// The owner.
+        pid: u32,
+        /// Its cgroup.
+        cgroup: String,
+        /// Ours.
+        ours: String,
+    },
 
+    /// `pidfd_getfd` refused.
     #[error("cannot duplicate fd {fd} of process {pid} (pidfd_getfd needs root or the owner's user)")]
     Duplicate {
+        /// The owner.
         pid: u32,
+        /// Its descriptor.
         fd: i32,
+        /// Why.
         #[source]
         source: io::Error,
     },
@@ -102,15 +137,25 @@ pub enum SockOptError {
     /// The fd or the inode number was reused between the choice and the copy: the copy is
     /// another socket (or another file), and is left alone.
     #[error("fd {fd} of process {pid} is no longer the socket chosen ({what}); left alone")]
-    NotSelected { pid: u32, fd: i32, what: String },
+    NotSelected {
+        /// The owner.
+        pid: u32,
+        /// Its descriptor.
+        fd: i32,
+        /// What differed (inode, cookie or addresses).
+        what: String,
+    },
 
     /// A set-uid or file-capability install: copies are refused.
     #[error("{}", crate::os::SETUID_REFUSAL)]
     SetUid,
 
+    /// `getsockopt` on the copy failed.
     #[error("reading socket options of process {pid}")]
     Read {
+        /// The owner.
         pid: u32,
+        /// Why.
         #[source]
         source: io::Error,
     },
@@ -119,33 +164,55 @@ pub enum SockOptError {
 /// `verify` could not set up its connection or find the server's socket.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    /// Connecting to the server, or sending the request, failed.
     #[error("{what} {target}")]
     Connect {
+        /// What was being done (`connecting to`).
         what: &'static str,
+        /// The server.
         target: std::net::SocketAddr,
+        /// Why.
         #[source]
         source: io::Error,
     },
 
+    /// The server accepted nothing within 3 s.
     #[error(
         "no accepted socket for {client} -> {target} appeared within 3 s: is the server on this host, and does it accept?"
     )]
-    NotAccepted { client: std::net::SocketAddr, target: std::net::SocketAddr },
+    NotAccepted {
+        /// Our side.
+        client: std::net::SocketAddr,
+        /// The server.
+        target: std::net::SocketAddr,
+    },
 
     /// The connection reached the listen queue but no worker took it (all busy).
     #[error(
         "accepted by no worker within 3 s: {client} -> {target} waited in the listen queue{} (the server's workers are busy); verify removed its connection",
         waiting.map(|n| format!(", which holds {n}")).unwrap_or_default()
     )]
-    Queued { client: std::net::SocketAddr, target: std::net::SocketAddr, waiting: Option<u32> },
+    Queued {
+        /// Our side.
+        client: std::net::SocketAddr,
+        /// The server.
+        target: std::net::SocketAddr,
+        /// Connections waiting in the listener's queue, where it could be read.
+        waiting: Option<u32>,
+    },
 
+    /// The server closed our connection before its options could be read.
     #[error("the server closed the connection from {client} at once (try --stream PATH)")]
-    ClosedAtOnce { client: std::net::SocketAddr },
+    ClosedAtOnce {
+        /// Our side.
+        client: std::net::SocketAddr,
+    },
 }
 
 /// `verify --drill` could not install or remove its nftables rule, or was not allowed to.
 #[derive(Debug, thiserror::Error)]
 pub enum DrillError {
+    /// Not root.
     #[error("--drill needs root: it installs an nftables rule")]
     NotRoot,
 
@@ -153,15 +220,19 @@ pub enum DrillError {
     #[error("{}", crate::os::SETUID_REFUSAL)]
     SetUid,
 
+    /// `nft` is not installed.
     #[error("cannot run nft (install nftables)")]
     NftMissing(#[source] io::Error),
 
+    /// Writing to or reading from `nft` failed.
     #[error("talking to nft")]
     NftIo(#[source] io::Error),
 
+    /// `nft` refused the rule (its message).
     #[error("nft refused the rule: {0}")]
     NftRefused(String),
 
+    /// An IPv4 server and an IPv6 client, or the reverse.
     #[error("server and client are of different address families")]
     MixedFamilies,
 }
@@ -169,33 +240,53 @@ pub enum DrillError {
 /// `fix` could not start, or stopped before changing anything.
 #[derive(Debug, thiserror::Error)]
 pub enum FixError {
+    /// Nothing listens on the ports.
     #[error("no listening TCP socket on port {}", ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", "))]
-    NoListener { ports: Vec<u16> },
+    NoListener {
+        /// The ports.
+        ports: Vec<u16>,
+    },
 
+    /// `--pid` names no process.
     #[error("no process {0}")]
     NoProcess(u32),
 
+    /// `--pid`'s process listens nowhere.
     #[error("process {0} holds no listening TCP socket")]
     PidListensNowhere(u32),
 
+    /// `pidfd_getfd` is not allowed on the owner.
     #[error(
         "cannot take a copy of the sockets of process {pid} (pidfd_getfd needs root, or the owner's uid with ptrace allowed by kernel.yama.ptrace_scope{}); nothing was changed",
         scope.map(|s| format!(", which is {s} here")).unwrap_or_default()
     )]
     Permission {
+        /// The owner.
         pid: u32,
+        /// `kernel.yama.ptrace_scope`, where readable.
         scope: Option<u8>,
+        /// Why.
         #[source]
         source: io::Error,
     },
 
+    /// The owner of a selected socket cannot be seen.
     #[error(
         "the owner of socket {inode} on {local} is not visible (another user's process: run as root); nothing was changed"
     )]
-    OwnerHidden { inode: u64, local: String },
+    OwnerHidden {
+        /// The socket's inode.
+        inode: u64,
+        /// Its address.
+        local: String,
+    },
 
+    /// The owner exited midway.
     #[error("process {pid} exited while the fix was being prepared; nothing was changed")]
-    Exited { pid: u32 },
+    Exited {
+        /// The owner.
+        pid: u32,
+    },
 }
 
 /// An error and its causes on one line, as `main` prints them: `cannot duplicate fd 5 of process
@@ -211,4 +302,5 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// The library's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -12,11 +12,14 @@ use crate::model::{Family, Socket, StateSet, TcpState};
 /// An inclusive port range, written `8787` or `8000-8999`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortRange {
+    /// The lowest port.
     pub low: u16,
+    /// The highest port.
     pub high: u16,
 }
 
 impl PortRange {
+    /// Whether `port` is in the range.
     pub fn contains(self, port: u16) -> bool {
         (self.low..=self.high).contains(&port)
     }
@@ -64,10 +67,15 @@ impl Serialize for PortRange {
 pub mod group {
     use crate::model::TcpState::{self, *};
 
+    /// `all`
     pub const ALL: &[TcpState] = &TcpState::ALL;
+    /// `connected`: every state but LISTEN, SYN-RECV, TIME-WAIT and CLOSED.
     pub const CONNECTED: &[TcpState] = &[Established, SynSent, FinWait1, FinWait2, CloseWait, LastAck, Closing];
+    /// `synchronized`: `connected` without SYN-SENT.
     pub const SYNCHRONIZED: &[TcpState] = &[Established, FinWait1, FinWait2, CloseWait, LastAck, Closing];
+    /// `bucket`: the minisocket states.
     pub const BUCKET: &[TcpState] = &[SynRecv, TimeWait];
+    /// `big`: every state but the minisocket ones.
     pub const BIG: &[TcpState] =
         &[Established, SynSent, FinWait1, FinWait2, Closed, CloseWait, LastAck, Listening, Closing];
 
@@ -93,16 +101,24 @@ pub fn parse_state_filter(name: &str) -> Result<StateSet, String> {
     ))
 }
 
+/// Which sockets to show: the states ask the kernel, the rest select from its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filter {
+    /// The states wanted.
     pub states: StateSet,
+    /// IPv4 wanted.
     pub inet: bool,
+    /// IPv6 wanted.
     pub inet6: bool,
     /// Local ports (`--port`); a socket matches if its local port is any of them.
     pub ports: Vec<u16>,
+    /// `--sport`: the local port in this range.
     pub sport: Option<PortRange>,
+    /// `--dport`: the peer's port in this range.
     pub dport: Option<PortRange>,
+    /// `--pid`: sockets of this process (implies owners).
     pub pid: Option<u32>,
+    /// `--process`: sockets of processes with this name (implies owners).
     pub process: Option<String>,
     /// `--cgroup PATH` (normalized, see `cgroup::normalize`): sockets in that cgroup v2 or below.
     pub cgroup: Option<String>,
@@ -125,6 +141,7 @@ impl Default for Filter {
 }
 
 impl Filter {
+    /// Whether sockets of `family` are wanted.
     pub fn wants_family(&self, family: Family) -> bool {
         match family {
             Family::Inet => self.inet,
@@ -139,12 +156,14 @@ impl Filter {
             && self.dport.is_none_or(|r| r.contains(peer_port))
     }
 
+    /// Whether `s` is wanted (ports; the states were asked of the kernel).
     pub fn matches(&self, s: &Socket) -> bool {
         self.states.contains(s.state)
             && self.wants_family(s.family)
             && self.matches_ports(s.local.port(), s.peer.port())
     }
 
+    /// Whether the selection needs owners.
     pub fn wants_processes(&self) -> bool {
         self.pid.is_some() || self.process.is_some()
     }

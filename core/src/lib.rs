@@ -16,6 +16,8 @@
 //!   [`deadpeer`] (how long a dead peer can hold a connection: the one rule every command judges
 //!   by) and [`units`] (durations as people read them) are the leaves everything may use.
 
+#![warn(missing_docs)]
+
 pub mod analysis;
 pub mod cgroup;
 pub mod cure;

@@ -13,20 +13,32 @@ use serde::{Serialize, Serializer};
 /// netlink or `/proc/net/tcp` converts with `from_code` and a state mask bit is `1 << code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TcpState {
+    /// `ESTAB`
     Established = 1,
+    /// `SYN-SENT`
     SynSent = 2,
+    /// `SYN-RECV`
     SynRecv = 3,
+    /// `FIN-WAIT-1`
     FinWait1 = 4,
+    /// `FIN-WAIT-2`
     FinWait2 = 5,
+    /// `TIME-WAIT`
     TimeWait = 6,
+    /// `UNCONN` / closed
     Closed = 7,
+    /// `CLOSE-WAIT`: the peer closed; the application has not.
     CloseWait = 8,
+    /// `LAST-ACK`
     LastAck = 9,
+    /// `LISTEN`
     Listening = 10,
+    /// `CLOSING`
     Closing = 11,
 }
 
 impl TcpState {
+    /// Every state, in the kernel's order.
     pub const ALL: [TcpState; 11] = [
         TcpState::Established,
         TcpState::SynSent,
@@ -41,6 +53,7 @@ impl TcpState {
         TcpState::Closing,
     ];
 
+    /// The state of the kernel's number (`TCP_ESTABLISHED` = 1, …).
     pub fn from_code(code: u8) -> Option<TcpState> {
         TcpState::ALL.get(usize::from(code).checked_sub(1)?).copied()
     }
@@ -50,6 +63,7 @@ impl TcpState {
         TcpState::ALL.into_iter().find(|s| s.name() == name)
     }
 
+    /// The kernel's number.
     pub fn code(self) -> u8 {
         self as u8
     }
@@ -117,28 +131,35 @@ impl Serialize for TcpState {
 pub struct StateSet(u32);
 
 impl StateSet {
+    /// No state.
     pub const EMPTY: StateSet = StateSet(0);
 
+    /// Every state.
     pub fn all() -> StateSet {
         TcpState::ALL.iter().copied().collect()
     }
 
+    /// These states.
     pub fn of(states: &[TcpState]) -> StateSet {
         states.iter().copied().collect()
     }
 
+    /// Whether `state` is in the set.
     pub fn contains(self, state: TcpState) -> bool {
         self.0 & (1 << state.code()) != 0
     }
 
+    /// Adds `state`.
     pub fn insert(&mut self, state: TcpState) {
         self.0 |= 1 << state.code();
     }
 
+    /// The states in either set.
     pub fn union(self, other: StateSet) -> StateSet {
         StateSet(self.0 | other.0)
     }
 
+    /// Whether the set has no state.
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
@@ -148,6 +169,7 @@ impl StateSet {
         self.0
     }
 
+    /// The states in the set, in the kernel's order.
     pub fn iter(self) -> impl Iterator<Item = TcpState> {
         TcpState::ALL.into_iter().filter(move |s| self.contains(*s))
     }
@@ -163,10 +185,13 @@ impl FromIterator<TcpState> for StateSet {
     }
 }
 
+/// The address family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
+    /// IPv4.
     Inet,
+    /// IPv6.
     Inet6,
 }
 
@@ -174,11 +199,15 @@ pub enum Family {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TimerKind {
+    /// Retransmitting unacknowledged data.
     Retransmit,
+    /// Keepalive: waiting to probe an idle peer.
     Keepalive,
+    /// TIME-WAIT's expiry.
     TimeWait,
     /// Zero-window probe timer; `ss` calls it `persist`.
     Persist,
+    /// A delayed ACK (kernel timer code 5).
     DelayedAck,
 }
 
@@ -195,6 +224,7 @@ impl TimerKind {
         }
     }
 
+    /// The kind as `ss` and the JSON name it.
     pub fn name(self) -> &'static str {
         match self {
             TimerKind::Retransmit => "retransmit",
@@ -206,8 +236,10 @@ impl TimerKind {
     }
 }
 
+/// A socket's running timer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Timer {
+    /// Which timer.
     pub kind: TimerKind,
     /// Milliseconds until the timer fires.
     pub expires_ms: u64,
@@ -218,13 +250,18 @@ pub struct Timer {
 /// Milliseconds since the socket last received and last sent data (from `tcp_info`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Idle {
+    /// Since the last data received, in ms.
     pub last_recv_ms: u64,
+    /// Since the last data sent, in ms.
     pub last_send_ms: u64,
 }
 
+/// A process that holds a socket.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Process {
+    /// Its process id.
     pub pid: u32,
+    /// Its name (`/proc/PID/comm`).
     pub comm: String,
 }
 
@@ -233,10 +270,12 @@ pub struct Process {
 pub struct Endpoint(pub SocketAddr);
 
 impl Endpoint {
+    /// The port.
     pub fn port(self) -> u16 {
         self.0.port()
     }
 
+    /// The address.
     pub fn ip(self) -> IpAddr {
         self.0.ip()
     }
@@ -255,18 +294,30 @@ impl Serialize for Endpoint {
     }
 }
 
+/// One TCP socket, as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Socket {
+    /// IPv4 or IPv6.
     pub family: Family,
+    /// Its state.
     pub state: TcpState,
+    /// Its own address.
     pub local: Endpoint,
+    /// Its peer's (`0.0.0.0:0` for a listener).
     pub peer: Endpoint,
+    /// Bytes received and not read by the application (for a listener: connections waiting).
     pub recv_q: u32,
+    /// Bytes sent and not acknowledged (for a listener: its backlog).
     pub send_q: u32,
+    /// Its timer, if one runs.
     pub timer: Option<Timer>,
+    /// The uid that created it.
     pub uid: u32,
+    /// Its inode (0 while the connection waits in a listen queue).
     pub inode: u64,
+    /// Its owner, with `-p`.
     pub process: Option<Process>,
+    /// Idle times, where `tcp_info` gives them.
     pub idle: Option<Idle>,
     /// With `-O`: the keepalive options read from the owner's socket.
     pub sockopts: Option<SockOpts>,
@@ -288,9 +339,13 @@ pub struct Socket {
 /// `None` for a socket without one, such as a listener).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SocketIdentity {
+    /// The socket's inode.
     pub inode: u64,
+    /// The kernel's socket cookie.
     pub cookie: u64,
+    /// Its own address.
     pub local: Option<std::net::SocketAddr>,
+    /// Its peer's.
     pub peer: Option<std::net::SocketAddr>,
 }
 
@@ -340,6 +395,7 @@ pub struct Workload {
 pub struct TcpInfo {
     /// Smoothed round-trip time, microseconds.
     pub rtt_us: Option<u32>,
+    /// Variation of the smoothed round-trip time, in µs.
     pub rttvar_us: Option<u32>,
     /// Retransmission timeout, milliseconds.
     pub rto_ms: Option<u32>,
@@ -361,7 +417,9 @@ pub struct TcpInfo {
     pub snd_wnd: Option<u32>,
     /// Our advertised receive window, bytes.
     pub rcv_wnd: Option<u32>,
+    /// Bytes acknowledged by the peer.
     pub bytes_acked: Option<u64>,
+    /// Bytes received from the peer.
     pub bytes_received: Option<u64>,
     /// Most recent delivery rate, bits per second (as `ss -i` prints it).
     pub delivery_rate_bps: Option<u64>,
@@ -424,6 +482,7 @@ impl Socket {
         }
     }
 
+    /// Whether its keepalive timer is running.
     pub fn keepalive_armed(&self) -> bool {
         matches!(self.timer, Some(Timer { kind: TimerKind::Keepalive, .. }))
     }
@@ -451,6 +510,7 @@ impl Socket {
 /// `net.core.somaxconn`). A full queue makes the kernel drop new handshakes (`ListenOverflows`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ListenQueue {
+    /// The listener's address.
     pub local: Endpoint,
     /// Connections waiting (the listener's `Recv-Q`).
     pub waiting: u32,
@@ -472,6 +532,7 @@ pub enum Source {
 }
 
 impl Source {
+    /// The source as the JSON and the text name it.
     pub fn name(self) -> &'static str {
         match self {
             Source::Auto => "auto",
@@ -486,7 +547,9 @@ impl Source {
 pub struct Snapshot {
     /// `Netlink` or `Procfs`: the reader that answered.
     pub source: Source,
+    /// When the read was made.
     pub taken_at: SystemTime,
+    /// The sockets, in the kernel's order.
     pub sockets: Vec<Socket>,
     /// Fields asked for that this source cannot give (named as in the JSON output, such as
     /// `info.rtt_us`): they are `null` in every socket, which is not the same as zero.
@@ -502,6 +565,7 @@ pub struct Snapshot {
 /// overrides `ss` also honours (for fixtures). Resolved once, at start, and carried in the query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcPaths {
+    /// The proc root (`/proc`, or `PROC_ROOT`).
     pub root: PathBuf,
     /// `PROC_NET_TCP`, else `ROOT/net/tcp`.
     pub tcp: PathBuf,
@@ -510,6 +574,7 @@ pub struct ProcPaths {
 }
 
 impl ProcPaths {
+    /// The files under `root`.
     pub fn under(root: PathBuf) -> ProcPaths {
         ProcPaths { tcp: root.join("net/tcp"), tcp6: root.join("net/tcp6"), root }
     }
@@ -525,7 +590,9 @@ impl Default for ProcPaths {
 /// defaults where the application set nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SockOpts {
+    /// `SO_KEEPALIVE`.
     pub so_keepalive: bool,
+    /// `TCP_NODELAY`.
     pub tcp_nodelay: bool,
     /// `TCP_KEEPIDLE`, seconds.
     pub keepidle_s: u32,
@@ -540,21 +607,28 @@ pub struct SockOpts {
 /// The six options the keepalive fix sets, in the order it sets them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum SockOptName {
+    /// `SO_KEEPALIVE`
     #[serde(rename = "SO_KEEPALIVE")]
     SoKeepalive,
+    /// `TCP_NODELAY`
     #[serde(rename = "TCP_NODELAY")]
     TcpNodelay,
+    /// `TCP_KEEPIDLE`
     #[serde(rename = "TCP_KEEPIDLE")]
     TcpKeepidle,
+    /// `TCP_KEEPINTVL`
     #[serde(rename = "TCP_KEEPINTVL")]
     TcpKeepintvl,
+    /// `TCP_KEEPCNT`
     #[serde(rename = "TCP_KEEPCNT")]
     TcpKeepcnt,
+    /// `TCP_USER_TIMEOUT`
     #[serde(rename = "TCP_USER_TIMEOUT")]
     TcpUserTimeout,
 }
 
 impl SockOptName {
+    /// The option's C name.
     pub fn name(self) -> &'static str {
         match self {
             SockOptName::SoKeepalive => "SO_KEEPALIVE",
@@ -583,7 +657,9 @@ impl SockOptName {
 /// `RLIMIT_NOFILE`, and its threads. `None` where `/proc/PID` would not say (exited, denied).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProcessStats {
+    /// Its process id.
     pub pid: u32,
+    /// Its name.
     pub comm: String,
     /// Entries in `/proc/PID/fd`.
     pub open_files: usize,
@@ -599,7 +675,9 @@ pub struct ProcessStats {
 /// processes whose fd table we were refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Attribution {
+    /// Sockets with no owner found.
     pub unattributed: usize,
+    /// Processes whose files could not be read.
     pub denied_processes: usize,
     /// With `-O`: owned sockets whose options could not be read (no ptrace access to the owner).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -613,8 +691,11 @@ pub struct Attribution {
 /// `net.ipv4.tcp_keepalive_{time,intvl,probes}` of the current network namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct KeepaliveSysctls {
+    /// `net.ipv4.tcp_keepalive_time`, in seconds.
     pub time_s: u64,
+    /// `net.ipv4.tcp_keepalive_intvl`, in seconds.
     pub intvl_s: u64,
+    /// `net.ipv4.tcp_keepalive_probes`.
     pub probes: u64,
 }
 
@@ -634,9 +715,11 @@ pub enum EndCause {
 }
 
 impl EndCause {
+    /// Every cause.
     pub const ALL: [EndCause; 4] =
         [EndCause::KeepaliveTimeout, EndCause::RetransmitTimeout, EndCause::Closed, EndCause::Unknown];
 
+    /// The cause as the JSON and the text name it.
     pub fn name(self) -> &'static str {
         match self {
             EndCause::KeepaliveTimeout => "keepalive-timeout",
@@ -653,8 +736,11 @@ impl EndCause {
 pub struct Ended {
     /// RFC 3339 time the notification was received.
     pub time: String,
+    /// IPv4 or IPv6.
     pub family: Family,
+    /// Its own address.
     pub local: Endpoint,
+    /// Its peer's.
     pub peer: Endpoint,
     /// The state the kernel reports in the notification (`closed` for nearly every end).
     pub state: TcpState,
@@ -662,13 +748,19 @@ pub struct Ended {
     pub probes: Option<u8>,
     /// Retransmissions of the last unacknowledged segment, `tcpi_retransmits`.
     pub retransmits: Option<u8>,
+    /// Retransmissions over its life.
     pub total_retrans: Option<u32>,
     /// Segments still unacknowledged (the queue is usually purged before the notification).
     pub unacked: Option<u32>,
+    /// Segments the kernel counted as lost.
     pub lost: Option<u32>,
+    /// Since it last sent data, in ms.
     pub last_send_ms: Option<u64>,
+    /// Since it last received data, in ms.
     pub last_recv_ms: Option<u64>,
+    /// Since it last received an ACK, in ms.
     pub last_ack_ms: Option<u32>,
+    /// Why it ended.
     pub cause: EndCause,
 }
 
@@ -678,6 +770,7 @@ pub struct Ended {
 pub struct EndedFeed {
     /// `{"8787": {"keepalive-timeout": 3, ...}}`: every watched port, every cause, zeros included.
     pub totals: std::collections::BTreeMap<u16, std::collections::BTreeMap<&'static str, u64>>,
+    /// The last ones, newest last.
     pub recent: std::collections::VecDeque<Ended>,
     /// Why there is no feed (the kernel refused the subscription), if so.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -690,6 +783,7 @@ impl EndedFeed {
     /// Ends kept in `recent`.
     pub const RECENT: usize = 20;
 
+    /// A feed for these ports.
     pub fn new(ports: &[u16]) -> EndedFeed {
         let causes = || EndCause::ALL.iter().map(|c| (c.name(), 0)).collect();
         EndedFeed { totals: ports.iter().map(|&p| (p, causes())).collect(), ..EndedFeed::default() }
@@ -712,17 +806,24 @@ impl EndedFeed {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TcpExt {
+    /// `TCPKeepAlive`: keepalive probes sent.
     #[serde(rename = "TCPKeepAlive")]
     pub keep_alive: u64,
+    /// `TCPAbortOnTimeout`: connections ended by keepalive or retransmission timeouts.
     #[serde(rename = "TCPAbortOnTimeout")]
     pub abort_on_timeout: u64,
+    /// `TCPTimeouts`: retransmission timeouts.
     #[serde(rename = "TCPTimeouts")]
     pub timeouts: u64,
+    /// `TCPAbortOnData`: connections reset because data arrived after close.
     #[serde(rename = "TCPAbortOnData")]
     pub abort_on_data: u64,
+    /// `TCPAbortOnClose`: connections reset because unread data was left at close.
     #[serde(rename = "TCPAbortOnClose")]
     pub abort_on_close: u64,
+    /// `ListenOverflows`: handshakes dropped because a listen queue was full.
     pub listen_overflows: u64,
+    /// `ListenDrops`: handshakes dropped at a listener for any reason.
     pub listen_drops: u64,
 }
 
@@ -760,5 +861,6 @@ impl TcpExt {
 pub struct TcpExtChange {
     /// Seconds between the two reads.
     pub seconds: f64,
+    /// The counters.
     pub counters: TcpExt,
 }

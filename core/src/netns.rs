@@ -12,6 +12,7 @@ use crate::os;
 /// Where `ip netns` keeps its bind mounts.
 const NETNS_RUN_DIR: &str = "/run/netns";
 
+/// Enters the network namespace `ip netns` calls `name` (`/run/netns/NAME`).
 pub fn enter(name: &str) -> Result<()> {
     let path = Path::new(NETNS_RUN_DIR).join(name);
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
@@ -58,6 +59,7 @@ pub struct Namespace {
     /// `host` for the initial namespace, `NAME` for one `ip netns` named, else `pid:PID` of the
     /// lowest pid living in it.
     pub label: std::sync::Arc<str>,
+    /// An open handle to it.
     pub file: std::fs::File,
 }
 

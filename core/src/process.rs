@@ -13,10 +13,13 @@ use crate::os;
 /// One process holding a socket, and the descriptor it holds it under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
+    /// The process.
     pub process: Process,
+    /// Its descriptor for the socket.
     pub fd: i32,
 }
 
+/// Socket inode -> the processes holding it, from `/proc/*/fd`.
 #[derive(Debug, Default)]
 pub struct ProcessMap {
     owners: HashMap<u64, Vec<Owner>>,
@@ -132,6 +135,7 @@ impl ProcessMap {
         })
     }
 
+    /// The processes holding socket `inode` (none for one nobody holds).
     pub fn owners(&self, inode: u64) -> &[Owner] {
         self.owners.get(&inode).map(Vec::as_slice).unwrap_or(&[])
     }

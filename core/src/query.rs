@@ -19,9 +19,13 @@ use crate::{cgroup, sockopt, source};
 /// Everything one read needs: where, what, and whether to join owning processes.
 #[derive(Debug, Clone)]
 pub struct Query {
+    /// Where to read.
     pub source: Source,
+    /// Which sockets.
     pub filter: Filter,
+    /// The proc root.
     pub paths: ProcPaths,
+    /// Join owners (`-p`).
     pub processes: bool,
     /// Read each owned socket's keepalive options from its process (`-O`; implies `processes`).
     pub sockopts: bool,
@@ -32,6 +36,7 @@ pub struct Query {
 }
 
 impl Query {
+    /// A query of `source` for `filter`, no owners and no extras.
     pub fn new(source: Source, filter: Filter, paths: ProcPaths) -> Query {
         Query { source, filter, paths, processes: false, sockopts: false, force: false, extras: Extras::default() }
     }

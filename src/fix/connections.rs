@@ -30,6 +30,7 @@ const ACCEPT_WAIT: Duration = Duration::from_secs(1);
 /// What the next connection on a fixed port carries.
 #[derive(Debug, Clone, Serialize)]
 pub struct NextConnection {
+    /// The port.
     pub port: u16,
     /// `carries` (the fix reaches connections), `overrides` (the server sets its own values on
     /// each connection), `unchecked` (no connection could be looked at; `error` says why).
@@ -38,6 +39,7 @@ pub struct NextConnection {
     pub local: Option<Endpoint>,
     /// …and its client.
     pub peer: Option<Endpoint>,
+    /// Its owner.
     pub process: Option<Process>,
     /// The connection was opened by `fix` itself (none arrived within a second) and closed again.
     pub opened_by_fix: bool,
@@ -45,20 +47,26 @@ pub struct NextConnection {
     pub carried: Option<SockOpts>,
     /// The options whose value differs from the fix's.
     pub overridden: Vec<Overridden>,
+    /// Why it could not be looked at.
     pub error: Option<String>,
 }
 
+/// The verdict on the next connection of a fixed port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
+    /// `carries`: the fix reaches new connections.
     Carries,
+    /// `overrides`: the server sets its own values on each connection.
     Overrides,
+    /// `unchecked`: no connection could be looked at.
     Unchecked,
 }
 
 /// One option a server set over the fix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Overridden {
+    /// The option.
     pub option: SockOptName,
     /// What the fix put on the listener.
     pub wanted: u32,

@@ -38,8 +38,11 @@ pub use follow::{Ended, FollowEvent, follow};
 /// The option values to put on each selected socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Wanted {
+    /// `TCP_KEEPIDLE`, in seconds.
     pub keepidle_s: u32,
+    /// `TCP_KEEPINTVL`, in seconds.
     pub keepintvl_s: u32,
+    /// `TCP_KEEPCNT`.
     pub keepcnt: u32,
     /// `None`: leave `TCP_USER_TIMEOUT` as it is (`--user-timeout 0`).
     pub user_timeout_ms: Option<u32>,
@@ -74,7 +77,9 @@ impl Wanted {
 /// Which listening sockets to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
+    /// `--port`: the listeners on these ports.
     Ports(Vec<u16>),
+    /// `--pid`: the listeners of this process.
     Pid(u32),
 }
 
@@ -92,12 +97,15 @@ pub enum CloseWith {
 /// Everything one run needs.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// Whose sockets.
     pub target: Target,
+    /// The options to set.
     pub wanted: Wanted,
     /// Also end the selected ports' CLOSE-WAIT sockets.
     pub close_wait: Option<CloseWith>,
     /// With `close_wait`: only sockets that have received nothing for longer, in ms.
     pub idle_over_ms: Option<u64>,
+    /// `--dry-run`: change nothing, say what would change.
     pub dry_run: bool,
     /// Act even on owners in a `net_cls`/`net_prio` cgroup.
     pub force: bool,
@@ -129,8 +137,11 @@ impl ClosedWith {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
+    /// A listening socket.
     Listening,
+    /// An accepted connection.
     Established,
+    /// An accepted connection in CLOSE-WAIT.
     CloseWait,
     /// A CLOSE-WAIT connection still in the listen queue: no process holds it, so it can only be
     /// destroyed in the kernel (by its 4-tuple and cookie).
@@ -160,21 +171,28 @@ pub enum Action {
 /// One option's change on one socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
+    /// The option.
     pub option: SockOptName,
+    /// Its value before.
     pub from: u32,
+    /// The value set.
     pub to: u32,
     /// The `setsockopt` error, when this option could not be set.
     pub error: Option<String>,
 }
 
+/// What was done to one socket.
 #[derive(Debug, Clone, Serialize)]
 pub struct SocketFix {
+    /// What it is to the server.
     pub role: Role,
     /// The socket's own address.
     pub local: Endpoint,
     /// Its peer's (`0.0.0.0:0` for a listener).
     pub peer: Endpoint,
+    /// Its inode (0 while queued).
     pub inode: u64,
+    /// Its owner.
     pub process: Option<Process>,
     /// The owner's descriptor for the socket (`--follow` re-checks the listener through it).
     #[serde(skip)]
@@ -182,6 +200,7 @@ pub struct SocketFix {
     /// The kernel's socket cookie (`--follow` knows which connections it has looked at).
     #[serde(skip)]
     pub cookie: u64,
+    /// What was done.
     pub action: Action,
     /// The socket's uid, as the kernel reports it (its creator's).
     pub uid: u32,
@@ -197,12 +216,16 @@ pub struct SocketFix {
     pub changes: Vec<Change>,
     /// How a closed socket was ended.
     pub closed_with: Option<ClosedWith>,
+    /// Why it was skipped or failed.
     pub error: Option<String>,
 }
 
+/// What a run did, counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct FixSummary {
+    /// Listening sockets selected.
     pub listening: usize,
+    /// Established sockets selected.
     pub established: usize,
     /// CLOSE-WAIT sockets selected, the queued ones included.
     pub close_wait: usize,
@@ -213,20 +236,30 @@ pub struct FixSummary {
     pub queued_open: usize,
     /// Sockets whose options were set (or would be, on a dry run).
     pub changed: usize,
+    /// Sockets that already carried the options.
     pub unchanged: usize,
+    /// CLOSE-WAIT sockets ended.
     pub closed: usize,
+    /// Sockets left alone on purpose.
     pub skipped: usize,
     /// Of the skipped: copies that were not the socket chosen (a reused descriptor or inode).
     pub mismatched: usize,
+    /// Sockets where an option or the close failed.
     pub failed: usize,
 }
 
+/// What `fix` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct FixReport {
+    /// `--dry-run`.
     pub dry_run: bool,
+    /// The ports fixed.
     pub ports: Vec<u16>,
+    /// The options wanted.
     pub wanted: Wanted,
+    /// Each socket selected and what was done to it.
     pub sockets: Vec<SocketFix>,
+    /// The counts.
     pub summary: FixSummary,
     /// Per fixed port, what the next connection the server accepted really carries.
     pub next: Vec<NextConnection>,

@@ -242,8 +242,11 @@ pub fn to_compact_page(report: &Report, sockets: &[&Socket], page: Page) -> serd
 /// `total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Page {
+    /// The first row, in urgency order.
     pub offset: usize,
+    /// At most this many rows.
     pub limit: usize,
+    /// Rows in all.
     pub total: usize,
 }
 

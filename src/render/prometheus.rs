@@ -63,7 +63,9 @@ struct ProcessLabels {
 /// (built by [`Summary::by_port`]).
 #[derive(Debug, Clone)]
 pub struct SocketMetrics {
+    /// The state counts per `port` label value (`""` for every socket not on a listening port).
     pub by_port: BTreeMap<String, Summary>,
+    /// Where the sockets were read.
     pub source: Source,
     /// Opt-in (`--by cgroup`): the state counts split by cgroup as well, as
     /// `webui_doctor_tcp_sockets{state,port,cgroup}` instead of the plain gauge. One series per
@@ -79,6 +81,7 @@ pub struct SocketMetrics {
 }
 
 impl SocketMetrics {
+    /// Gauges for these counts, with no per-cgroup or per-process series.
     pub fn new(by_port: BTreeMap<String, Summary>, source: Source) -> SocketMetrics {
         SocketMetrics { by_port, source, by_cgroup: None, processes: Vec::new(), ended: None, events_malformed: None }
     }
@@ -210,6 +213,7 @@ pub fn encode(registry: &Registry) -> io::Result<String> {
     Ok(text)
 }
 
+/// Writes the gauges in the Prometheus text format.
 pub fn write(out: &mut impl Write, metrics: SocketMetrics) -> io::Result<()> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(metrics));

@@ -12,7 +12,9 @@ use crate::units::{HumanMs, timestamp};
 /// Terminal facts the table adapts to; decided once by the caller.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
+    /// Stdout is a terminal.
     pub tty: bool,
+    /// Colour may be used (a terminal, and no `NO_COLOR`).
     pub colour: bool,
 }
 
@@ -25,6 +27,7 @@ impl Style {
         Style { tty, colour: tty && !no_colour }
     }
 
+    /// No terminal, no colour: for files, pipes and tests.
     pub const PLAIN: Style = Style { tty: false, colour: false };
 }
 

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::model::{Extras, ProcPaths, Snapshot, Socket, Source};
 
+/// Reads the sockets `filter` selects from `choice` (`Auto`: netlink, else procfs where netlink is refused).
 #[cfg(target_os = "linux")]
 pub fn read(choice: Source, filter: &Filter, extras: Extras, paths: &ProcPaths) -> Result<Snapshot> {
     let taken_at = SystemTime::now();

@@ -348,9 +348,12 @@ pub fn bytecode(filter: &Filter) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Whether a datagram ended the dump.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Batch {
+    /// More datagrams follow.
     More,
+    /// The dump is complete.
     Done,
 }
 

@@ -202,6 +202,7 @@ pub const UNAVAILABLE_INFO: &[&str] = &[
     "info.rwnd_limited_ms",
     "info.sndbuf_limited_ms",
 ];
+/// What procfs cannot give with `-m`.
 pub const UNAVAILABLE_MEMORY: &[&str] = &["memory"];
 
 fn bad(column: &str, value: &str) -> String {
