@@ -188,7 +188,10 @@ async fn events(State(state): State<AppState>) -> Response {
     let rx = state.hub.subscribe(state.config.snapshot_period);
     let snapshots = WatchStream::from_changes(rx).filter_map(move |frame| {
         let _slot = &slot;
-        std::future::ready(frame.map(|f| Ok::<_, Infallible>(Event::default().event("snapshot").data(&*f.json))))
+        std::future::ready(
+            frame
+                .map(|f| Ok::<_, Infallible>(Event::default().event(crate::render::json::STREAM_EVENT).data(&*f.json))),
+        )
     });
     let sse = webui_doctor_server::sse::stream(snapshots, state.config.heartbeat, state.shutdown.clone());
     ([("x-accel-buffering", "no"), ("cache-control", "no-store")], sse).into_response()

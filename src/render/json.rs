@@ -255,8 +255,11 @@ pub struct Page {
 /// holds.
 pub const STREAM_EVENT_BYTES: usize = 64 * 1024;
 
-/// The bytes an SSE frame adds around its data: `event: snapshot\ndata: ` and `\n\n`.
-pub const STREAM_FRAMING: usize = "event: snapshot\ndata: \n\n".len();
+/// The name of the SSE event that carries a stream document (`event: snapshot`).
+pub const STREAM_EVENT: &str = "snapshot";
+
+/// The bytes an SSE frame adds around its data: `event: ` and the name, `\ndata: `, and `\n\n`.
+pub const STREAM_FRAMING: usize = "event: ".len() + STREAM_EVENT.len() + "\ndata: ".len() + "\n\n".len();
 
 /// What each of a stream document's `"rows"` holds, in order.
 pub const STREAM_COLUMNS: [&str; 10] =
