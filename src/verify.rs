@@ -272,8 +272,8 @@ pub struct VerifyReport {
     pub inferred_idle_s: Option<u64>,
     /// How long a dead peer can hold it, from its options.
     pub detect: Option<Detect>,
-    /// Each check, in order.
-    #[serde(serialize_with = "crate::render::verify::serialize_checks")]
+    /// Each check, in order (in JSON with its message: `render::verify` writes them).
+    #[serde(skip)]
     pub checks: Vec<Check>,
     /// Every check passed (none failed). Not serialized: the document carries one verdict, which
     /// also counts the drill.

@@ -109,18 +109,20 @@ pub fn write_json(
     struct Doc<'a> {
         #[serde(flatten)]
         verify: &'a VerifyReport,
+        #[serde(serialize_with = "serialize_checks")]
+        checks: &'a [Check],
         drill: Option<&'a DrillReport>,
         /// The kernel cures (`fix --persist`) covering the port.
         #[serde(skip_serializing_if = "<[_]>::is_empty")]
         cures: &'a [crate::cure::Attached],
         ok: bool,
     }
-    super::json::to_writer_pretty(&mut *out, &Doc { verify: r, drill, cures, ok })?;
+    super::json::to_writer_pretty(&mut *out, &Doc { verify: r, checks: &r.checks, drill, cures, ok })?;
     writeln!(out)
 }
 
 /// Serializes the checks as JSON writes them: `check`, `ok`, `message`.
-pub fn serialize_checks<S: serde::Serializer>(checks: &[Check], s: S) -> Result<S::Ok, S::Error> {
+fn serialize_checks<S: serde::Serializer>(checks: &&[Check], s: S) -> Result<S::Ok, S::Error> {
     #[derive(Serialize)]
     struct Out {
         check: CheckName,
