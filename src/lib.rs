@@ -8,9 +8,10 @@
 //!   library.
 //! - [`fix`] acts on a running server's sockets, [`verify`] and [`drill`] prove the fix, and
 //!   [`events`] follows the kernel's end notifications; each reads through the library.
-//! - [`render`] formats whatever it is given; it does no I/O but its writer and no analysis.
-//! - [`serve`] (the default `serve` feature) is the dashboard: it adapts the library's reads to
-//!   HTTP, on the tuned listener and limits of `webui-doctor-server`.
+//! - [`render`] formats whatever it is given and writes every sentence the tool prints (the
+//!   library and the commands return data); it does no I/O but its writer and no analysis.
+//! - With the default `serve` feature, `serve` adapts the library's reads to the `dashboard`:
+//!   HTTP, SSE and `/metrics` on the tuned listener, watchdog and limiter of `webui-doctor-server`.
 //!
 //! The library's modules are re-exported here, so the commands, the tests and the fuzzers name
 //! one tree (`webui_doctor::model`); they live in `core/` and depend on nothing in this package.

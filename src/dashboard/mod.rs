@@ -75,7 +75,7 @@ pub struct Config {
     /// How long graceful shutdown waits for connections before it closes them.
     pub shutdown_grace: Duration,
     /// An exporter-toolkit web configuration file (TLS, basic auth, response headers): see
-    /// [`web_config`](crate::dashboard::web_config). Re-read when it changes.
+    /// [`web_config`]. Re-read when it changes.
     pub web_config: Option<std::path::PathBuf>,
     /// Serve plain HTTP on a non-loopback address (otherwise refused without TLS).
     pub allow_plain_http: bool,
