@@ -14,7 +14,7 @@
 //! most 16,000 descriptors, since one process may hold 20,000 here), checks that webui-doctor
 //! and `ss` count the same sockets per state, then times each pair A/B in the same run,
 //! alternating which goes first, and prints the median wall time, the A/B ratio and each
-//! command's peak RSS (from `wait4`). Every socket lives on loopback; workers end when the
+//! command's own peak RSS (from `wait4` in a small launcher, see `measure`). Every socket lives on loopback; workers end when the
 //! benchmark closes their stdin, and the kernel reaps TIME-WAIT entries within 60 s.
 //!
 //! `--serve-clients N` starts `webui-doctor serve` and holds N SSE streams open from this
@@ -50,6 +50,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("fixture-worker") {
         return worker(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("launch") {
+        return launch(&args[1..]);
     }
     let mut sizes = vec![10_000, 50_000, 100_000];
     let mut runs = 7;
@@ -366,24 +369,48 @@ struct Run {
     max_rss_kib: u64,
 }
 
-/// Runs `cmd` with stdout to /dev/null; wall time and peak RSS from wait4.
-#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives the peak RSS
+/// Runs `cmd` with stdout to /dev/null: its wall time, and its own peak RSS.
+///
+/// Not spawned from here: a child's `ru_maxrss` starts at the high-water mark of the memory it
+/// was started from (on `exec` the kernel carries the old address space's peak over, and a
+/// `vfork`/`posix_spawn` child's old address space is this benchmark's, tens of MiB with the
+/// fixture's bookkeeping). So a small launcher — this binary run fresh as `launch` — starts it
+/// and reports, as GNU `time` does: the floor is then the launcher's own few MiB, the same for
+/// every command and for `ss`.
 fn measure(program: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut c = Command::new(program);
-    c.args(args).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.arg("launch").arg(program).args(args).stderr(Stdio::null());
     for (k, v) in env {
         c.env(k, v);
     }
+    let out = c.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().expect("launch: a number"));
+    let (Some(wall_ns), Some(max_rss_kib), Some(ok)) = (fields.next(), fields.next(), fields.next()) else {
+        panic!("launch {program} {args:?}: no report ({text:?})");
+    };
+    assert!(ok == 1, "{program} {args:?} did not exit normally");
+    Run { wall: Duration::from_nanos(wall_ns), max_rss_kib }
+}
+
+/// `launch PROGRAM ARGS...`: runs the program with stdout and stderr to /dev/null and prints
+/// `WALL_NS MAX_RSS_KIB EXITED_OK` for it (see [`measure`]).
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives the peak RSS
+fn launch(argv: &[String]) {
     let start = Instant::now();
-    let child = c.spawn().unwrap();
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("launch {}: {e}", argv[0]));
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: wait4 on our own child with valid out-pointers.
     let rc = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
     let wall = start.elapsed();
     assert!(rc > 0, "wait4 failed");
-    assert!(libc::WIFEXITED(status), "{program} {args:?} did not exit normally");
-    Run { wall, max_rss_kib: usage.ru_maxrss as u64 }
+    println!("{} {} {}", wall.as_nanos(), usage.ru_maxrss, u8::from(libc::WIFEXITED(status)));
 }
 
 struct Pair {
