@@ -20,7 +20,7 @@
 
 pub use webui_doctor_core::{
     Error, Result, analysis, cgroup, cure, deadpeer, diagnose, error, filter, gate, model, netns, os, process, query,
-    sockopt, source, units,
+    sockopt, source, tally, units,
 };
 
 pub mod cli;

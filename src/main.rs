@@ -7,18 +7,19 @@ use std::io::{self, BufWriter, Write};
 use anyhow::Context;
 use clap::Parser as _;
 
-use webui_doctor::analysis::{GroupBy, Part, Report, Summary, groups, listening_owners};
+use webui_doctor::analysis::{ByPort, GroupBy, Grouping, Part, Report, Summary, groups};
 use webui_doctor::cli::{
     Addresses, CheckArgs, CheckFormat, Cli, Command, EventsArgs, EventsFormat, FixArgs, FixFormat, KeepaliveFlags,
     Selection, ServeArgs, SocketsArgs, SocketsFormat, VerifyArgs,
 };
+use webui_doctor::diagnose::Diagnosis;
 use webui_doctor::diagnose::Facts;
 use webui_doctor::exit_codes::ExitCode;
 use webui_doctor::filter::Filter;
-use webui_doctor::gate::{Gate, server_bounds};
+use webui_doctor::gate::{Gate, ServerSide, server_bounds};
 use webui_doctor::model::StateSet;
 use webui_doctor::model::{Attribution, Snapshot, TcpExtChange};
-use webui_doctor::query::{Query, collect, collect_namespaces, facts, listening_ports, read_tcpext};
+use webui_doctor::query::{Query, collect, collect_namespaces, count, facts, listening_ports, read_tcpext};
 use webui_doctor::render::table::{Columns, Style};
 use webui_doctor::{netns, os, render};
 
@@ -289,17 +290,36 @@ fn sockets_report(
         if args.selection.all_netns {
             anyhow::bail!("--all-netns cannot be used with --format prometheus: scrape each namespace with --netns");
         }
-        let (snapshot, _) = collect(q)?;
-        let listening =
-            listening_ports(q, &snapshot.sockets).context("reading listening sockets for the port label")?;
-        let mut metrics =
-            render::prometheus::SocketMetrics::new(Summary::by_port(&snapshot.sockets, &listening), snapshot.source);
-        if args.by == Some(GroupBy::Cgroup) {
-            metrics.by_cgroup = Some(Summary::by_port_and_cgroup(&snapshot.sockets, &listening));
-        }
-        metrics.processes = listening_owners(&snapshot.sockets, &snapshot.processes);
+        // The gauges are counts: counted as the sockets come, none kept.
+        let cgroups = args.by == Some(GroupBy::Cgroup);
+        let counted =
+            count(&Query { sockopts: false, ..q.clone() }, |facts| ByPort::new(facts.listening.clone(), cgroups))?;
+        let by_port = counted.tally;
+        let processes = by_port.listening_owners(&counted.snapshot.processes, None);
+        let mut metrics = render::prometheus::SocketMetrics::new(by_port.ports, counted.snapshot.source);
+        metrics.by_cgroup = by_port.cgroups;
+        metrics.processes = processes;
         render::prometheus::write(out, metrics)?;
         return Ok(());
+    }
+    if args.summary && !q.sockopts && !args.selection.all_netns {
+        // Counts only: counted as the sockets come, none kept.
+        let by = args.by;
+        let counted = count(q, |facts| {
+            let listening = if by == Some(GroupBy::Port) { facts.listening.clone() } else { Default::default() };
+            (Summary::default(), Diagnosis::new(facts), by.map(|by| Grouping::new(by, listening)))
+        })?;
+        let (summary, diagnosis, grouping) = counted.tally;
+        let netns = netns_label(&args.selection);
+        let findings = diagnosis.findings(&counted.facts);
+        let mut report =
+            Report::counted(&counted.snapshot, &q.filter, netns.as_deref(), counted.attribution, summary, findings);
+        report.tcpext = tcpext;
+        report.groups = grouping.map(|g| (g.by(), g.groups(&counted.snapshot.processes)));
+        return match args.format {
+            SocketsFormat::Json => Ok(render::json::write_summary(out, &report)?),
+            _ => Ok(render::table::write_summary(out, &report)?),
+        };
     }
     let (snapshot, attribution, judged) = read_and_judge(&args.selection, q)?;
     let netns = netns_label(&args.selection);
@@ -348,14 +368,25 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
     q.sockopts = args.sockopts;
     q.force = args.force;
-    let (snapshot, attribution, judged) = read_and_judge(&args.selection, &q)?;
-    let netns = netns_label(&args.selection);
-    let report = report(&snapshot, &q, netns.as_deref(), attribution, &judged);
     let gate = Gate {
         max_close_wait: args.max_close_wait,
         require_keepalive: args.require_keepalive,
         max_detect_ms: args.max_detect.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
     };
+    let netns = netns_label(&args.selection);
+    if !q.sockopts && !args.selection.all_netns {
+        // Counts only: counted as the sockets come, none kept.
+        let counted = count(&q, |facts| {
+            (Summary::default(), Diagnosis::new(facts), ServerSide::new(facts.listening.clone(), facts.retries2))
+        })?;
+        let (summary, diagnosis, server_side) = counted.tally;
+        let findings = diagnosis.findings(&counted.facts);
+        let report =
+            Report::counted(&counted.snapshot, &q.filter, netns.as_deref(), counted.attribution, summary, findings);
+        return judge(&args, &gate, &report, &server_side.bounds);
+    }
+    let (snapshot, attribution, judged) = read_and_judge(&args.selection, &q)?;
+    let report = report(&snapshot, &q, netns.as_deref(), attribution, &judged);
     let bounds = match &judged {
         Judged::One(facts) => {
             // The facts read the listening ports only when some connection lacks keepalive;
@@ -376,7 +407,17 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             all
         }
     };
-    let results = gate.evaluate(&report.summary, &bounds);
+    judge(&args, &gate, &report, &bounds)
+}
+
+/// `check`'s verdict on a report: each rule's line (text or JSON), the findings, the exit code.
+fn judge(
+    args: &CheckArgs,
+    gate: &Gate,
+    report: &Report,
+    bounds: &webui_doctor::gate::Bounds,
+) -> anyhow::Result<ExitCode> {
+    let results = gate.evaluate(&report.summary, bounds);
     let ok = results.iter().all(|r| r.ok);
     for r in results.iter().filter(|r| !r.ok) {
         eprintln!("webui-doctor: check failed: {}", render::gate::message(r));
@@ -389,9 +430,9 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 writeln!(out, "{} {}: {}", if r.ok { "ok  " } else { "FAIL" }, r.rule, render::gate::message(r))?;
             }
             writeln!(out, "source: {}, {} sockets checked", report.snapshot.source.name(), report.summary.total)?;
-            render::table::write_findings(&mut out, &report)?;
+            render::table::write_findings(&mut out, report)?;
         }
-        CheckFormat::Json => render::json::write_check(&mut out, &report, &results)?,
+        CheckFormat::Json => render::json::write_check(&mut out, report, &results)?,
     }
     out.flush()?;
     Ok(if ok { ExitCode::Ok } else { ExitCode::Breached })

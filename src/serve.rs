@@ -5,11 +5,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::dashboard::{ProviderError, SnapshotProvider};
 
-use crate::analysis::{Report, Summary, by_urgency, listening_owners};
+use crate::analysis::{ByPort, Report, Summary, Urgent, by_urgency};
+use crate::diagnose::Diagnosis;
 use crate::filter::{Filter, parse_state_filter};
 use crate::model::StateSet;
-use crate::model::{EndedFeed, ProcPaths, Socket, Source, TcpState};
-use crate::query::{Query, collect, facts, listening_ports};
+use crate::model::{EndedFeed, ProcPaths, Socket, Source};
+use crate::query::{Query, collect, count, facts};
 use crate::{events, render};
 
 /// `serve`'s data: the library's reads, rendered as the dashboard asks.
@@ -127,32 +128,34 @@ impl SnapshotProvider for Provider {
     }
 
     /// The SSE document: summary, findings and ended feed of every watched socket, and the most
-    /// urgent `--max-rows` of them as rows, within one 64 KiB event.
+    /// urgent `--max-rows` of them as rows, within one 64 KiB event. Counted as the sockets come:
+    /// `--max-rows` sockets are kept, whatever the number watched.
     fn watched(&self) -> Result<String, ProviderError> {
         let query =
             self.query(Filter { ports: self.watch_ports.get().cloned().unwrap_or_default(), ..Filter::default() });
         let ended = self.ended();
         let budget = render::json::STREAM_EVENT_BYTES - render::json::STREAM_FRAMING;
-        rendered(&query, |report| render::json::to_stream(report, &ended, self.max_rows, budget))
+        let max_rows = self.max_rows;
+        let counted = count(&query, |facts| (Summary::default(), Diagnosis::new(facts), Urgent::new(max_rows)))
+            .map_err(internal)?;
+        let (summary, diagnosis, urgent) = counted.tally;
+        let findings = diagnosis.findings(&counted.facts);
+        let report = Report::counted(&counted.snapshot, &query.filter, None, counted.attribution, summary, findings);
+        let total = urgent.seen();
+        render::json::to_stream(&report, &ended, (&urgent.sockets(), total), max_rows, budget).map_err(internal)
     }
 
     /// The socket gauges; with `--allow-processes` also the open files and limit of each
     /// process listening on a watched port (a few series, whatever the number of clients).
+    /// Counted as the sockets come, none kept.
     fn metrics(&self) -> Result<String, ProviderError> {
         let mut query = self.query(Filter::default());
         query.processes = self.allow_processes;
-        let (snapshot, _) = collect(&query).map_err(internal)?;
-        let listening = listening_ports(&query, &snapshot.sockets).map_err(internal)?;
-        let mut metrics =
-            render::prometheus::SocketMetrics::new(Summary::by_port(&snapshot.sockets, &listening), snapshot.source);
+        let counted = count(&query, |facts| ByPort::new(facts.listening.clone(), false)).map_err(internal)?;
         let watched = self.watch_ports.get().cloned().unwrap_or_default();
-        let servers: Vec<Socket> = snapshot
-            .sockets
-            .iter()
-            .filter(|s| s.state == TcpState::Listening && watched.contains(&s.local.port()))
-            .cloned()
-            .collect();
-        metrics.processes = listening_owners(&servers, &snapshot.processes);
+        let processes = counted.tally.listening_owners(&counted.snapshot.processes, Some(&watched));
+        let mut metrics = render::prometheus::SocketMetrics::new(counted.tally.ports, counted.snapshot.source);
+        metrics.processes = processes;
         let ended = self.ended();
         metrics.ended = Some(ended.totals);
         metrics.events_malformed = Some(ended.malformed);

@@ -21,6 +21,7 @@ command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporte
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 command -v setpriv >/dev/null || need+=(util-linux)
+[ -x /usr/bin/time ] || need+=(time)
 command -v script >/dev/null || need+=(bsdutils)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v man >/dev/null || need+=(man-db)

@@ -11,6 +11,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use crate::diagnose::{Facts, Finding, diagnose};
 use crate::filter::Filter;
 use crate::model::{Attribution, ProcessStats, Snapshot, Socket, TcpExtChange, TcpState};
+use crate::tally::Tally;
 
 /// What `--by` groups sockets by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -61,14 +62,59 @@ pub struct Group {
 /// The sockets split by `by`, largest CLOSE-WAIT first (then most sockets, then by key).
 /// `listening` names the server-side ports for `--by port`; `processes` the owners' stats.
 pub fn groups(by: GroupBy, sockets: &[Socket], listening: &BTreeSet<u16>, processes: &[ProcessStats]) -> Vec<Group> {
-    let mut map: BTreeMap<String, (Summary, Option<u32>)> = BTreeMap::new();
-    for s in sockets {
-        let (key, pid) = match by {
+    Grouping::new(by, listening.clone()).over(sockets).groups(processes)
+}
+
+/// `--by` counted one socket at a time ([`Tally`]): a summary per key.
+#[derive(Debug, Clone)]
+pub struct Grouping {
+    by: GroupBy,
+    listening: BTreeSet<u16>,
+    map: BTreeMap<String, (Summary, Option<u32>)>,
+}
+
+impl Grouping {
+    /// No sockets yet, grouped by `by` (`listening`: the server-side ports, for `--by port`).
+    pub fn new(by: GroupBy, listening: BTreeSet<u16>) -> Grouping {
+        Grouping { by, listening, map: BTreeMap::new() }
+    }
+
+    /// What the groups are split by.
+    pub fn by(&self) -> GroupBy {
+        self.by
+    }
+
+    /// The groups, largest CLOSE-WAIT first (then most sockets, then by key); `processes` gives
+    /// each process group its owner's stats.
+    pub fn groups(self, processes: &[ProcessStats]) -> Vec<Group> {
+        let mut out: Vec<Group> = self
+            .map
+            .into_iter()
+            .map(|(key, (summary, pid))| Group {
+                key,
+                summary,
+                process: pid.and_then(|pid| processes.iter().find(|p| p.pid == pid).cloned()),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.summary
+                .close_wait()
+                .cmp(&a.summary.close_wait())
+                .then(b.summary.total.cmp(&a.summary.total))
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        out
+    }
+}
+
+impl Tally for Grouping {
+    fn add(&mut self, s: &Socket) {
+        let (key, pid) = match self.by {
             GroupBy::Process => match &s.process {
                 Some(p) => (format!("{} (pid {})", p.comm, p.pid), Some(p.pid)),
                 None => ("-".to_owned(), None),
             },
-            GroupBy::Port if listening.contains(&s.local.port()) => (s.local.port().to_string(), None),
+            GroupBy::Port if self.listening.contains(&s.local.port()) => (s.local.port().to_string(), None),
             GroupBy::Port => ("other".to_owned(), None),
             GroupBy::Peer if s.state == TcpState::Listening => ("-".to_owned(), None),
             GroupBy::Peer => (s.peer.ip().to_string(), None),
@@ -80,25 +126,14 @@ pub fn groups(by: GroupBy, sockets: &[Socket], listening: &BTreeSet<u16>, proces
                 None => ("-".to_owned(), None),
             },
         };
-        let entry = map.entry(key).or_insert_with(|| (Summary::default(), pid));
-        entry.0.add(s);
+        self.map.entry(key).or_insert_with(|| (Summary::default(), pid)).0.add(s);
     }
-    let mut out: Vec<Group> = map
-        .into_iter()
-        .map(|(key, (summary, pid))| Group {
-            key,
-            summary,
-            process: pid.and_then(|pid| processes.iter().find(|p| p.pid == pid).cloned()),
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        b.summary
-            .close_wait()
-            .cmp(&a.summary.close_wait())
-            .then(b.summary.total.cmp(&a.summary.total))
-            .then_with(|| a.key.cmp(&b.key))
-    });
-    out
+
+    fn merge(&mut self, later: Self) {
+        for (key, (summary, pid)) in later.map {
+            self.map.entry(key).or_insert_with(|| (Summary::default(), pid)).0.merge(summary);
+        }
+    }
 }
 
 /// What a set of sockets adds up to: the summary block of every output.
@@ -180,13 +215,11 @@ impl KeepaliveCoverage {
 impl Summary {
     /// Counts `sockets`.
     pub fn of(sockets: &[Socket]) -> Summary {
-        let mut summary = Summary::default();
-        for s in sockets {
-            summary.add(s);
-        }
-        summary
+        Summary::default().over(sockets)
     }
+}
 
+impl Tally for Summary {
     fn add(&mut self, s: &Socket) {
         self.total += 1;
         self.by_state.add(s.state);
@@ -205,36 +238,92 @@ impl Summary {
         }
     }
 
+    fn merge(&mut self, later: Self) {
+        self.total += later.total;
+        for (n, m) in self.by_state.0.iter_mut().zip(later.by_state.0) {
+            *n += m;
+        }
+        self.keepalive.established += later.keepalive.established;
+        self.keepalive.armed += later.keepalive.armed;
+        self.queued.established += later.queued.established;
+        self.queued.close_wait += later.queued.close_wait;
+    }
+}
+
+impl Summary {
     /// One summary per Prometheus `port` label: the local port where it has a listening socket
     /// (the server side), `""` for every other socket. Every listening port and `""` is present,
     /// zeros included, so an alert on `close_wait > 0` sees an explicit 0.
     pub fn by_port(sockets: &[Socket], listening: &BTreeSet<u16>) -> BTreeMap<String, Summary> {
-        let mut out: BTreeMap<String, Summary> = std::iter::once(String::new())
-            .chain(listening.iter().map(u16::to_string))
-            .map(|p| (p, Summary::default()))
-            .collect();
-        for s in sockets {
-            let port = port_label(s, listening);
-            out.entry(port).or_default().add(s);
-        }
-        out
-    }
-
-    /// [`Summary::by_port`] split by cgroup path as well (`-` for sockets without one), for the
-    /// opt-in `cgroup` label.
-    pub fn by_port_and_cgroup(sockets: &[Socket], listening: &BTreeSet<u16>) -> BTreeMap<(String, String), Summary> {
-        let mut out: BTreeMap<(String, String), Summary> = BTreeMap::new();
-        for s in sockets {
-            let port = port_label(s, listening);
-            let cgroup = s.details.cgroup.as_deref().unwrap_or("-").to_owned();
-            out.entry((port, cgroup)).or_default().add(s);
-        }
-        out
+        ByPort::new(listening.clone(), false).over(sockets).ports
     }
 
     /// CLOSE-WAIT sockets, the queued ones included.
     pub fn close_wait(&self) -> usize {
         self.by_state.get(TcpState::CloseWait)
+    }
+}
+
+/// The Prometheus gauges' counts, one socket at a time ([`Tally`]): a summary per `port` label
+/// ([`Summary::by_port`]), optionally per `port` and `cgroup`, and which processes listen where.
+#[derive(Debug, Clone)]
+pub struct ByPort {
+    listening: BTreeSet<u16>,
+    /// Per `port` label.
+    pub ports: BTreeMap<String, Summary>,
+    /// Per `port` and `cgroup` label, where asked for.
+    pub cgroups: Option<BTreeMap<(String, String), Summary>>,
+    /// The owners of listening sockets, with the port.
+    listeners: BTreeSet<(u32, u16)>,
+}
+
+impl ByPort {
+    /// No sockets yet; `listening` names the server-side ports, `cgroups` asks for the split by cgroup.
+    pub fn new(listening: BTreeSet<u16>, cgroups: bool) -> ByPort {
+        let ports = std::iter::once(String::new())
+            .chain(listening.iter().map(u16::to_string))
+            .map(|p| (p, Summary::default()))
+            .collect();
+        ByPort { listening, ports, cgroups: cgroups.then(BTreeMap::new), listeners: BTreeSet::new() }
+    }
+
+    /// Of `processes`, those with a listening socket counted (on one of `ports`, where given).
+    pub fn listening_owners(&self, processes: &[ProcessStats], ports: Option<&[u16]>) -> Vec<ProcessStats> {
+        let servers: BTreeSet<u32> = self
+            .listeners
+            .iter()
+            .filter(|(_, port)| ports.is_none_or(|ports| ports.contains(port)))
+            .map(|&(pid, _)| pid)
+            .collect();
+        processes.iter().filter(|p| servers.contains(&p.pid)).cloned().collect()
+    }
+}
+
+impl Tally for ByPort {
+    fn add(&mut self, s: &Socket) {
+        let port = port_label(s, &self.listening);
+        if let Some(cgroups) = &mut self.cgroups {
+            let cgroup = s.details.cgroup.as_deref().unwrap_or("-").to_owned();
+            cgroups.entry((port.clone(), cgroup)).or_default().add(s);
+        }
+        self.ports.entry(port).or_default().add(s);
+        if s.state == TcpState::Listening
+            && let Some(p) = &s.process
+        {
+            self.listeners.insert((p.pid, s.local.port()));
+        }
+    }
+
+    fn merge(&mut self, later: Self) {
+        for (port, summary) in later.ports {
+            self.ports.entry(port).or_default().merge(summary);
+        }
+        if let (Some(mine), Some(theirs)) = (&mut self.cgroups, later.cgroups) {
+            for (key, summary) in theirs {
+                mine.entry(key).or_default().merge(summary);
+            }
+        }
+        self.listeners.extend(later.listeners);
     }
 }
 
@@ -249,20 +338,7 @@ pub fn by_urgency(sockets: &[Socket]) -> Vec<&Socket> {
 /// a sort of the `n` chosen (what the dashboard's stream needs of 100,000 sockets is 500). The
 /// key ends with the socket's place in the list, so ties fall as a stable sort leaves them.
 pub fn most_urgent(sockets: &[Socket], n: usize) -> Vec<&Socket> {
-    type Rank = (u8, std::cmp::Reverse<u64>, usize);
-    let rank = |(i, s): (usize, &Socket)| -> Rank {
-        let idle = s.idle.map_or(0, |i| i.last_recv_ms);
-        let (class, weight) = match s.state {
-            TcpState::CloseWait => (0, idle),
-            _ if s.timer.is_some_and(|t| t.kind == crate::model::TimerKind::Retransmit) => {
-                (1, u64::from(s.timer.map_or(0, |t| t.probes)))
-            }
-            TcpState::Established if !s.keepalive_armed() => (2, 0),
-            _ => (3, 0),
-        };
-        (class, std::cmp::Reverse(weight), i)
-    };
-    let mut ranked: Vec<(Rank, &Socket)> = sockets.iter().enumerate().map(|p| (rank(p), p.1)).collect();
+    let mut ranked: Vec<(Rank, &Socket)> = sockets.iter().enumerate().map(|(i, s)| (rank(s, i), s)).collect();
     if n < ranked.len() {
         if n == 0 {
             return Vec::new();
@@ -274,20 +350,104 @@ pub fn most_urgent(sockets: &[Socket], n: usize) -> Vec<&Socket> {
     ranked.into_iter().map(|(_, s)| s).collect()
 }
 
+/// Where a socket stands in [`by_urgency`]'s order: its class, its weight in the class, and its
+/// place `i` in the list read (ties fall as a stable sort leaves them).
+type Rank = (u8, std::cmp::Reverse<u64>, usize);
+
+fn rank(s: &Socket, i: usize) -> Rank {
+    let idle = s.idle.map_or(0, |i| i.last_recv_ms);
+    let (class, weight) = match s.state {
+        TcpState::CloseWait => (0, idle),
+        _ if s.timer.is_some_and(|t| t.kind == crate::model::TimerKind::Retransmit) => {
+            (1, u64::from(s.timer.map_or(0, |t| t.probes)))
+        }
+        TcpState::Established if !s.keepalive_armed() => (2, 0),
+        _ => (3, 0),
+    };
+    (class, std::cmp::Reverse(weight), i)
+}
+
+/// [`most_urgent`] counted one socket at a time ([`Tally`]): the `n` most urgent so far in a
+/// heap, and how many were seen — `n` sockets kept, whatever the number read.
+#[derive(Debug, Clone)]
+pub struct Urgent {
+    n: usize,
+    seen: usize,
+    heap: std::collections::BinaryHeap<Ranked>,
+}
+
+/// A socket with its rank, ordered by the rank alone.
+#[derive(Debug, Clone)]
+struct Ranked(Rank, Socket);
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl Urgent {
+    /// Keeps the `n` most urgent.
+    pub fn new(n: usize) -> Urgent {
+        Urgent { n, seen: 0, heap: std::collections::BinaryHeap::new() }
+    }
+
+    /// Sockets seen.
+    pub fn seen(&self) -> usize {
+        self.seen
+    }
+
+    /// The most urgent, most urgent first: [`most_urgent`] of all the sockets seen.
+    pub fn sockets(self) -> Vec<Socket> {
+        self.heap.into_sorted_vec().into_iter().map(|Ranked(_, s)| s).collect()
+    }
+
+    fn offer(&mut self, ranked: Ranked) {
+        if self.heap.len() < self.n {
+            self.heap.push(ranked);
+        } else if self.heap.peek().is_some_and(|worst| ranked < *worst) {
+            self.heap.pop();
+            self.heap.push(ranked);
+        }
+    }
+}
+
+impl Tally for Urgent {
+    fn add(&mut self, s: &Socket) {
+        let r = rank(s, self.seen);
+        self.seen += 1;
+        if self.heap.len() < self.n || self.heap.peek().is_some_and(|worst| r < worst.0) {
+            self.offer(Ranked(r, s.clone()));
+        }
+    }
+
+    fn merge(&mut self, later: Self) {
+        let offset = self.seen;
+        self.seen += later.seen;
+        for Ranked((class, weight, i), s) in later.heap {
+            self.offer(Ranked((class, weight, i + offset), s));
+        }
+    }
+}
+
 /// A socket's Prometheus `port` label: its local port where that port is listening (the server
 /// side), else empty.
 fn port_label(s: &Socket, listening: &BTreeSet<u16>) -> String {
     if listening.contains(&s.local.port()) { s.local.port().to_string() } else { String::new() }
-}
-
-/// The processes among `processes` that own a listening socket in `sockets`: the servers.
-pub fn listening_owners(sockets: &[Socket], processes: &[ProcessStats]) -> Vec<ProcessStats> {
-    let servers: BTreeSet<u32> = sockets
-        .iter()
-        .filter(|s| s.state == TcpState::Listening)
-        .filter_map(|s| s.process.as_ref().map(|p| p.pid))
-        .collect();
-    processes.iter().filter(|p| servers.contains(&p.pid)).cloned().collect()
 }
 
 /// The ports that have a listening socket.
@@ -341,8 +501,21 @@ impl<'a> Report<'a> {
         facts: &Facts,
     ) -> Report<'a> {
         let findings = diagnose(&snapshot.sockets, facts);
+        Report::counted(snapshot, filter, netns, attribution, Summary::of(&snapshot.sockets), findings)
+    }
+
+    /// A report of a counted read (`query::count`): the summary and findings were counted as
+    /// the sockets came, and `snapshot` holds none of them.
+    pub fn counted(
+        snapshot: &'a Snapshot,
+        filter: &'a Filter,
+        netns: Option<&'a str>,
+        attribution: Option<Attribution>,
+        summary: Summary,
+        findings: Vec<Finding>,
+    ) -> Report<'a> {
         Report {
-            summary: Summary::of(&snapshot.sockets),
+            summary,
             findings,
             snapshot,
             filter,

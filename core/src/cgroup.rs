@@ -56,7 +56,14 @@ fn walk(dir: &Path, rel: &str, depth: usize, out: &mut HashMap<u64, Arc<str>>) {
 
 /// Sets each socket's `cgroup` from its id; ids of cgroups removed since stay unnamed.
 pub fn resolve(sockets: &mut [Socket], names: &HashMap<u64, Arc<str>>) {
-    for s in sockets.iter_mut().filter(|s| s.details.cgroup_id != 0) {
+    for s in sockets.iter_mut() {
+        name(s, names);
+    }
+}
+
+/// Sets one socket's `cgroup` (and workload) from its id, where it has one.
+pub fn name(s: &mut Socket, names: &HashMap<u64, Arc<str>>) {
+    if s.details.cgroup_id != 0 {
         s.details.cgroup = names.get(&s.details.cgroup_id).cloned();
         s.details.workload = s.details.cgroup.as_deref().and_then(workload).map(Arc::new);
     }

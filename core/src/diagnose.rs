@@ -20,6 +20,7 @@ use serde::{Serialize, Serializer};
 
 use crate::deadpeer::Detect;
 use crate::model::{Endpoint, KeepaliveSysctls, ListenQueue, ProcessStats, Socket, TcpState, TimerKind};
+use crate::tally::Tally;
 
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -352,11 +353,6 @@ pub const RWND_LIMITED_MIN_MS: u64 = 1000;
 /// `sockets`).
 pub const EVIDENCE_PEERS: usize = 20;
 
-/// The first [`EVIDENCE_PEERS`] peers of `sockets`.
-fn peers(sockets: &[&Socket]) -> Vec<Endpoint> {
-    sockets.iter().take(EVIDENCE_PEERS).map(|s| s.peer).collect()
-}
-
 /// `webui-doctor fix` for these ports, with `extra` flags.
 fn fix_ports<'a>(ports: impl IntoIterator<Item = &'a u16>, extra: &str) -> String {
     let ports: Vec<String> = ports.into_iter().map(|p| format!("--port {p}")).collect();
@@ -365,70 +361,292 @@ fn fix_ports<'a>(ports: impl IntoIterator<Item = &'a u16>, extra: &str) -> Strin
 
 /// All findings for `sockets` (already filtered), given the namespace's facts.
 pub fn diagnose(sockets: &[Socket], facts: &Facts) -> Vec<Finding> {
-    let mut out = Vec::new();
-    close_wait(sockets, facts.processes_joined, &mut out);
-    listen_queue(sockets, facts, &mut out);
-    keepalive_missing(sockets, &facts.listening, &facts.cured, &mut out);
-    dead_peers(sockets, &mut out);
-    slow_readers(sockets, &mut out);
-    if !facts.processes.is_empty() {
-        let owners = owner_ports(sockets);
-        fd_exhaustion(&owners, &facts.processes, &mut out);
-        thread_per_connection(&owners, &facts.processes, &mut out);
+    Diagnosis::new(facts).over(sockets).findings(facts)
+}
+
+/// What the findings need of the sockets, counted one socket at a time ([`Tally`]): per-port
+/// aggregates and at most [`EVIDENCE_PEERS`] example peers per finding, so its size follows the
+/// ports and processes, not the sockets. [`Diagnosis::findings`] judges it.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    /// The facts judged as each socket comes: the server-side ports, the sysctls, `tcp_retries2`.
+    listening: BTreeSet<u16>,
+    sysctls: Option<KeepaliveSysctls>,
+    retries2: u32,
+    close_wait: BTreeMap<u16, CloseWaitPort>,
+    /// Per port: queued connections still open, and closed by their clients.
+    queued: BTreeMap<u16, (usize, usize)>,
+    /// Established server-side sockets, those without keepalive, and their ports.
+    server_side: usize,
+    unarmed: usize,
+    unarmed_ports: BTreeSet<u16>,
+    dead: Stuck,
+    slow: BTreeMap<u16, Slow>,
+    owners: OwnerPorts,
+    /// Per port (with `-O`): sockets with keepalive and no user timeout, and the slowest idle bound.
+    no_user_timeout: BTreeMap<u16, (usize, u64)>,
+    /// Some connected socket takes its keepalive timings from the sysctls.
+    relies_on_sysctls: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct CloseWaitPort {
+    sockets: usize,
+    queued: usize,
+    accepted: usize,
+    oldest_idle_ms: Option<u64>,
+    owners: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Stuck {
+    sockets: usize,
+    max_retransmits: u32,
+    peers: Vec<Endpoint>,
+    unacked_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Slow {
+    sockets: usize,
+    peers: Vec<Endpoint>,
+    queued_bytes: u64,
+    stalled_ms: Option<u64>,
+}
+
+/// Appends `later`'s example peers after `peers`, keeping the first [`EVIDENCE_PEERS`].
+fn merge_peers(peers: &mut Vec<Endpoint>, later: Vec<Endpoint>) {
+    let room = EVIDENCE_PEERS.saturating_sub(peers.len());
+    peers.extend(later.into_iter().take(room));
+}
+
+impl Diagnosis {
+    /// An empty diagnosis judging by `facts`' listening ports, sysctls and `tcp_retries2`.
+    pub fn new(facts: &Facts) -> Diagnosis {
+        Diagnosis {
+            listening: facts.listening.clone(),
+            sysctls: facts.sysctls,
+            retries2: facts.retries2,
+            close_wait: BTreeMap::new(),
+            queued: BTreeMap::new(),
+            server_side: 0,
+            unarmed: 0,
+            unarmed_ports: BTreeSet::new(),
+            dead: Stuck::default(),
+            slow: BTreeMap::new(),
+            owners: HashMap::new(),
+            no_user_timeout: BTreeMap::new(),
+            relies_on_sysctls: false,
+        }
     }
-    no_user_timeout(sockets, facts, &mut out);
-    if let Some(s) = facts.sysctls
-        && s.detect_ms() > SLOW_KEEPALIVE_MS
-        && relies_on_sysctls(sockets, &s)
-    {
-        out.push(finding(
-            Severity::Info,
-            Evidence::KeepaliveSysctlSlow(KeepaliveSysctlSlow { detect_ms: s.detect_ms(), sysctls: s }),
-            None,
-        ));
+
+    /// The findings, in their fixed order, given the rest of the facts (owners' files and
+    /// threads, listen queues, cures, drops).
+    pub fn findings(self, facts: &Facts) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for (port, cw) in self.close_wait {
+            let evidence = CloseWait {
+                accepted: cw.accepted,
+                oldest_idle_ms: cw.oldest_idle_ms,
+                owners: cw.owners.into_iter().collect(),
+                port,
+                queued: cw.queued,
+                sockets: cw.sockets,
+                processes_joined: facts.processes_joined,
+            };
+            out.push(finding(
+                Severity::Warning,
+                Evidence::CloseWait(evidence),
+                Some(fix_ports([&port], " --close-wait")),
+            ));
+        }
+        listen_queue(&self.queued, facts, &mut out);
+        if self.unarmed > 0 {
+            let cure = fix_ports(&self.unarmed_ports, "");
+            let evidence = KeepaliveMissing {
+                cured_ports: self.unarmed_ports.iter().copied().filter(|p| facts.cured.contains(p)).collect(),
+                established: self.server_side,
+                ports: self.unarmed_ports,
+                without_keepalive: self.unarmed,
+            };
+            out.push(finding(Severity::Warning, Evidence::KeepaliveMissing(evidence), Some(cure)));
+        }
+        if self.dead.sockets > 0 {
+            let evidence = DeadPeerRetransmitting {
+                max_retransmits: self.dead.max_retransmits,
+                peers: self.dead.peers,
+                sockets: self.dead.sockets,
+                unacked_bytes: self.dead.unacked_bytes,
+            };
+            out.push(finding(Severity::Warning, Evidence::DeadPeerRetransmitting(evidence), None));
+        }
+        for (port, slow) in self.slow {
+            let evidence = SlowReader {
+                peers: slow.peers,
+                port,
+                queued_bytes: slow.queued_bytes,
+                sockets: slow.sockets,
+                // Since the last data segment went out: how long the stream has not moved.
+                stalled_ms: slow.stalled_ms,
+            };
+            out.push(finding(Severity::Warning, Evidence::SlowReader(evidence), Some(fix_ports([&port], ""))));
+        }
+        if !facts.processes.is_empty() {
+            fd_exhaustion(&self.owners, &facts.processes, &mut out);
+            thread_per_connection(&self.owners, &facts.processes, &mut out);
+        }
+        for (port, (n, idle_ms)) in self.no_user_timeout {
+            let evidence = NoUserTimeout {
+                busy_ms: crate::deadpeer::retries_ms(self.retries2),
+                idle_ms,
+                port,
+                sockets: n,
+                retries2: self.retries2,
+            };
+            out.push(finding(Severity::Warning, Evidence::NoUserTimeout(evidence), Some(fix_ports([&port], ""))));
+        }
+        if let Some(s) = self.sysctls
+            && s.detect_ms() > SLOW_KEEPALIVE_MS
+            && self.relies_on_sysctls
+        {
+            out.push(finding(
+                Severity::Info,
+                Evidence::KeepaliveSysctlSlow(KeepaliveSysctlSlow { detect_ms: s.detect_ms(), sysctls: s }),
+                None,
+            ));
+        }
+        out
     }
-    out
+}
+
+impl Tally for Diagnosis {
+    fn add(&mut self, s: &Socket) {
+        let port = s.local.port();
+        let established = s.state == TcpState::Established;
+        if s.state == TcpState::CloseWait {
+            let cw = self.close_wait.entry(port).or_default();
+            cw.sockets += 1;
+            if s.queued {
+                cw.queued += 1;
+            } else {
+                cw.accepted += 1;
+                cw.oldest_idle_ms = cw.oldest_idle_ms.max(s.idle.map(|i| i.last_recv_ms));
+                if let Some(p) = &s.process {
+                    cw.owners.insert(format!("{} (pid {})", p.comm, p.pid));
+                }
+            }
+        }
+        if s.queued {
+            let (open, closed) = self.queued.entry(port).or_default();
+            if s.state == TcpState::CloseWait { *closed += 1 } else { *open += 1 }
+        }
+        let server_side = established && self.listening.contains(&port);
+        if server_side {
+            self.server_side += 1;
+            if !s.keepalive_armed() {
+                self.unarmed += 1;
+                self.unarmed_ports.insert(port);
+            }
+        }
+        if established
+            && let Some(t) = s.timer
+            && matches!(t.kind, TimerKind::Retransmit | TimerKind::Persist)
+            && t.probes >= DEAD_PEER_RETRANSMITS
+        {
+            let dead = &mut self.dead;
+            dead.sockets += 1;
+            dead.max_retransmits = dead.max_retransmits.max(t.probes);
+            if dead.peers.len() < EVIDENCE_PEERS {
+                dead.peers.push(s.peer);
+            }
+            dead.unacked_bytes += u64::from(s.send_q);
+        }
+        if is_slow_reader(s) {
+            let slow = self.slow.entry(port).or_default();
+            slow.sockets += 1;
+            if slow.peers.len() < EVIDENCE_PEERS {
+                slow.peers.push(s.peer);
+            }
+            slow.queued_bytes += u64::from(s.send_q);
+            slow.stalled_ms = slow.stalled_ms.max(s.idle.map(|i| i.last_send_ms));
+        }
+        if let Some(p) = &s.process
+            && matches!(s.state, TcpState::Established | TcpState::CloseWait | TcpState::Listening)
+        {
+            *self.owners.entry((p.pid, s.state)).or_default().entry(port).or_insert(0) += 1;
+        }
+        if server_side
+            && let Some(o) = s.sockopts
+            && o.so_keepalive
+            && o.user_timeout_ms == 0
+        {
+            let idle = Detect::of(&o, self.retries2).idle_ms.unwrap_or(0);
+            let (n, worst_idle) = self.no_user_timeout.entry(port).or_default();
+            *n += 1;
+            *worst_idle = (*worst_idle).max(idle);
+        }
+        if !self.relies_on_sysctls
+            && let Some(sysctls) = &self.sysctls
+            && matches!(s.state, TcpState::Established | TcpState::Listening)
+        {
+            self.relies_on_sysctls = relies_on_sysctls(s, sysctls);
+        }
+    }
+
+    fn merge(&mut self, later: Self) {
+        for (port, cw) in later.close_wait {
+            let mine = self.close_wait.entry(port).or_default();
+            mine.sockets += cw.sockets;
+            mine.queued += cw.queued;
+            mine.accepted += cw.accepted;
+            mine.oldest_idle_ms = mine.oldest_idle_ms.max(cw.oldest_idle_ms);
+            mine.owners.extend(cw.owners);
+        }
+        for (port, (open, closed)) in later.queued {
+            let mine = self.queued.entry(port).or_default();
+            mine.0 += open;
+            mine.1 += closed;
+        }
+        self.server_side += later.server_side;
+        self.unarmed += later.unarmed;
+        self.unarmed_ports.extend(later.unarmed_ports);
+        let dead = &mut self.dead;
+        dead.sockets += later.dead.sockets;
+        dead.max_retransmits = dead.max_retransmits.max(later.dead.max_retransmits);
+        merge_peers(&mut dead.peers, later.dead.peers);
+        dead.unacked_bytes += later.dead.unacked_bytes;
+        for (port, slow) in later.slow {
+            let mine = self.slow.entry(port).or_default();
+            mine.sockets += slow.sockets;
+            merge_peers(&mut mine.peers, slow.peers);
+            mine.queued_bytes += slow.queued_bytes;
+            mine.stalled_ms = mine.stalled_ms.max(slow.stalled_ms);
+        }
+        for (key, ports) in later.owners {
+            let mine = self.owners.entry(key).or_default();
+            for (port, n) in ports {
+                *mine.entry(port).or_insert(0) += n;
+            }
+        }
+        for (port, (n, idle)) in later.no_user_timeout {
+            let mine = self.no_user_timeout.entry(port).or_default();
+            mine.0 += n;
+            mine.1 = mine.1.max(idle);
+        }
+        self.relies_on_sysctls |= later.relies_on_sysctls;
+    }
 }
 
 fn finding(severity: Severity, evidence: Evidence, cure: Option<String>) -> Finding {
     Finding { severity, evidence, cure, netns: None }
 }
 
-fn close_wait(sockets: &[Socket], processes_joined: bool, out: &mut Vec<Finding>) {
-    let mut by_port: BTreeMap<u16, Vec<&Socket>> = BTreeMap::new();
-    for s in sockets.iter().filter(|s| s.state == TcpState::CloseWait) {
-        by_port.entry(s.local.port()).or_default().push(s);
-    }
-    for (port, group) in by_port {
-        let (queued, accepted): (Vec<&Socket>, Vec<&Socket>) = group.iter().partition(|s| s.queued);
-        let mut owners: Vec<String> =
-            accepted.iter().filter_map(|s| s.process.as_ref().map(|p| format!("{} (pid {})", p.comm, p.pid))).collect();
-        owners.sort();
-        owners.dedup();
-        let evidence = CloseWait {
-            accepted: accepted.len(),
-            oldest_idle_ms: accepted.iter().filter_map(|s| s.idle.map(|i| i.last_recv_ms)).max(),
-            owners,
-            port,
-            queued: queued.len(),
-            sockets: group.len(),
-            processes_joined,
-        };
-        out.push(finding(Severity::Warning, Evidence::CloseWait(evidence), Some(fix_ports([&port], " --close-wait"))));
-    }
-}
-
 /// Connections no process has accepted yet, per port: the server takes them off its listen queue
 /// slower than clients arrive (every worker busy). Those whose clients already closed wait there
 /// as CLOSE-WAIT; the rest carry the listener's options from before any fix and cannot be given
 /// new ones until a worker accepts them.
-fn listen_queue(sockets: &[Socket], facts: &Facts, out: &mut Vec<Finding>) {
-    let mut by_port: BTreeMap<u16, (usize, usize)> = BTreeMap::new();
-    for s in sockets.iter().filter(|s| s.queued) {
-        let (open, closed) = by_port.entry(s.local.port()).or_default();
-        if s.state == TcpState::CloseWait { *closed += 1 } else { *open += 1 }
-    }
-    for (port, (open, closed)) in by_port {
+fn listen_queue(by_port: &BTreeMap<u16, (usize, usize)>, facts: &Facts, out: &mut Vec<Finding>) {
+    for (&port, &(open, closed)) in by_port {
         let queues: Vec<&ListenQueue> = facts.queues.iter().filter(|q| q.local.port() == port).collect();
         let evidence = ListenQueueEvidence {
             backlog: queues.iter().map(|q| u64::from(q.backlog)).sum(),
@@ -445,94 +663,18 @@ fn listen_queue(sockets: &[Socket], facts: &Facts, out: &mut Vec<Finding>) {
     }
 }
 
-/// Whether some selected socket takes its keepalive timings from the sysctls. With `-O` that is
+/// Whether a connected socket takes its keepalive timings from the sysctls. With `-O` that is
 /// known: keepalive on with exactly the sysctl values (what `getsockopt` reports for a socket
 /// that set none). Without it, any connection with its keepalive timer armed may.
-fn relies_on_sysctls(sockets: &[Socket], s: &KeepaliveSysctls) -> bool {
-    let connected = |x: &&Socket| matches!(x.state, TcpState::Established | TcpState::Listening);
-    sockets.iter().filter(connected).any(|x| match x.sockopts {
+fn relies_on_sysctls(x: &Socket, s: &KeepaliveSysctls) -> bool {
+    match x.sockopts {
         Some(o) => {
             o.so_keepalive
                 && (u64::from(o.keepidle_s), u64::from(o.keepintvl_s), u64::from(o.keepcnt))
                     == (s.time_s, s.intvl_s, s.probes)
         }
         None => x.keepalive_armed(),
-    })
-}
-
-/// With `-O`: established server-side sockets with keepalive on and no `TCP_USER_TIMEOUT`. Idle,
-/// a dead peer is dropped by the probes; but while data is in flight (an SSE heartbeat the peer
-/// never acknowledges) no probe is sent, and only the retransmission limit ends it.
-fn no_user_timeout(sockets: &[Socket], facts: &Facts, out: &mut Vec<Finding>) {
-    let mut by_port: BTreeMap<u16, (usize, u64)> = BTreeMap::new();
-    for s in sockets.iter().filter(|s| s.state == TcpState::Established && facts.listening.contains(&s.local.port())) {
-        let Some(o) = s.sockopts else { continue };
-        if !o.so_keepalive || o.user_timeout_ms != 0 {
-            continue;
-        }
-        let idle = Detect::of(&o, facts.retries2).idle_ms.unwrap_or(0);
-        let (n, worst_idle) = by_port.entry(s.local.port()).or_default();
-        *n += 1;
-        *worst_idle = (*worst_idle).max(idle);
     }
-    for (port, (n, idle_ms)) in by_port {
-        let evidence = NoUserTimeout {
-            busy_ms: crate::deadpeer::retries_ms(facts.retries2),
-            idle_ms,
-            port,
-            sockets: n,
-            retries2: facts.retries2,
-        };
-        out.push(finding(Severity::Warning, Evidence::NoUserTimeout(evidence), Some(fix_ports([&port], ""))));
-    }
-}
-
-/// Server-side sockets only: those whose local port has a listening socket. A client's own
-/// outgoing connections (a browser, a package manager) are the client's business, and counting
-/// them made the first run on any laptop warn about itself.
-fn keepalive_missing(sockets: &[Socket], listening: &BTreeSet<u16>, cured: &BTreeSet<u16>, out: &mut Vec<Finding>) {
-    let (mut server_side, mut unarmed) = (0usize, 0usize);
-    let mut ports = BTreeSet::new();
-    for s in sockets.iter().filter(|s| s.state == TcpState::Established && listening.contains(&s.local.port())) {
-        server_side += 1;
-        if !s.keepalive_armed() {
-            unarmed += 1;
-            ports.insert(s.local.port());
-        }
-    }
-    if unarmed == 0 {
-        return;
-    }
-    let cure = fix_ports(&ports, "");
-    let evidence = KeepaliveMissing {
-        cured_ports: ports.iter().copied().filter(|p| cured.contains(p)).collect(),
-        established: server_side,
-        ports,
-        without_keepalive: unarmed,
-    };
-    out.push(finding(Severity::Warning, Evidence::KeepaliveMissing(evidence), Some(cure)));
-}
-
-fn dead_peers(sockets: &[Socket], out: &mut Vec<Finding>) {
-    let stuck: Vec<&Socket> = sockets
-        .iter()
-        .filter(|s| s.state == TcpState::Established)
-        .filter(|s| {
-            s.timer.is_some_and(|t| {
-                matches!(t.kind, TimerKind::Retransmit | TimerKind::Persist) && t.probes >= DEAD_PEER_RETRANSMITS
-            })
-        })
-        .collect();
-    if stuck.is_empty() {
-        return;
-    }
-    let evidence = DeadPeerRetransmitting {
-        max_retransmits: stuck.iter().filter_map(|s| s.timer.map(|t| t.probes)).max().unwrap_or(0),
-        peers: peers(&stuck),
-        sockets: stuck.len(),
-        unacked_bytes: stuck.iter().map(|s| u64::from(s.send_q)).sum(),
-    };
-    out.push(finding(Severity::Warning, Evidence::DeadPeerRetransmitting(evidence), None));
 }
 
 /// Whether the peer has stopped reading a stream we are writing: data queued and the peer's
@@ -554,39 +696,9 @@ pub fn is_slow_reader(s: &Socket) -> bool {
     persist || closed || held_back
 }
 
-fn slow_readers(sockets: &[Socket], out: &mut Vec<Finding>) {
-    let mut by_port: BTreeMap<u16, Vec<&Socket>> = BTreeMap::new();
-    for s in sockets.iter().filter(|s| is_slow_reader(s)) {
-        by_port.entry(s.local.port()).or_default().push(s);
-    }
-    for (port, group) in by_port {
-        let evidence = SlowReader {
-            peers: peers(&group),
-            port,
-            queued_bytes: group.iter().map(|s| u64::from(s.send_q)).sum(),
-            sockets: group.len(),
-            // Since the last data segment went out: how long the stream has not moved.
-            stalled_ms: group.iter().filter_map(|s| s.idle.map(|i| i.last_send_ms)).max(),
-        };
-        out.push(finding(Severity::Warning, Evidence::SlowReader(evidence), Some(fix_ports([&port], ""))));
-    }
-}
-
 /// Per owning process and state, the local ports of its sockets with how many each: one pass
 /// over the sockets, whatever the number of processes.
 type OwnerPorts = HashMap<(u32, TcpState), BTreeMap<u16, usize>>;
-
-fn owner_ports(sockets: &[Socket]) -> OwnerPorts {
-    let mut out: OwnerPorts = HashMap::new();
-    for s in sockets {
-        if let Some(p) = &s.process
-            && matches!(s.state, TcpState::Established | TcpState::CloseWait | TcpState::Listening)
-        {
-            *out.entry((p.pid, s.state)).or_default().entry(s.local.port()).or_insert(0) += 1;
-        }
-    }
-    out
-}
 
 /// Local ports of `pid`'s sockets in `state`, with how many sockets each.
 fn ports_of(owners: &OwnerPorts, pid: u32, state: TcpState) -> BTreeMap<u16, usize> {

@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::analysis::{KeepaliveCoverage, Summary};
 use crate::deadpeer::Detect;
 use crate::model::{Socket, TcpState};
+use crate::tally::Tally;
 
 /// The rules `check` was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,18 +45,44 @@ impl Bounds {
 /// The server-side sockets among `sockets` (local port in `listening`), as the rules judge them;
 /// `retries2` bounds data in flight without a user timeout.
 pub fn server_bounds(sockets: &[Socket], listening: &std::collections::BTreeSet<u16>, retries2: u32) -> Bounds {
-    let mut bounds = Bounds::default();
-    for s in sockets.iter().filter(|s| s.state == TcpState::Established && listening.contains(&s.local.port())) {
+    ServerSide::new(listening.clone(), retries2).over(sockets).bounds
+}
+
+/// [`server_bounds`] counted one socket at a time ([`Tally`]).
+#[derive(Debug, Clone)]
+pub struct ServerSide {
+    listening: std::collections::BTreeSet<u16>,
+    retries2: u32,
+    /// What the rules judge.
+    pub bounds: Bounds,
+}
+
+impl ServerSide {
+    /// No sockets yet: the server side is the local ports in `listening`.
+    pub fn new(listening: std::collections::BTreeSet<u16>, retries2: u32) -> ServerSide {
+        ServerSide { listening, retries2, bounds: Bounds::default() }
+    }
+}
+
+impl Tally for ServerSide {
+    fn add(&mut self, s: &Socket) {
+        if s.state != TcpState::Established || !self.listening.contains(&s.local.port()) {
+            return;
+        }
+        let bounds = &mut self.bounds;
         bounds.keepalive.established += 1;
         bounds.keepalive.armed += usize::from(s.keepalive_armed());
         match s.sockopts {
-            Some(o) => bounds.read.push(crate::deadpeer::Detect::of(&o, retries2)),
+            Some(o) => bounds.read.push(crate::deadpeer::Detect::of(&o, self.retries2)),
             // Still in the listen queue: no descriptor, nothing to read; judged once accepted.
             None if s.queued => {}
             None => bounds.unread += 1,
         }
     }
-    bounds
+
+    fn merge(&mut self, later: Self) {
+        self.bounds.extend(later.bounds);
+    }
 }
 
 /// A rule's stable name: what scripts match on (`rules[].rule` in JSON).

@@ -9,7 +9,8 @@
 //!   [`sockopt`] their options; it also reads the facts the findings need (keepalive sysctls,
 //!   listening ports, the kernel cures attached).
 //! - [`analysis`] builds the report from data alone: the summary, and the findings
-//!   ([`diagnose`]); [`gate`] judges a report.
+//!   ([`diagnose`]); [`gate`] judges a report. Each counts as a [`tally::Tally`], so the
+//!   commands that only count (`--summary`, `check`, Prometheus, `--by`) keep counts, not sockets.
 //! - [`cure`] is the kernel cure: the sock_ops program as instructions, and reading back what is
 //!   attached.
 //! - [`os`] holds every syscall beyond `std` (rustix), behind one `cfg`; [`model`] (value types),
@@ -33,6 +34,7 @@ pub mod process;
 pub mod query;
 pub mod sockopt;
 pub mod source;
+pub mod tally;
 pub mod units;
 
 pub use error::{Error, Result};

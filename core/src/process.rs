@@ -145,13 +145,18 @@ impl ProcessMap {
         self.owners(inode).iter().find(|o| o.process.pid == pid).map(|o| o.fd)
     }
 
+    /// The owner of the socket `inode`: the first holder `want` accepts, else the first holder.
+    pub fn owner(&self, inode: u64, want: impl Fn(&Process) -> bool) -> Option<Process> {
+        let owners = self.owners(inode);
+        owners.iter().find(|o| want(&o.process)).or(owners.first()).map(|o| o.process.clone())
+    }
+
     /// Sets `process` on each socket: the owner that matches `want` (a `--pid`/`--process` filter),
     /// or the first owner. Returns how many sockets with an inode stayed without an owner.
     pub fn attribute(&self, sockets: &mut [Socket], want: impl Fn(&Process) -> bool) -> usize {
         let mut unattributed = 0;
         for s in sockets.iter_mut() {
-            let owners = self.owners(s.inode);
-            s.process = owners.iter().find(|o| want(&o.process)).or(owners.first()).map(|o| o.process.clone());
+            s.process = self.owner(s.inode, &want);
             // TIME-WAIT and orphaned sockets have inode 0: nobody owns them, nothing is missing.
             if s.process.is_none() && s.inode != 0 {
                 unattributed += 1;

@@ -14,6 +14,7 @@ use crate::model::{
 };
 use crate::netns::Namespace;
 use crate::process::ProcessMap;
+use crate::tally::Tally;
 use crate::{cgroup, sockopt, source};
 
 /// Everything one read needs: where, what, and whether to join owning processes.
@@ -55,6 +56,146 @@ pub fn collect(query: &Query) -> Result<(Snapshot, Option<Attribution>)> {
     Ok((snapshot, attribution))
 }
 
+/// What a counted read gave: the tally, and what a report says besides (see [`count`]).
+#[derive(Debug)]
+pub struct Counted<T> {
+    /// The tally of every socket selected, IPv4's then IPv6's.
+    pub tally: T,
+    /// The source that answered, when, and what it could not give: a [`Snapshot`] with no sockets.
+    pub snapshot: Snapshot,
+    /// With processes: how attribution went.
+    pub attribution: Option<Attribution>,
+    /// The facts the findings are judged by, complete (owners' stats, listen queues).
+    pub facts: Facts,
+}
+
+/// Reads the sockets `query` selects into a tally made by `make` (one per address family, then
+/// merged), keeping no socket: the counting commands' read, whose memory does not grow with the
+/// host. Each socket goes through what [`collect`] does to a list — queued connections marked,
+/// cgroups named and `--cgroup` applied, owners joined and `--pid`/`--process` applied — as it
+/// arrives. `make` is given the facts known before the dump (the listening ports, the sysctls),
+/// which is what the findings judge each socket by; the listening sockets are read first for
+/// them (a LISTEN-only read). Not for `-O`, which reads each socket's options from its owner
+/// (use [`collect`]).
+pub fn count<T: Tally>(query: &Query, make: impl Fn(&Facts) -> T + Sync) -> Result<Counted<T>> {
+    debug_assert!(!query.sockopts, "-O reads options from a stored list");
+    let paths = &query.paths;
+    let map = if query.joins_processes() {
+        Some(ProcessMap::scan(&paths.root).map_err(|source| Error::Read { path: paths.root.clone(), source })?)
+    } else {
+        None
+    };
+    let names = match cgroup::mount_point(paths) {
+        Some(mount) if query.extras.cgroup || query.filter.cgroup.is_some() => Some(cgroup::names(&mount)),
+        _ => None,
+    };
+    let f = &query.filter;
+    let wanted = |p: &Process| f.pid.is_none_or(|pid| p.pid == pid) && f.process.as_ref().is_none_or(|c| &p.comm == c);
+    // Everything but the queue marking, which a listener does not need.
+    let select = |s: &mut Socket, kept: &mut Kept| -> bool {
+        if let Some(names) = &names {
+            cgroup::name(s, names);
+        }
+        if let Some(want) = &f.cgroup
+            && !s.details.cgroup.as_deref().is_some_and(|p| cgroup::is_within(p, want))
+        {
+            return false;
+        }
+        if let Some(map) = &map {
+            s.process = map.owner(s.inode, wanted);
+            if s.process.is_none() && s.inode != 0 {
+                kept.unattributed += 1;
+            }
+            if f.wants_processes() && !s.process.as_ref().is_some_and(wanted) {
+                return false;
+            }
+            if let Some(p) = &s.process {
+                kept.owners.insert(p.clone());
+            }
+        }
+        true
+    };
+    // The listeners first: they mark the queued connections, and their ports are the server side.
+    let listeners = source::read(query.source, &listener_filter(f), Extras::default(), paths)?.sockets;
+    let listener_ports: BTreeSet<u16> = listeners.iter().map(|l| l.local.port()).collect();
+    let listening: BTreeSet<u16> = if f.states.contains(TcpState::Listening) {
+        // As `listening_ports` takes them from a read that included LISTEN: those selected.
+        let mut kept = Kept::default();
+        listeners.iter().cloned().filter_map(|mut l| select(&mut l, &mut kept).then_some(l.local.port())).collect()
+    } else {
+        listener_ports.clone()
+    };
+    let mut facts = Facts {
+        sysctls: read_sysctls(paths),
+        listening,
+        processes_joined: query.joins_processes(),
+        retries2: crate::deadpeer::read_retries2(&paths.root),
+        ..Facts::default()
+    };
+    let taken_at = std::time::SystemTime::now();
+    let make = || (Kept::default(), make(&facts));
+    let visit = |(kept, tally): &mut (Kept, T), mut s: Socket| {
+        if s.unaccepted() && listener_ports.contains(&s.local.port()) {
+            s.queued = true;
+            kept.waiting.insert(s.local.port());
+        }
+        if select(&mut s, kept) {
+            tally.add(&s);
+        }
+    };
+    let (source, ((mut kept, mut tally), (kept6, tally6))) =
+        source::scan(query.source, f, query.extras, paths, &make, &visit)?;
+    if f.cgroup.is_some() && source == Source::Procfs {
+        return Err(Error::NeedsNetlink("--cgroup"));
+    }
+    tally.merge(tally6);
+    kept.waiting.extend(kept6.waiting);
+    kept.owners.extend(kept6.owners);
+    kept.unattributed += kept6.unattributed;
+    let queues = queues_of(&listeners, &kept.waiting);
+    let mut snapshot = Snapshot {
+        source,
+        taken_at,
+        sockets: Vec::new(),
+        unavailable: source::unavailable(source, query.extras),
+        processes: Vec::new(),
+        queues,
+    };
+    let attribution = map.map(|map| {
+        snapshot.processes = kept.owners.iter().filter_map(|p| map.stats(&paths.root, p)).collect();
+        Attribution {
+            unattributed: kept.unattributed,
+            denied_processes: map.denied,
+            sockopts_unread: None,
+            sockopts_skipped_net_cls: None,
+        }
+    });
+    facts.processes = snapshot.processes.clone();
+    facts.queues = snapshot.queues.clone();
+    facts.listen_drops = if snapshot.queues.is_empty() {
+        None
+    } else {
+        read_tcpext(paths).map(|t| (t.listen_overflows, t.listen_drops))
+    };
+    Ok(Counted { tally, snapshot, attribution, facts })
+}
+
+/// What a counted read keeps per family besides the tally: bounded by ports and processes.
+#[derive(Default)]
+struct Kept {
+    /// Ports with a connection waiting in a listen queue.
+    waiting: BTreeSet<u16>,
+    /// Owners of the sockets selected.
+    owners: BTreeSet<Process>,
+    /// Sockets with an inode and no owner found.
+    unattributed: usize,
+}
+
+/// The queues of the listeners on `ports`.
+fn queues_of(listeners: &[Socket], ports: &BTreeSet<u16>) -> Vec<crate::model::ListenQueue> {
+    listeners.iter().filter(|l| ports.contains(&l.local.port())).filter_map(Socket::listen_queue).collect()
+}
+
 /// The sockets of the current network namespace, with cgroup paths, `--cgroup` applied.
 fn read(query: &Query, paths: &ProcPaths) -> Result<Snapshot> {
     let mut snapshot = source::read(query.source, &query.filter, query.extras, paths)?;
@@ -84,8 +225,7 @@ fn mark_queued(query: &Query, paths: &ProcPaths, snapshot: &mut Snapshot) -> Res
         s.queued = true;
         waiting.insert(s.local.port());
     }
-    snapshot.queues =
-        listeners.iter().filter(|l| waiting.contains(&l.local.port())).filter_map(Socket::listen_queue).collect();
+    snapshot.queues = queues_of(&listeners, &waiting);
     Ok(())
 }
 
@@ -244,16 +384,19 @@ fn listening_sockets(query: &Query, sockets: &[Socket]) -> Result<Vec<Socket>> {
     if query.filter.states.contains(TcpState::Listening) {
         return Ok(sockets.iter().filter(|s| s.state == TcpState::Listening).cloned().collect());
     }
-    // Listening sockets have no peer: a `--dport` filter would hide them all.
-    let filter = Filter {
-        states: StateSet::of(&[TcpState::Listening]),
-        dport: None,
-        pid: None,
-        process: None,
-        cgroup: None,
-        ..query.filter.clone()
-    };
+    let filter = listener_filter(&query.filter);
     Ok(source::read(query.source, &filter, Extras::default(), &query.paths)?.sockets)
+}
+
+/// The listening sockets a query can see: those it selects where it selects LISTEN; else every
+/// listener on its addresses and local ports (listening sockets have no peer: a `--dport`
+/// filter would hide them all).
+fn listener_filter(filter: &Filter) -> Filter {
+    let listen = StateSet::of(&[TcpState::Listening]);
+    if filter.states.contains(TcpState::Listening) {
+        return Filter { states: listen, ..filter.clone() };
+    }
+    Filter { states: listen, dport: None, pid: None, process: None, cgroup: None, ..filter.clone() }
 }
 
 /// What the findings need besides the sockets: the keepalive sysctls and `tcp_retries2`, the

@@ -277,11 +277,17 @@ pub const STREAM_COLUMNS: [&str; 10] =
     ["state", "recv_q", "send_q", "local", "peer", "timer", "expires_ms", "probes", "last_recv_ms", "last_send_ms"];
 
 /// The document `serve` streams for its watched ports: the head (summary and findings of every
-/// watched socket), `"ended"` (what ended on those ports), and at most `max_rows` sockets, the
-/// most urgent first, as rows of [`STREAM_COLUMNS`] — ~90 bytes a socket against ~240 as an
+/// watched socket, `total` of them), `"ended"` (what ended on those ports), and at most
+/// `max_rows` of `urgent` (the most urgent sockets, most urgent first: `analysis::Urgent`), as rows of [`STREAM_COLUMNS`] — ~90 bytes a socket against ~240 as an
 /// object, so 500 fit. Rows stop early when the next would take the document past `budget`
 /// bytes; `"page": {"offset": 0, "limit", "total", "shown"}` says how many are in it of how many.
-pub fn to_stream(report: &Report, ended: &EndedFeed, max_rows: usize, budget: usize) -> serde_json::Result<String> {
+pub fn to_stream(
+    report: &Report,
+    ended: &EndedFeed,
+    (urgent, total): (&[Socket], usize),
+    max_rows: usize,
+    budget: usize,
+) -> serde_json::Result<String> {
     use serde::ser::Error;
     #[derive(Serialize)]
     struct Streamed<'a> {
@@ -292,18 +298,16 @@ pub fn to_stream(report: &Report, ended: &EndedFeed, max_rows: usize, budget: us
     let head = to_string(&Streamed { head: Head::of(report), ended })?;
     let open = head.strip_suffix('}').ok_or_else(|| serde_json::Error::custom("unexpected JSON head"))?;
     let columns = to_string(&STREAM_COLUMNS)?;
-    let sockets = &report.snapshot.sockets;
     let tail = |shown: usize| {
         format!(
-            ",\"page\":{{\"offset\":0,\"limit\":{max_rows},\"total\":{},\"shown\":{shown}}},\"columns\":{columns},\"rows\":[",
-            sockets.len()
+            ",\"page\":{{\"offset\":0,\"limit\":{max_rows},\"total\":{total},\"shown\":{shown}}},\"columns\":{columns},\"rows\":["
         )
     };
     // The most the tail can take: `shown` is at most `max_rows` digits wide.
     let fixed = open.len() + tail(max_rows).len() + "]}".len();
     let mut rows = String::new();
     let mut shown = 0;
-    for s in crate::analysis::most_urgent(sockets, max_rows) {
+    for s in urgent.iter().take(max_rows) {
         let row = to_string(&(
             s.state,
             s.recv_q,
@@ -430,7 +434,9 @@ mod tests {
         let ended = EndedFeed::new(&[8787]);
         let budget = STREAM_EVENT_BYTES - STREAM_FRAMING;
         for (max_rows, budget) in [(500, budget), (0, budget), (20_000, budget), (500, 3000)] {
-            let text = to_stream(&report, &ended, max_rows, budget).unwrap();
+            let urgent = crate::tally::Tally::over(crate::analysis::Urgent::new(max_rows), &snapshot.sockets);
+            let total = urgent.seen();
+            let text = to_stream(&report, &ended, (&urgent.sockets(), total), max_rows, budget).unwrap();
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             let rows = v["rows"].as_array().unwrap();
             assert!(text.len() <= budget, "{max_rows} rows: {} bytes over {budget}", text.len());

@@ -6,6 +6,7 @@ mod adoption;
 mod bad_input;
 mod browser;
 mod cgroup;
+mod counting;
 mod cure;
 mod dashboard;
 mod diagnosis;

@@ -4,8 +4,14 @@
 //! Neither source is a consistent snapshot: the kernel walks its hash tables while sockets come
 //! and go, and a socket that moves during the walk is reported twice (measured with three
 //! threads opening and closing loopback connections: 13,630 duplicate lines over 81 reads of
-//! `/proc/net/tcp`). Every read is therefore deduplicated by (local, peer, inode), keeping the
-//! first report, so no socket is ever counted twice.
+//! `/proc/net/tcp`). Both dumps are made in chunks (a datagram, a `read()`), and each chunk
+//! resumes the walk at a position counted within a hash bucket (sock_diag) or within the table
+//! (procfs); sockets added before that position since the last chunk push the ones already
+//! reported past it, so the last few of one chunk come again at the start of the next. A
+//! second report therefore follows the first by about as many sockets as were added in between
+//! (a few, even under churn), and every read is deduplicated over a window of the last
+//! [`DEDUP_WINDOW`] to `2 × DEDUP_WINDOW` sockets of each family, keeping the first report: no
+//! socket is counted twice, and the cost does not grow with the host.
 
 #[cfg(target_os = "linux")]
 pub mod netlink;
@@ -13,6 +19,8 @@ pub mod netlink;
 pub mod procfs;
 pub mod tcpinfo;
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::time::SystemTime;
 
 use crate::error::{Error, Result};
@@ -23,16 +31,61 @@ use crate::model::{Extras, ProcPaths, Snapshot, Socket, Source};
 #[cfg(target_os = "linux")]
 pub fn read(choice: Source, filter: &Filter, extras: Extras, paths: &ProcPaths) -> Result<Snapshot> {
     let taken_at = SystemTime::now();
-    let (source, sockets) = match choice {
-        Source::Netlink => (Source::Netlink, netlink::read(filter, extras, dedup)?),
-        Source::Procfs => (Source::Procfs, dedup(procfs::read(filter, extras, paths)?)),
-        Source::Auto => match netlink::read(filter, extras, dedup) {
-            Ok(sockets) => (Source::Netlink, sockets),
-            Err(Error::NetlinkRefused(_)) => (Source::Procfs, dedup(procfs::read(filter, extras, paths)?)),
+    let (source, (mut v4, v6)) =
+        scan(choice, filter, extras, paths, &Vec::new, &|out: &mut Vec<Socket>, s| out.push(s))?;
+    v4.extend(v6);
+    Ok(Snapshot {
+        source,
+        taken_at,
+        sockets: v4,
+        unavailable: unavailable(source, extras),
+        processes: Vec::new(),
+        queues: Vec::new(),
+    })
+}
+
+/// Hands each socket `filter` selects from `choice` to `visit`, with its address family's
+/// accumulator (made by `make`), deduplicated as it arrives; returns the source that answered
+/// and the IPv4 and IPv6 accumulators. Nothing else is kept, whatever the number of sockets.
+/// Where `Auto` falls back to procfs, the accumulators are made afresh.
+#[cfg(target_os = "linux")]
+pub fn scan<T, M, V>(
+    choice: Source,
+    filter: &Filter,
+    extras: Extras,
+    paths: &ProcPaths,
+    make: &M,
+    visit: &V,
+) -> Result<(Source, (T, T))>
+where
+    T: Send,
+    M: Fn() -> T + Sync,
+    V: Fn(&mut T, Socket) + Sync,
+{
+    let make = || (Dedup::default(), make());
+    let visit = |(dedup, acc): &mut (Dedup, T), s: Socket| {
+        if dedup.first(&s) {
+            visit(acc, s);
+        }
+    };
+    let strip = |((_, a), (_, b)): ((Dedup, T), (Dedup, T))| (a, b);
+    Ok(match choice {
+        Source::Netlink => (Source::Netlink, strip(netlink::scan(filter, extras, &make, &visit)?)),
+        Source::Procfs => (Source::Procfs, strip(procfs::scan(filter, extras, paths, &make, &visit)?)),
+        Source::Auto => match netlink::scan(filter, extras, &make, &visit) {
+            Ok(both) => (Source::Netlink, strip(both)),
+            Err(Error::NetlinkRefused(_)) => {
+                (Source::Procfs, strip(procfs::scan(filter, extras, paths, &make, &visit)?))
+            }
             Err(e) => return Err(e),
         },
-    };
+    })
+}
+
+/// The fields asked for in `extras` that `source` cannot give.
+pub fn unavailable(source: Source, extras: Extras) -> Vec<&'static str> {
     let mut unavailable = Vec::new();
+    #[cfg(target_os = "linux")]
     if source == Source::Procfs {
         for (asked, fields) in [
             (extras.info, procfs::UNAVAILABLE_INFO),
@@ -44,51 +97,59 @@ pub fn read(choice: Source, filter: &Filter, extras: Extras, paths: &ProcPaths) 
             }
         }
     }
-    Ok(Snapshot { source, taken_at, sockets, unavailable, processes: Vec::new(), queues: Vec::new() })
+    #[cfg(not(target_os = "linux"))]
+    let _ = (source, extras);
+    unavailable
 }
 
-/// Drops second reports of the same socket, keeping the first (each address family on its own:
-/// a socket is only ever in its own family's dump): the same inode (a socket's own
-/// name; `SO_REUSEPORT` listeners share an address, not an inode), or for sockets without one
-/// (TIME-WAIT, orphans) the same 4-tuple. One 64-bit key per socket goes into a map with a cheap
-/// unkeyed hash; equal keys are confirmed on the sockets themselves, so a key collision
-/// never drops a socket. (A hash set of the 4-tuples themselves cost 12 MiB and a fifth of the
-/// read's time at 100k TIME-WAIT sockets; this costs about 2 MiB and 0.5 % more instructions
-/// than no deduplication at all, measured with callgrind on 70k sockets.)
-fn dedup(mut sockets: Vec<Socket>) -> Vec<Socket> {
-    use std::collections::HashMap;
-    use std::collections::hash_map::Entry;
-    use std::hash::BuildHasherDefault;
+/// Sockets of one family kept to recognise a second report, at least (see the module's notes).
+pub const DEDUP_WINDOW: usize = 1024;
 
-    let same = |a: &Socket, b: &Socket| a.inode == b.inode && (a.inode != 0 || (a.local, a.peer) == (b.local, b.peer));
-    let mut first: HashMap<u64, usize, BuildHasherDefault<Mix>> =
-        HashMap::with_capacity_and_hasher(sockets.len(), BuildHasherDefault::default());
-    // Sockets whose key was taken by a different socket (a collision: almost never).
-    let mut collided: Vec<usize> = Vec::new();
-    let mut duplicates: Vec<usize> = Vec::new();
-    for (i, s) in sockets.iter().enumerate() {
+/// A socket as deduplication tells it apart: a socket's own name is its inode (`SO_REUSEPORT`
+/// listeners share an address, not an inode); sockets without one (TIME-WAIT, orphans, those
+/// in a listen queue) are told apart by their 4-tuple.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Ident {
+    inode: u64,
+    local: crate::model::Endpoint,
+    peer: crate::model::Endpoint,
+}
+
+/// Recognises second reports among one family's recent sockets: the last [`DEDUP_WINDOW`] to
+/// `2 × DEDUP_WINDOW` of them, in two generations. One 64-bit key per socket goes into a map
+/// with a cheap unkeyed hash; equal keys are confirmed on the sockets' identities, so a key
+/// collision never drops a socket.
+#[derive(Default)]
+pub struct Dedup {
+    current: HashMap<u64, Ident, BuildHasherDefault<Mix>>,
+    previous: HashMap<u64, Ident, BuildHasherDefault<Mix>>,
+    /// Identities whose key another socket took (a collision: almost never), of both generations.
+    collided: Vec<Ident>,
+}
+
+impl Dedup {
+    /// Whether this is the first report of `s` (else it is a duplicate, to be dropped).
+    pub fn first(&mut self, s: &Socket) -> bool {
+        let ident = Ident { inode: s.inode, local: s.local, peer: s.peer };
         let key = if s.inode != 0 { s.inode } else { tuple_key(s) };
-        match first.entry(key) {
-            Entry::Vacant(slot) => {
-                slot.insert(i);
+        let same = |map: &HashMap<u64, Ident, BuildHasherDefault<Mix>>| map.get(&key).map(|&i| i == ident);
+        match (same(&self.current), same(&self.previous)) {
+            (Some(true), _) | (_, Some(true)) => return false,
+            _ if self.collided.contains(&ident) => return false,
+            (None, _) => {
+                self.current.insert(key, ident);
             }
-            Entry::Occupied(slot) => {
-                let seen_before = same(&sockets[*slot.get()], s) || collided.iter().any(|&c| same(&sockets[c], s));
-                if seen_before { duplicates.push(i) } else { collided.push(i) }
+            (Some(false), _) => self.collided.push(ident),
+        }
+        if self.current.len() >= DEDUP_WINDOW {
+            std::mem::swap(&mut self.current, &mut self.previous);
+            self.current.clear();
+            if self.collided.len() > DEDUP_WINDOW {
+                self.collided.drain(..DEDUP_WINDOW / 2);
             }
         }
+        true
     }
-    if duplicates.is_empty() {
-        return sockets;
-    }
-    let mut i = 0;
-    let mut next = duplicates.iter().peekable();
-    sockets.retain(|_| {
-        let drop = next.next_if(|&&d| d == i).is_some();
-        i += 1;
-        !drop
-    });
-    sockets
 }
 
 /// A 64-bit digest of a socket's 4-tuple (only used as a map key; equal keys are confirmed).
@@ -141,6 +202,23 @@ pub fn destroy(_: &Socket) -> std::io::Result<()> {
 }
 
 #[cfg(not(target_os = "linux"))]
+pub fn scan<T, M, V>(
+    _choice: Source,
+    _filter: &Filter,
+    _extras: Extras,
+    _paths: &ProcPaths,
+    _make: &M,
+    _visit: &V,
+) -> Result<(Source, (T, T))>
+where
+    T: Send,
+    M: Fn() -> T + Sync,
+    V: Fn(&mut T, Socket) + Sync,
+{
+    Err(Error::Unsupported("reading TCP sockets"))
+}
+
+#[cfg(not(target_os = "linux"))]
 pub fn read(_choice: Source, _filter: &Filter, _extras: Extras, _paths: &ProcPaths) -> Result<Snapshot> {
     let _ = SystemTime::now();
     Err(Error::Unsupported("reading TCP sockets"))
@@ -150,6 +228,30 @@ pub fn read(_choice: Source, _filter: &Filter, _extras: Extras, _paths: &ProcPat
 mod tests {
     use super::*;
     use crate::model::TcpState;
+
+    fn dedup(sockets: Vec<Socket>) -> Vec<Socket> {
+        let mut d = Dedup::default();
+        sockets.into_iter().filter(|s| d.first(s)).collect()
+    }
+
+    #[test]
+    fn the_window_is_bounded_and_covers_its_length() {
+        let socket = |n: u64| {
+            let mut s =
+                Socket::new(TcpState::Established, "127.0.0.1:8787".parse().unwrap(), "127.0.0.1:1".parse().unwrap());
+            s.inode = n + 1;
+            s
+        };
+        let mut d = Dedup::default();
+        for n in 0..10 * DEDUP_WINDOW as u64 {
+            assert!(d.first(&socket(n)));
+            // A second report up to DEDUP_WINDOW sockets later is always recognised.
+            if n >= DEDUP_WINDOW as u64 {
+                assert!(!d.first(&socket(n - DEDUP_WINDOW as u64 + 1)), "{n}");
+            }
+            assert!(d.current.len() + d.previous.len() <= 2 * DEDUP_WINDOW);
+        }
+    }
 
     #[test]
     fn a_socket_reported_twice_counts_once() {

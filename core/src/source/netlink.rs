@@ -34,33 +34,43 @@ const INET_DIAG_MSG_LEN: usize = 72;
 /// v2 id of the socket, sent unasked for every full socket.
 const INET_DIAG_CGROUP_ID: u16 = 21;
 
-/// Dumps both families, each on its own socket and thread: the kernel's share of a dump (walking
-/// the hash table, filling tcp_info) is most of its cost, and this uses both cores for it. A
-/// thread started after `--netns` entered a namespace is in that namespace too.
-/// Each family's list goes through `finish` (deduplication) on its own thread, so the shorter
-/// dump's is done while the longer one still runs.
-pub fn read(filter: &Filter, extras: Extras, finish: fn(Vec<Socket>) -> Vec<Socket>) -> Result<Vec<Socket>> {
+/// Dumps both families, each on its own socket and thread, handing each socket to `visit` with
+/// its family's accumulator (one made by `make` for each) as the datagrams arrive: at most one
+/// datagram's sockets are held at a time. The kernel's share of a dump (walking the hash
+/// table, filling tcp_info) is most of its cost, and this uses both cores for it. A thread
+/// started after `--netns` entered a namespace is in that namespace too. Returns IPv4's
+/// accumulator and IPv6's.
+pub fn scan<T, M, V>(filter: &Filter, extras: Extras, make: &M, visit: &V) -> Result<(T, T)>
+where
+    T: Send,
+    M: Fn() -> T + Sync,
+    V: Fn(&mut T, Socket) + Sync,
+{
     if filter.states.is_empty() {
-        return Ok(Vec::new());
+        return Ok((make(), make()));
     }
+    let family = |family| -> Result<T> {
+        let mut acc = make();
+        dump(family, filter, extras, &mut |s| visit(&mut acc, s))?;
+        Ok(acc)
+    };
     let (v4, v6) = std::thread::scope(|scope| {
-        let v6 = scope.spawn(|| dump(Family::Inet6, filter, extras).map(finish));
-        (dump(Family::Inet, filter, extras).map(finish), v6.join())
+        let v6 = scope.spawn(|| family(Family::Inet6));
+        (family(Family::Inet), v6.join())
     });
-    let mut out = v4?;
-    out.extend(v6.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
-    Ok(out)
+    Ok((v4?, v6.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?))
 }
 
-fn dump(family: Family, filter: &Filter, extras: Extras) -> Result<Vec<Socket>> {
-    let mut out = Vec::new();
+fn dump(family: Family, filter: &Filter, extras: Extras, sink: &mut dyn FnMut(Socket)) -> Result<()> {
     if !filter.wants_family(family) {
-        return Ok(out);
+        return Ok(());
     }
     let mut socket = NlSocket::new(NETLINK_SOCK_DIAG).map_err(Error::NetlinkRefused)?;
     socket.bind_auto().map_err(Error::NetlinkRefused)?;
     socket.connect(&NlAddr::new(0, 0)).map_err(Error::NetlinkRefused)?;
     let mut buf = vec![0u8; RECV_BUFFER];
+    // One datagram's sockets, handed on before the next is read.
+    let mut batch = Vec::new();
     let request = encode_request(family, filter, extras);
     socket.send(&request, 0).map_err(Error::NetlinkRefused)?;
     loop {
@@ -78,12 +88,14 @@ fn dump(family: Family, filter: &Filter, extras: Extras) -> Result<Vec<Socket>> 
                 buf.len()
             )));
         }
-        match decode_batch(&buf[..n], filter, extras, &mut out) {
+        let decoded = decode_batch(&buf[..n], filter, extras, &mut batch);
+        batch.drain(..).for_each(&mut *sink);
+        match decoded {
             Ok(Batch::More) => {}
-            Ok(Batch::Done) => return Ok(out),
+            Ok(Batch::Done) => return Ok(()),
             // A kernel without IPv6 answers the AF_INET6 dump with ENOENT: no IPv6 sockets.
             Err(Error::NetlinkKernel(e)) if family == Family::Inet6 && e.raw_os_error() == Some(libc::ENOENT) => {
-                return Ok(Vec::new());
+                return Ok(());
             }
             // A security module or seccomp policy that denies the dump is a refusal too.
             Err(Error::NetlinkKernel(e)) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) => {

@@ -11,32 +11,46 @@ use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::model::{Details, Endpoint, Extras, Family, ProcPaths, Socket, TcpInfo, TcpState, Timer, TimerKind};
 
-/// Reads both tables. Most of the cost is the kernel printing them (`/proc/net/tcp` is text
-/// made on every read), so the IPv6 table is read on a second thread while this one reads IPv4.
-pub fn read(filter: &Filter, extras: Extras, paths: &ProcPaths) -> Result<Vec<Socket>> {
+/// Reads both tables, handing each socket that passes `filter` to `visit` with its family's
+/// accumulator (one made by `make` for each), as the lines are parsed: nothing is kept. Most of
+/// the cost is the kernel printing them (`/proc/net/tcp` is text made on every read), so the
+/// IPv6 table is read on a second thread while this one reads IPv4. Returns IPv4's and IPv6's.
+pub fn scan<T, M, V>(filter: &Filter, extras: Extras, paths: &ProcPaths, make: &M, visit: &V) -> Result<(T, T)>
+where
+    T: Send,
+    M: Fn() -> T + Sync,
+    V: Fn(&mut T, Socket) + Sync,
+{
     let hz = crate::os::clock_ticks_per_second();
     let (v4, v6) = std::thread::scope(|scope| {
-        let v6 = scope.spawn(|| read_family(Family::Inet6, &paths.tcp6, hz, filter, extras));
-        (read_family(Family::Inet, &paths.tcp, hz, filter, extras), v6.join())
+        let v6 = scope.spawn(|| read_family(Family::Inet6, &paths.tcp6, hz, filter, extras, make, visit));
+        (read_family(Family::Inet, &paths.tcp, hz, filter, extras, make, visit), v6.join())
     });
-    let mut out = v4?;
-    out.extend(v6.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
-    Ok(out)
+    Ok((v4?, v6.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?))
 }
 
-fn read_family(family: Family, path: &Path, hz: u64, filter: &Filter, extras: Extras) -> Result<Vec<Socket>> {
-    let mut out = Vec::new();
+fn read_family<T>(
+    family: Family,
+    path: &Path,
+    hz: u64,
+    filter: &Filter,
+    extras: Extras,
+    make: &impl Fn() -> T,
+    visit: &impl Fn(&mut T, Socket),
+) -> Result<T> {
+    let mut acc = make();
     if !filter.wants_family(family) {
-        return Ok(out);
+        return Ok(acc);
     }
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         // A kernel without IPv6 has no tcp6 table: no IPv6 sockets, as `ss` concludes.
-        Err(e) if e.kind() == io::ErrorKind::NotFound && family == Family::Inet6 => return Ok(out),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && family == Family::Inet6 => return Ok(acc),
         Err(source) => return Err(Error::Read { path: path.to_owned(), source }),
     };
-    parse_table(BufReader::with_capacity(256 * 1024, file), path, family, hz, filter, extras, &mut out)?;
-    Ok(out)
+    let reader = BufReader::with_capacity(256 * 1024, file);
+    parse_each(reader, path, family, hz, filter, extras, &mut |s| visit(&mut acc, s))?;
+    Ok(acc)
 }
 
 /// Parses one table (header line first), appending the sockets that pass `filter`.
@@ -48,6 +62,19 @@ pub fn parse_table(
     filter: &Filter,
     extras: Extras,
     out: &mut Vec<Socket>,
+) -> Result<()> {
+    parse_each(reader, path, family, hz, filter, extras, &mut |s| out.push(s))
+}
+
+/// Parses one table (header line first), handing each socket that passes `filter` to `sink`.
+fn parse_each(
+    reader: impl BufRead,
+    path: &Path,
+    family: Family,
+    hz: u64,
+    filter: &Filter,
+    extras: Extras,
+    sink: &mut impl FnMut(Socket),
 ) -> Result<()> {
     let mut saw_header = false;
     for (index, line) in reader.split(b'\n').enumerate() {
@@ -66,7 +93,7 @@ pub fn parse_table(
             continue;
         }
         if let Some(socket) = parse_line(line, family, hz, filter, extras).map_err(err)? {
-            out.push(socket);
+            sink(socket);
         }
     }
     if !saw_header {
