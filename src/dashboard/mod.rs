@@ -15,6 +15,7 @@
 mod auth;
 mod clients;
 mod guard;
+mod handoff;
 mod hub;
 mod metrics;
 mod reads;
@@ -392,31 +393,59 @@ impl Server {
             // Every request learns which connection it came on (the per-address limits and the
             // log-in rate limit need it).
             let router = router.clone();
+            // A plain connection's SSE stream leaves hyper once its head is ready (see `handoff`).
+            let (slot, handed) = match tls {
+                None => {
+                    let (slot, handed) = handoff::Slot::new();
+                    (Some(slot), Some(handed))
+                }
+                Some(_) => (None, None),
+            };
             let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
                 request.extensions_mut().insert(tag);
                 request.extensions_mut().insert(axum::extract::ConnectInfo(tag.peer));
-                tower_service::Service::call(&mut router.clone(), request)
+                let handing = slot.as_ref().and_then(handoff::Slot::claim).filter(|_| handoff::eligible(&request));
+                let response = tower_service::Service::call(&mut router.clone(), request);
+                async move {
+                    let response: axum::response::Response = response.await?;
+                    let Some(handing) = handing else { return Ok::<_, std::convert::Infallible>(response) };
+                    match handoff::offer(handing, response) {
+                        // The connection's task sends it now; hyper never polls this again.
+                        None => std::future::pending().await,
+                        Some(response) => Ok(response),
+                    }
+                }
             });
             let watcher = graceful.watcher();
             let builder = builder.clone();
             let metrics = metrics.clone();
             let handshake = state.config.header_timeout;
+            let stopping = inner.clone();
             tokio::spawn(async move {
                 let served = async {
-                    match tls {
-                        None => serve(&builder, watcher, stream, service).await,
-                        Some(config) => {
-                            // The handshake is bounded like a request head: a client that
-                            // never finishes it holds its slot no longer.
-                            let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
-                            match tokio::time::timeout(handshake, accept).await {
-                                Ok(Ok(tls)) => serve(&builder, watcher, tls, service).await,
-                                Ok(Err(e)) => {
-                                    tracing::debug!("TLS handshake with {peer} failed: {e}");
-                                    Ok(())
+                    match (tls, handed) {
+                        (None, Some(handed)) => {
+                            serve_plain(&builder, watcher, stream, service, handed, handshake, stopping).await
+                        }
+                        (None, None) => serve(&builder, watcher, stream, service).await,
+                        // Boxed: a rustls session is kilobytes, and inline it would size every
+                        // plain connection's task as well (at 10,000 SSE clients that was ~4 KiB
+                        // each).
+                        (Some(config), _) => {
+                            Box::pin(async move {
+                                // The handshake is bounded like a request head: a client that
+                                // never finishes it holds its slot no longer.
+                                let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+                                match tokio::time::timeout(handshake, accept).await {
+                                    Ok(Ok(tls)) => serve(&builder, watcher, tls, service).await,
+                                    Ok(Err(e)) => {
+                                        tracing::debug!("TLS handshake with {peer} failed: {e}");
+                                        Ok(())
+                                    }
+                                    Err(_) => Ok(()),
                                 }
-                                Err(_) => Ok(()),
-                            }
+                            })
+                            .await
                         }
                     }
                 };
@@ -474,6 +503,63 @@ where
 {
     let conn = builder.serve_connection(TokioIo::new(io), service);
     Ok(watcher.watch(conn).await?)
+}
+
+/// A plain connection: served by hyper like any other until a route's stream is handed over,
+/// then written by [`handoff::run`] on the socket hyper gives back. Graceful shutdown is asked
+/// of hyper when `stopping` is cancelled (the token that stops the accept loop); `watcher` is
+/// held to the end so the server's shutdown waits for this connection either way.
+async fn serve_plain<S>(
+    builder: &hyper::server::conn::http1::Builder,
+    watcher: hyper_util::server::graceful::Watcher,
+    io: TunedStream,
+    service: S,
+    mut handed: tokio::sync::oneshot::Receiver<handoff::Handoff>,
+    head_timeout: Duration,
+    stopping: CancellationToken,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming> + Unpin + Send + 'static,
+    S::Future: Send + 'static,
+    S::ResBody: Send + 'static,
+    <S::ResBody as http_body::Body>::Data: Send,
+    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    // hyper allocates its two 8 KiB buffers as soon as it serves a connection; a client that has
+    // not sent its request yet (thousands of them, in a burst of connects) holds none until it
+    // does. One that sends nothing within the head timeout is closed, as hyper would.
+    // (A peek, not `readable()`: a new socket's readiness can be reported before any data.)
+    match tokio::time::timeout(head_timeout, io.get_ref().peek(&mut [0u8; 1])).await {
+        Ok(peeked) => _ = peeked?,
+        Err(_) => return Ok(()),
+    }
+    let mut conn = builder.serve_connection(TokioIo::new(io), service);
+    let mut draining = false;
+    let mut open = true;
+    let handoff = loop {
+        tokio::select! {
+            // The connection first: a handoff made while it is polled is taken in the same turn,
+            // not one trip through the run queue later, with hyper's buffers still held (in a
+            // burst, that trip is behind every other new connection).
+            biased;
+            served = &mut conn => {
+                drop(watcher);
+                return Ok(served?);
+            }
+            handoff = &mut handed, if open => match handoff {
+                Ok(handoff) => break handoff,
+                Err(_) => open = false,
+            },
+            _ = stopping.cancelled(), if !draining => {
+                draining = true;
+                std::pin::Pin::new(&mut conn).graceful_shutdown();
+            }
+        }
+    };
+    let io = conn.into_parts().io.into_inner();
+    let streamed = handoff::run(io, handoff).await;
+    drop(watcher);
+    Ok(streamed?)
 }
 
 /// True when a connection ended because the kernel gave up on the peer (ETIMEDOUT): keepalive

@@ -194,5 +194,7 @@ async fn events(State(state): State<AppState>) -> Response {
         )
     });
     let sse = webui_doctor_server::sse::stream(snapshots, state.config.heartbeat, state.shutdown.clone());
-    ([("x-accel-buffering", "no"), ("cache-control", "no-store")], sse).into_response()
+    let mut response = ([("x-accel-buffering", "no"), ("cache-control", "no-store")], sse).into_response();
+    response.extensions_mut().insert(super::handoff::Stream);
+    response
 }

@@ -452,3 +452,31 @@ fn serve_watchdog_ends_a_stalled_dashboard_stream() {
     assert!(ended && after <= Duration::from_secs(3), "still open after {after:?}");
     assert_eq!(scrape(&serve, "webui_doctor_server_watchdog_ended_total"), 1.0);
 }
+
+/// An SSE stream that is a connection's first request leaves hyper once its head is ready (and
+/// is written by the accept loop); one that follows another request on the same connection stays
+/// with hyper. A client cannot tell them apart: the same status and headers in the same order,
+/// the same chunked framing of heartbeats and snapshots, and the closing chunk at shutdown.
+#[test]
+fn a_stream_written_outside_hyper_is_the_stream_hyper_writes() {
+    let mut serve = Serve::start(&["--snapshot-period", "1000", "--heartbeat", "1"]);
+    let mut first = Http::connect(serve.addr);
+    let first_head = first.get_stream("/api/events", &[]);
+    let mut later = Http::connect(serve.addr);
+    assert_eq!(later.get("/healthz", &[]).status, 200);
+    let later_head = later.get_stream("/api/events", &[]);
+    let names = |h: &[(String, String)]| h.iter().map(|(k, _)| k.to_ascii_lowercase()).collect::<Vec<_>>();
+    assert_eq!(names(&first_head), names(&later_head));
+    let without_date = |h: &[(String, String)]| h.iter().filter(|(k, _)| k != "date").cloned().collect::<Vec<_>>();
+    assert_eq!(without_date(&first_head), without_date(&later_head));
+    assert!(first_head.iter().any(|(k, v)| k == "transfer-encoding" && v == "chunked"), "{first_head:?}");
+    for events in [&mut first, &mut later] {
+        assert!(events.next_snapshot(Duration::from_secs(3))["summary"]["total"].as_u64().is_some());
+        let lines = events.sse_lines(Instant::now() + Duration::from_millis(2500));
+        assert!(lines.iter().filter(|(_, l)| l == ": keepalive").count() >= 2, "{lines:?}");
+    }
+    serve.terminate(Duration::from_secs(5));
+    for events in [&mut first, &mut later] {
+        assert!(events.ends_with_last_chunk(Instant::now() + Duration::from_secs(5)));
+    }
+}

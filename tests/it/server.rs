@@ -162,7 +162,7 @@ impl Http {
 
     /// Sends `GET path` (an event stream) with `headers` and reads the response head, which must
     /// be a 200; the body is left unread.
-    fn get_stream(&mut self, path: &str, headers: &[(&str, &str)]) -> Vec<(String, String)> {
+    pub fn get_stream(&mut self, path: &str, headers: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n", self.addr);
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
