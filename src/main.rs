@@ -302,24 +302,31 @@ fn sockets_report(
         render::prometheus::write(out, metrics)?;
         return Ok(());
     }
-    if args.summary && !q.sockopts && !args.selection.all_netns {
-        // Counts only: counted as the sockets come, none kept.
+    if (args.summary || args.format == SocketsFormat::Json) && !q.sockopts && !args.selection.all_netns {
+        // Counted as the sockets come, none kept: the summary alone, or with the JSON listing
+        // serialized meanwhile (spilled past a few megabytes).
         let by = args.by;
+        let listing = !args.summary;
         let counted = count(q, |facts| {
             let listening = if by == Some(GroupBy::Port) { facts.listening.clone() } else { Default::default() };
-            (Summary::default(), Diagnosis::new(facts), by.map(|by| Grouping::new(by, listening)))
+            let head = (Summary::default(), Diagnosis::new(facts), by.map(|by| Grouping::new(by, listening)));
+            (head, listing.then(render::json::Listing::new))
         })?;
-        let (summary, diagnosis, grouping) = counted.tally;
+        let ((summary, diagnosis, grouping), listing) = counted.tally;
         let netns = netns_label(&args.selection);
         let findings = diagnosis.findings(&counted.facts);
         let mut report =
             Report::counted(&counted.snapshot, &q.filter, netns.as_deref(), counted.attribution, summary, findings);
         report.tcpext = tcpext;
         report.groups = grouping.map(|g| (g.by(), g.groups(&counted.snapshot.processes)));
-        return match args.format {
-            SocketsFormat::Json => Ok(render::json::write_summary(out, &report)?),
-            _ => Ok(render::table::write_summary(out, &report)?),
-        };
+        match (args.format, listing) {
+            (SocketsFormat::Json, Some(listing)) => {
+                render::json::write_listing(out, &report, listing).context("writing the JSON listing")?
+            }
+            (SocketsFormat::Json, None) => render::json::write_summary(out, &report)?,
+            _ => render::table::write_summary(out, &report)?,
+        }
+        return Ok(());
     }
     let (snapshot, attribution, judged) = read_and_judge(&args.selection, q)?;
     let netns = netns_label(&args.selection);

@@ -9,7 +9,9 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::model::{Details, Endpoint, Extras, Family, ProcPaths, Socket, TcpInfo, TcpState, Timer, TimerKind};
+use crate::model::{
+    Details, Endpoint, Extras, Family, ProcPaths, Socket, StateSet, TcpInfo, TcpState, Timer, TimerKind,
+};
 
 /// Reads both tables, handing each socket that passes `filter` to `visit` with its family's
 /// accumulator (one made by `make` for each), as the lines are parsed: nothing is kept. Most of
@@ -76,6 +78,11 @@ fn parse_each(
     extras: Extras,
     sink: &mut impl FnMut(Socket),
 ) -> Result<()> {
+    // The kernel lists a table's listening sockets before all others (its listening hash, then
+    // the established one): a LISTEN-only read stops at the first other line instead of having
+    // the kernel format the rest (the listing's pre-read of the listeners would otherwise cost
+    // as much as the listing).
+    let listeners_only = filter.states == StateSet::of(&[TcpState::Listening]);
     let mut saw_header = false;
     for (index, line) in reader.split(b'\n').enumerate() {
         let lineno = index + 1;
@@ -91,6 +98,9 @@ fn parse_each(
         }
         if line.trim().is_empty() {
             continue;
+        }
+        if listeners_only && line.split_ascii_whitespace().nth(3).is_some_and(|st| st != "0A") {
+            break;
         }
         if let Some(socket) = parse_line(line, family, hz, filter, extras).map_err(err)? {
             sink(socket);
@@ -301,6 +311,23 @@ mod tests {
         assert_eq!((s.send_q, s.recv_q), (16, 2));
         assert_eq!(s.timer, Some(Timer { kind: TimerKind::Keepalive, expires_ms: 10_000, probes: 2 }));
         assert_eq!((s.uid, s.inode), (1000, 123456));
+    }
+
+    /// A LISTEN-only read ends at the first line of another state (the kernel lists its
+    /// listeners first), so what follows is neither parsed nor judged; any other read parses
+    /// every line.
+    #[test]
+    fn a_listeners_only_read_stops_after_the_listeners() {
+        let text = format!(
+            "{HEADER}   0: 0100007F:2253 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 111 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:2253 0100007F:A1B2 01 00000000:00000000 00:00000000 00000000     0        0 222 1 0000000000000000 20 4 30 10 -1\n   2: not a socket line\n"
+        );
+        let listeners = Filter { states: StateSet::of(&[TcpState::Listening]), ..Filter::default() };
+        let mut out = Vec::new();
+        parse_table(text.as_bytes(), Path::new("tcp"), Family::Inet, 100, &listeners, Extras::default(), &mut out)
+            .unwrap();
+        assert_eq!(out.iter().map(|s| s.inode).collect::<Vec<_>>(), [111]);
+        let all = parse(&text, Family::Inet);
+        assert!(matches!(all, Err(Error::Parse { line: 4, .. })), "{all:?}");
     }
 
     #[test]
