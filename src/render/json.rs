@@ -329,7 +329,8 @@ pub struct Listing {
 struct Pipeline {
     jobs: std::sync::mpsc::SyncSender<(usize, Vec<Socket>)>,
     sent: usize,
-    writer: std::thread::JoinHandle<io::Result<Part>>,
+    /// How many batches it placed, and the part.
+    writer: std::thread::JoinHandle<io::Result<(usize, Part)>>,
 }
 
 /// A serialized part of the list: its sockets as array elements, the first ones in `file`.
@@ -365,9 +366,17 @@ impl Listing {
             self.send();
         }
         let mut parts = Vec::new();
-        if let Some(Pipeline { jobs, writer, .. }) = self.pipeline {
+        if let Some(Pipeline { jobs, sent, writer }) = self.pipeline {
             drop(jobs);
-            parts.push(writer.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
+            let (placed, part) = writer.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+            // Every batch placed, or a serializer died on one: never a list with a hole.
+            if placed != sent {
+                return Err(io::Error::other(format!(
+                    "{} of {sent} batches of sockets were not serialized",
+                    sent - placed
+                )));
+            }
+            parts.push(part);
         }
         for later in self.later {
             parts.extend(later.finish()?);
@@ -421,7 +430,7 @@ impl crate::tally::Tally for Listing {
 }
 
 /// The writer: the serialized batches in order, spilled past [`SPILL_AT`].
-fn assemble(finished: std::sync::mpsc::Receiver<(usize, usize, io::Result<Vec<u8>>)>) -> io::Result<Part> {
+fn assemble(finished: std::sync::mpsc::Receiver<(usize, usize, io::Result<Vec<u8>>)>) -> io::Result<(usize, Part)> {
     let mut part = Part { count: 0, file: None, tail: Vec::with_capacity(1 << 20) };
     let mut spill = true;
     let mut waiting = std::collections::BTreeMap::new();
@@ -450,7 +459,7 @@ fn assemble(finished: std::sync::mpsc::Receiver<(usize, usize, io::Result<Vec<u8
             }
         }
     }
-    Ok(part)
+    Ok((next, part))
 }
 
 /// A file in the temporary directory with no name (`O_TMPFILE`): nothing is left behind, however
