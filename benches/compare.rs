@@ -17,6 +17,9 @@
 //! command's own peak RSS (from `wait4` in a small launcher, see `measure`). Every socket lives on loopback; workers end when the
 //! benchmark closes their stdin, and the kernel reaps TIME-WAIT entries within 60 s.
 //!
+//! `--hold N` starts the fixture of N sockets and keeps it until stdin ends, to profile a
+//! command by hand.
+//!
 //! `--serve-clients N[,N...]` starts `webui-doctor serve` and holds N SSE streams open from this
 //! process (tokio), all connecting at once, then reports the server's RSS (peak and at the end;
 //! target 100 MiB up to 10,000 clients, 160 MiB at 19,000, the file limit of 20,000 less
@@ -91,6 +94,7 @@ fn main() {
             }
             "--events-rate" => return events_rate(it.next().expect("--events-rate N").parse().unwrap()),
             "--dashboard" => return dashboard(it.next().expect("--dashboard N").parse().unwrap(), true),
+            "--hold" => return hold(it.next().expect("--hold N").parse().unwrap()),
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown argument {other}"),
         }
@@ -125,6 +129,13 @@ fn main() {
     if results.len() > 1 {
         scaling(&results);
     }
+}
+
+/// `--hold N`: the fixture alone, until stdin ends (to profile one command at a size by hand).
+fn hold(n: usize) {
+    let fixture = Fixture::start(n);
+    println!("holding the fixture of {n} sockets (listening port {}); end stdin to stop", fixture.port);
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ rows = list(csv.DictReader(open(root / "target" / "bench-sizes.csv")))
 # (pair as the benchmark names it, webui-doctor's label, ss's label, colour)
 shown = [
     ("sockets --format json vs ss -tanoei", "sockets --format json", "ss -tanoei", "tab:blue"),
+    ("sockets -i --format json vs ss -tani", "sockets -i --format json", "ss -tani", "tab:purple"),
     ("sockets (table) vs ss -tanoe", "sockets (table)", "ss -tanoe", "tab:green"),
     ("sockets --summary vs ss -tan", "sockets --summary", "ss -tan", "tab:red"),
     ("check vs ss -tan", "check", None, "tab:orange"),
