@@ -454,7 +454,9 @@ fn assemble(finished: std::sync::mpsc::Receiver<(usize, usize, io::Result<Vec<u8
                 spill = part.file.is_some();
             }
             if let Some(file) = &mut part.file {
-                file.write_all(&part.tail)?;
+                file.write_all(&part.tail).map_err(|e| {
+                    io::Error::new(e.kind(), format!("spilling the listing to {}: {e}", std::env::temp_dir().display()))
+                })?;
                 part.tail.clear();
             }
         }

@@ -251,3 +251,73 @@ fn summary_memory_does_not_grow_with_the_sockets() {
     // only its bounded rounds.
     assert!(json_large * 10 <= json_small * 13, "JSON: {json_small} KiB at 5,002 sockets, {json_large} KiB at 50,005");
 }
+
+/// A tmpfs of one mebibyte mounted for the test, unmounted (and its directory removed) on drop.
+struct SmallTmpfs(std::path::PathBuf);
+
+impl SmallTmpfs {
+    fn mount() -> SmallTmpfs {
+        let dir = std::env::temp_dir().join(format!("wd-test-{}-tmpfs", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let guard = SmallTmpfs(dir);
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "wd-test", guard.0.to_str().unwrap()])
+            .output()
+            .expect("mount");
+        assert!(out.status.success(), "mount: {}", stderr(&out));
+        guard
+    }
+}
+
+impl Drop for SmallTmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// The JSON listing spills past 2 MiB to an unnamed file in `TMPDIR`: it lists the same sockets
+/// spilled or, where `TMPDIR` cannot hold a file, in memory; and where the file fills the disk,
+/// it fails with one line naming the directory and the reason (exit 2), never a cut document.
+#[test]
+fn json_listing_spills_to_tmpdir_or_says_why_not() {
+    if !require(is_root(), "root (ip netns add, mount)") {
+        return;
+    }
+    let ns = Netns::create("spill");
+    // 6,000 sockets: about 6 MiB of `-i` JSON.
+    let _holder = Holder::start(&ns, 3_000);
+    let listing = |tmpdir: &std::path::Path| {
+        cmd().env("TMPDIR", tmpdir).args(["sockets", "--netns", &ns.0, "-i", "--format", "json"]).output().unwrap()
+    };
+    let endpoints = |out: &std::process::Output| {
+        assert_eq!(code(out), 0, "{}", stderr(out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+        let mut ends: Vec<String> = v["sockets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| format!("{} {} {}", s["local"], s["peer"], s["state"]))
+            .collect();
+        assert_eq!(ends.len() as u64, v["summary"]["total"].as_u64().unwrap());
+        ends.sort();
+        ends
+    };
+    let spilled = tempfile::tempdir().unwrap();
+    let on_disk = endpoints(&listing(spilled.path()));
+    assert_eq!(on_disk.len(), 6_001);
+    assert!(std::fs::read_dir(spilled.path()).unwrap().next().is_none(), "the spill left a file behind");
+    assert_eq!(endpoints(&listing(std::path::Path::new("/nonexistent/wd-test"))), on_disk);
+
+    let full = SmallTmpfs::mount();
+    let out = listing(&full.0);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 2, "{err}");
+    assert!(out.stdout.is_empty(), "a cut document was written");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("spilling the listing to {}", full.0.display()))
+            && err.contains("No space left on device"),
+        "{err}"
+    );
+}
