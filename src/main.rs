@@ -302,28 +302,42 @@ fn sockets_report(
         render::prometheus::write(out, metrics)?;
         return Ok(());
     }
-    if (args.summary || args.format == SocketsFormat::Json) && !q.sockopts && !args.selection.all_netns {
-        // Counted as the sockets come, none kept: the summary alone, or with the JSON listing
-        // serialized meanwhile (spilled past a few megabytes).
+    let columns = Columns {
+        processes: q.joins_processes(),
+        sockopts: q.sockopts,
+        info: args.info,
+        memory: args.memory,
+        cgroup: args.extended,
+        netns: args.selection.all_netns,
+    };
+    if !q.sockopts && !args.selection.all_netns {
+        // Counted as the sockets come, none kept: the summary alone, or with the listing
+        // rendered meanwhile (spilled past a few megabytes; see render::spill).
         let by = args.by;
+        let (json, table) = (args.format == SocketsFormat::Json, args.format == SocketsFormat::Table);
         let listing = !args.summary;
         let counted = count(q, |facts| {
             let listening = if by == Some(GroupBy::Port) { facts.listening.clone() } else { Default::default() };
             let head = (Summary::default(), Diagnosis::new(facts), by.map(|by| Grouping::new(by, listening)));
-            (head, listing.then(render::json::Listing::new))
+            let json = (listing && json).then(|| render::json::Listing::new(render::json::Elements));
+            let table = (listing && table).then(|| render::table::Rows::new(render::table::Cells(columns)));
+            (head, (json, table))
         })?;
-        let ((summary, diagnosis, grouping), listing) = counted.tally;
+        let ((summary, diagnosis, grouping), lists) = counted.tally;
         let netns = netns_label(&args.selection);
         let findings = diagnosis.findings(&counted.facts);
         let mut report =
             Report::counted(&counted.snapshot, &q.filter, netns.as_deref(), counted.attribution, summary, findings);
         report.tcpext = tcpext;
         report.groups = grouping.map(|g| (g.by(), g.groups(&counted.snapshot.processes)));
-        match (args.format, listing) {
-            (SocketsFormat::Json, Some(listing)) => {
+        match lists {
+            (Some(listing), _) => {
                 render::json::write_listing(out, &report, listing).context("writing the JSON listing")?
             }
-            (SocketsFormat::Json, None) => render::json::write_summary(out, &report)?,
+            (_, Some(rows)) => {
+                render::table::write_spilled(out, &report, rows, style, columns).context("writing the table")?
+            }
+            _ if json => render::json::write_summary(out, &report)?,
             _ => render::table::write_summary(out, &report)?,
         }
         return Ok(());
@@ -345,14 +359,6 @@ fn sockets_report(
         };
         report.groups = Some((by, groups(by, &snapshot.sockets, &listening, &snapshot.processes)));
     }
-    let columns = Columns {
-        processes: q.joins_processes(),
-        sockopts: q.sockopts,
-        info: args.info,
-        memory: args.memory,
-        cgroup: args.extended,
-        netns: args.selection.all_netns,
-    };
     match (args.format, args.summary) {
         (SocketsFormat::Table, true) => render::table::write_summary(out, &report)?,
         (SocketsFormat::Table, false) => render::table::write(out, &report, style, columns)?,

@@ -213,12 +213,7 @@ pub fn write(out: &mut impl Write, report: &Report) -> io::Result<()> {
 /// Sockets as pretty JSON array elements at depth 2 (four spaces), separated by `,\n`.
 fn indented(sockets: &[Socket]) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(sockets.len() * 512);
-    for (i, s) in sockets.iter().enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b",\n");
-        }
-        element(&mut out, s)?;
-    }
+    super::spill::Render::render(&Elements, sockets, &mut out)?;
     Ok(out)
 }
 
@@ -309,177 +304,32 @@ impl serde_json::ser::Formatter for Pretty {
     }
 }
 
-/// `sockets --format json` as the sockets arrive: the same bytes as [`write`], in memory that
-/// does not grow with the host. The head (summary, findings) comes first in the document but
-/// is known only after the last socket, so the socket list is serialized as it is read, on a
-/// thread of its own per family (the dump's reader hands it batches), and kept in memory up to
-/// [`SPILL_AT`]; past that it goes to an unnamed file in the temporary directory (`TMPDIR`,
-/// else `/tmp`), which the document then copies to the output, as `sort` spills a large input.
-/// Where no such file can be made, the list stays in memory. A [`Tally`]: the IPv6 part merges
-/// after the IPv4 part.
-pub struct Listing {
-    batch: Vec<Socket>,
-    pipeline: Option<Pipeline>,
-    /// The parts that came after this one's (merged), in order.
-    later: Vec<Listing>,
-}
+/// `sockets --format json`'s socket list as the sockets arrive (see [`super::spill`]): the
+/// same bytes as [`write`], in memory that does not grow with the host.
+pub type Listing = super::spill::Spill<Elements>;
 
-/// Batches numbered in order go to serializer threads (one per core, at most 8), whose
-/// elements a writer thread puts back in order into the part.
-struct Pipeline {
-    jobs: std::sync::mpsc::SyncSender<(usize, Vec<Socket>)>,
-    sent: usize,
-    /// How many batches it placed, and the part.
-    writer: std::thread::JoinHandle<io::Result<(usize, Part)>>,
-}
+/// Sockets as pretty JSON array elements at depth 2.
+#[derive(Clone, Copy, Default)]
+pub struct Elements;
 
-/// A serialized part of the list: its sockets as array elements, the first ones in `file`.
-struct Part {
-    count: usize,
-    file: Option<std::fs::File>,
-    tail: Vec<u8>,
-}
-
-/// Sockets a listing hands to a serializer at once: small, as several batches are in flight.
-const LISTING_BATCH: usize = 512;
-
-/// Bytes of serialized sockets a part keeps in memory before it spills (about 3,000 sockets).
-pub const SPILL_AT: usize = 2 << 20;
-
-impl Listing {
-    /// An empty list.
-    pub fn new() -> Listing {
-        Listing { batch: Vec::new(), pipeline: None, later: Vec::new() }
-    }
-
-    fn send(&mut self) {
-        let batch = std::mem::take(&mut self.batch);
-        let pipeline = self.pipeline.get_or_insert_with(Pipeline::start);
-        // A pipeline that failed has stopped reading; its error is reported by `finish`.
-        let _ = pipeline.jobs.send((pipeline.sent, batch));
-        pipeline.sent += 1;
-    }
-
-    /// The serialized parts, in order.
-    fn finish(mut self) -> io::Result<Vec<Part>> {
-        if !self.batch.is_empty() {
-            self.send();
-        }
-        let mut parts = Vec::new();
-        if let Some(Pipeline { jobs, sent, writer }) = self.pipeline {
-            drop(jobs);
-            let (placed, part) = writer.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
-            // Every batch placed, or a serializer died on one: never a list with a hole.
-            if placed != sent {
-                return Err(io::Error::other(format!(
-                    "{} of {sent} batches of sockets were not serialized",
-                    sent - placed
-                )));
+impl super::spill::Render for Elements {
+    type Extra = ();
+    const SEPARATOR: &'static [u8] = b",\n";
+    fn render(&self, batch: &[Socket], out: &mut Vec<u8>) -> io::Result<()> {
+        for (i, s) in batch.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b",\n");
             }
-            parts.push(part);
+            element(out, s)?;
         }
-        for later in self.later {
-            parts.extend(later.finish()?);
-        }
-        Ok(parts)
+        Ok(())
     }
-}
-
-impl Pipeline {
-    fn start() -> Pipeline {
-        use std::sync::mpsc::sync_channel;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-        // Bounded queues: the reader waits rather than the memory grows.
-        let (jobs, queued) = sync_channel::<(usize, Vec<Socket>)>(1);
-        let queued = std::sync::Arc::new(std::sync::Mutex::new(queued));
-        let (done, finished) = sync_channel::<(usize, usize, io::Result<Vec<u8>>)>(1);
-        for _ in 0..threads {
-            let (queued, done) = (queued.clone(), done.clone());
-            std::thread::spawn(move || {
-                loop {
-                    let job = queued.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok((seq, batch)) = job else { return };
-                    if done.send((seq, batch.len(), indented(&batch))).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-        let writer = std::thread::spawn(move || assemble(finished));
-        Pipeline { jobs, sent: 0, writer }
-    }
-}
-
-impl Default for Listing {
-    fn default() -> Listing {
-        Listing::new()
-    }
-}
-
-impl crate::tally::Tally for Listing {
-    fn add(&mut self, socket: &Socket) {
-        self.batch.push(socket.clone());
-        if self.batch.len() == LISTING_BATCH {
-            self.send();
-        }
-    }
-
-    fn merge(&mut self, later: Listing) {
-        self.later.push(later);
-    }
-}
-
-/// The writer: the serialized batches in order, spilled past [`SPILL_AT`].
-fn assemble(finished: std::sync::mpsc::Receiver<(usize, usize, io::Result<Vec<u8>>)>) -> io::Result<(usize, Part)> {
-    let mut part = Part { count: 0, file: None, tail: Vec::with_capacity(1 << 20) };
-    let mut spill = true;
-    let mut waiting = std::collections::BTreeMap::new();
-    let mut next = 0;
-    for (seq, count, bytes) in finished {
-        waiting.insert(seq, (count, bytes));
-        while let Some((count, bytes)) = waiting.remove(&next) {
-            next += 1;
-            if count == 0 {
-                continue;
-            }
-            if part.count > 0 {
-                part.tail.extend_from_slice(b",\n");
-            }
-            part.tail.extend_from_slice(&bytes?);
-            part.count += count;
-        }
-        if spill && part.tail.len() >= SPILL_AT {
-            if part.file.is_none() {
-                part.file = unnamed_file();
-                spill = part.file.is_some();
-            }
-            if let Some(file) = &mut part.file {
-                file.write_all(&part.tail).map_err(|e| {
-                    io::Error::new(e.kind(), format!("spilling the listing to {}: {e}", std::env::temp_dir().display()))
-                })?;
-                part.tail.clear();
-            }
-        }
-    }
-    Ok((next, part))
-}
-
-/// A file in the temporary directory with no name (`O_TMPFILE`): nothing is left behind, however
-/// the command ends. None where the file system cannot make one.
-fn unnamed_file() -> Option<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_TMPFILE)
-        .open(std::env::temp_dir())
-        .ok()
+    fn combine(_: &mut (), _: ()) {}
 }
 
 /// Writes the document whose socket list `listing` holds, `report` giving the head.
 pub fn write_listing(out: &mut impl Write, report: &Report, listing: Listing) -> io::Result<()> {
-    let parts = listing.finish()?;
+    let (parts, ()) = listing.finish()?;
     let mut head = Vec::new();
     to_writer_pretty(&mut head, &Head::of(report))?;
     let open = head.strip_suffix(b"\n}").ok_or_else(|| io::Error::other("unexpected JSON head"))?;
@@ -495,19 +345,7 @@ pub fn write_listing(out: &mut impl Write, report: &Report, listing: Listing) ->
             out.write_all(b",\n")?;
         }
         first = false;
-        if let Some(mut file) = part.file {
-            use std::io::Seek;
-            file.rewind()?;
-            // A megabyte at a time: a few hundred reads for a million sockets.
-            let mut buf = vec![0; 1 << 20];
-            loop {
-                match io::Read::read(&mut file, &mut buf)? {
-                    0 => break,
-                    n => out.write_all(&buf[..n])?,
-                }
-            }
-        }
-        out.write_all(&part.tail)?;
+        part.copy_to(out)?;
     }
     out.write_all(b"\n  ]\n}\n")
 }
@@ -766,19 +604,19 @@ mod tests {
     #[test]
     fn streamed_listing_equals_the_stored_one() {
         use crate::tally::Tally as _;
-        for (n, split) in [(0, 0), (1, 0), (1, 1), (3, 2), (LISTING_BATCH, 7), (5 * BATCH + 7, 4 * BATCH)] {
+        for (n, split) in [(0, 0), (1, 0), (1, 1), (3, 2), (512, 7), (5 * BATCH + 7, 4 * BATCH)] {
             let snapshot = snapshot(sockets(n));
             let filter = Filter::default();
             let report = Report::new(&snapshot, &filter, None, None, &Facts::default());
             let mut stored = Vec::new();
             write(&mut stored, &report).unwrap();
             let (v4, v6) = snapshot.sockets.split_at(split);
-            let mut listing = Listing::new().over(v4);
-            listing.merge(Listing::new().over(v6));
+            let mut listing = Listing::new(Elements).over(v4);
+            listing.merge(Listing::new(Elements).over(v6));
             let mut streamed = Vec::new();
             write_listing(&mut streamed, &report, listing).unwrap();
             assert!(streamed == stored, "{n} sockets split at {split}: outputs differ");
-            assert!(n < 5 * BATCH || stored.len() > 2 * SPILL_AT, "the largest case spills");
+            assert!(n < 5 * BATCH || stored.len() > 2 * super::super::spill::SPILL_AT, "the largest case spills");
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod fix;
 pub mod gate;
 pub mod json;
 pub mod prometheus;
+pub mod spill;
 pub mod table;
 pub mod verify;
 

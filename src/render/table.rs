@@ -260,18 +260,34 @@ fn render_rows(
     let mut text = String::with_capacity(range.len() * 160);
     let mut line = String::new();
     for (s, (start, ends)) in sockets[range.clone()].iter().zip(&f.rows[range]) {
-        line.clear();
-        let red = (style.colour && s.state == TcpState::CloseWait).then_some("\x1b[1;31m");
-        let mut start = *start as usize;
-        for i in (0..COLUMNS).filter(|&i| columns.shown(i)) {
-            let end = ends[i] as usize;
-            pad(&mut line, width[i], RIGHT[i], &f.arena[start..end], if i == 0 { red } else { None });
-            start = end;
-        }
-        text.push_str(line.trim_end());
-        text.push('\n');
+        let red = style.colour && s.state == TcpState::CloseWait;
+        row_line(&mut text, &mut line, &f.arena, *start as usize, ends, red, width, columns);
     }
     text
+}
+
+/// One row, its cells `arena[start..ends[i]]` one after the other, padded to the table's widths
+/// and appended to `text` (`line` is scratch); `red` colours the state.
+#[allow(clippy::too_many_arguments)]
+fn row_line(
+    text: &mut String,
+    line: &mut String,
+    arena: &str,
+    mut start: usize,
+    ends: &[u32; COLUMNS],
+    red: bool,
+    width: &[usize; COLUMNS],
+    columns: Columns,
+) {
+    line.clear();
+    let red = red.then_some("\x1b[1;31m");
+    for i in (0..COLUMNS).filter(|&i| columns.shown(i)) {
+        let end = ends[i] as usize;
+        pad(line, width[i], RIGHT[i], &arena[start..end], if i == 0 { red } else { None });
+        start = end;
+    }
+    text.push_str(line.trim_end());
+    text.push('\n');
 }
 
 /// Rows below which the table is formatted on one thread (threads cost more than they save).
@@ -320,12 +336,7 @@ fn write_rows(
                 *w = (*w).max(fw);
             }
         }
-        let mut line = String::new();
-        let bold = style.colour.then_some("\x1b[1m");
-        for (i, h) in HEADER.iter().enumerate().filter(|(i, _)| columns.shown(*i)) {
-            pad(&mut line, width[i], RIGHT[i], h, bold);
-        }
-        writeln!(out, "{}", line.trim_end())?;
+        write_header(out, &width, style, columns)?;
         let batches: Vec<usize> = (0..sockets.len()).step_by(BATCH).collect();
         for round in batches.chunks(threads) {
             let texts: Vec<String> = std::thread::scope(|scope| {
@@ -346,6 +357,107 @@ fn write_rows(
         }
     }
     Ok(())
+}
+
+/// The table's rows as the sockets arrive (see [`super::spill`]): each row's cells, formatted
+/// on the render threads, and the widest cell of each column; [`write_spilled`] pads them.
+pub type Rows = super::spill::Spill<Cells>;
+
+/// Rows as their cells: per row a CLOSE-WAIT flag, the number of cells, and each cell's column,
+/// length and text.
+#[derive(Clone, Copy)]
+pub struct Cells(pub Columns);
+
+impl super::spill::Render for Cells {
+    type Extra = [usize; COLUMNS];
+    const SEPARATOR: &'static [u8] = b"";
+    fn render(&self, batch: &[Socket], out: &mut Vec<u8>) -> io::Result<[usize; COLUMNS]> {
+        let mut width = [0; COLUMNS];
+        let mut buf = String::new();
+        for s in batch {
+            out.push(u8::from(s.state == TcpState::CloseWait));
+            let count = out.len();
+            out.push(0);
+            cells(s, self.0, &mut buf, |i, text| {
+                width[i] = width[i].max(width_of(text));
+                out[count] += 1;
+                out.push(i as u8);
+                out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+                out.extend_from_slice(text.as_bytes());
+            });
+        }
+        Ok(width)
+    }
+    fn combine(total: &mut [usize; COLUMNS], batch: [usize; COLUMNS]) {
+        for (t, b) in total.iter_mut().zip(batch) {
+            *t = (*t).max(b);
+        }
+    }
+}
+
+/// The table whose rows `rows` holds, then the summary of `report`: the bytes [`write`] gives
+/// for the same sockets.
+pub fn write_spilled(
+    out: &mut impl Write,
+    report: &Report,
+    rows: Rows,
+    style: Style,
+    columns: Columns,
+) -> io::Result<()> {
+    use io::Read as _;
+    let (parts, cell_width) = rows.finish()?;
+    if parts.iter().any(|p| p.count > 0) {
+        let mut width = HEADER.map(str::len);
+        for (w, c) in width.iter_mut().zip(cell_width) {
+            *w = (*w).max(c);
+        }
+        write_header(out, &width, style, columns)?;
+        let (mut text, mut line, mut arena) = (String::new(), String::new(), String::new());
+        let bad = || io::Error::other("a spilled row is not valid text");
+        for part in parts {
+            let mut reader = part.reader();
+            let mut head = [0u8; 2];
+            let mut cell = [0u8; 5];
+            loop {
+                match reader.read_exact(&mut head) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => return Err(e),
+                }
+                let [red, count] = head;
+                arena.clear();
+                let mut ends = [0u32; COLUMNS];
+                let mut bytes = Vec::new();
+                for _ in 0..count {
+                    reader.read_exact(&mut cell)?;
+                    let i = usize::from(cell[0]).min(COLUMNS - 1);
+                    let len = u32::from_le_bytes([cell[1], cell[2], cell[3], cell[4]]) as usize;
+                    bytes.resize(len, 0);
+                    reader.read_exact(&mut bytes)?;
+                    arena.push_str(std::str::from_utf8(&bytes).map_err(|_| bad())?);
+                    ends[i] = arena.len() as u32;
+                }
+                row_line(&mut text, &mut line, &arena, 0, &ends, style.colour && red == 1, &width, columns);
+                if text.len() >= 1 << 16 {
+                    out.write_all(text.as_bytes())?;
+                    text.clear();
+                }
+            }
+        }
+        out.write_all(text.as_bytes())?;
+        writeln!(out)?;
+    }
+    write_summary(out, report)
+}
+
+/// The header line, padded to `width`.
+fn write_header(out: &mut impl Write, width: &[usize; COLUMNS], style: Style, columns: Columns) -> io::Result<()> {
+    let mut line = String::new();
+    let bold = style.colour.then_some("\x1b[1m");
+    for (i, h) in HEADER.iter().enumerate().filter(|(i, _)| columns.shown(*i)) {
+        pad(&mut line, width[i], RIGHT[i], h, bold);
+    }
+    writeln!(out, "{}", line.trim_end())
 }
 
 /// The summary block; `--summary` prints it alone.
@@ -480,10 +592,8 @@ mod tests {
     use super::*;
     use crate::model::*;
 
-    /// Any number of threads writes the same table as one.
-    #[test]
-    fn threads_write_the_same_table() {
-        let sockets: Vec<Socket> = (0..2 * BATCH + 77)
+    fn sockets(n: usize) -> Vec<Socket> {
+        (0..n)
             .map(|i| Socket {
                 recv_q: i as u32,
                 send_q: (i * i) as u32,
@@ -496,7 +606,13 @@ mod tests {
                     format!("10.0.{}.{}:{}", i % 256, i % 100, i).parse().unwrap(),
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    /// Any number of threads writes the same table as one.
+    #[test]
+    fn threads_write_the_same_table() {
+        let sockets = sockets(2 * BATCH + 77);
         let style = Style { tty: true, colour: true };
         let columns = Columns { info: true, cgroup: true, ..Columns::default() };
         let render = |threads| {
@@ -508,6 +624,48 @@ mod tests {
         assert_eq!(one.iter().filter(|&&b| b == b'\n').count(), sockets.len() + 1);
         for threads in [2, 3, 8] {
             assert!(render(threads) == one, "{threads} threads");
+        }
+    }
+
+    /// The table rendered as the sockets come (in two parts, spilled past `SPILL_AT`) is the
+    /// stored table to the byte, summary included, with and without colour and optional columns.
+    #[test]
+    fn spilled_table_equals_the_stored_one() {
+        use crate::tally::Tally as _;
+        let filter = crate::filter::Filter::default();
+        for (n, split) in [(0, 0), (1, 1), (5, 2), (10 * BATCH + 77, 77)] {
+            let mut list = sockets(n);
+            // One cell far wider than the rest, in the second part: the widths are the whole
+            // table's.
+            if let Some(last) = list.last_mut() {
+                last.details.cgroup = Some(format!("/{}", "x".repeat(300)).into());
+            }
+            let snapshot = Snapshot {
+                source: Source::Netlink,
+                taken_at: std::time::UNIX_EPOCH,
+                sockets: list,
+                unavailable: Vec::new(),
+                processes: Vec::new(),
+                queues: Vec::new(),
+            };
+            let report = Report::new(&snapshot, &filter, None, None, &crate::diagnose::Facts::default());
+            for (style, columns) in [
+                (Style { tty: true, colour: true }, Columns { info: true, cgroup: true, ..Columns::default() }),
+                (Style { tty: false, colour: false }, Columns::default()),
+            ] {
+                let mut stored = Vec::new();
+                write(&mut stored, &report, style, columns).unwrap();
+                let (first, second) = snapshot.sockets.split_at(split);
+                let mut rows = Rows::new(Cells(columns)).over(first);
+                rows.merge(Rows::new(Cells(columns)).over(second));
+                let mut spilled = Vec::new();
+                write_spilled(&mut spilled, &report, rows, style, columns).unwrap();
+                assert!(spilled == stored, "{n} sockets split at {split}, {columns:?}: tables differ");
+                assert!(
+                    n < 10 * BATCH || stored.len() > super::super::spill::SPILL_AT * 3 / 2,
+                    "the largest case spills"
+                );
+            }
         }
     }
 }

@@ -214,8 +214,8 @@ fn peak_rss_kib(args: &[&str]) -> u64 {
 }
 
 /// Counting keeps no socket: `--summary` over 50,000 sockets needs no more memory than over
-/// 5,000 (within 1.2×), the JSON listing, which streams, little more (within 1.3×), while the
-/// table, which keeps them, grows. The sockets are the only ones in a namespace of their own, so
+/// 5,000 (within 1.2×), the JSON and table listings, which stream, little more (within 1.3×),
+/// while `-O`, which keeps them, grows. The sockets are the only ones in a namespace of their own, so
 /// nothing else on the host moves the numbers.
 #[test]
 fn summary_memory_does_not_grow_with_the_sockets() {
@@ -226,30 +226,39 @@ fn summary_memory_does_not_grow_with_the_sockets() {
     let total = || json(&["sockets", "--netns", &ns.0, "--summary"])["summary"]["total"].as_u64().unwrap();
     let rss = |format: &str| peak_rss_kib(&["sockets", "--netns", &ns.0, "--format", format]);
     let summary_rss = || peak_rss_kib(&["sockets", "--netns", &ns.0, "--summary"]);
+    // `-O` keeps every socket (it reads their options from the owners once the list is whole).
+    let stored_rss = || peak_rss_kib(&["sockets", "--netns", &ns.0, "-O", "--format", "json"]);
     // 5,000 connected sockets, then 50,000 (and a listener per holder): each holder keeps at most
     // 15,000 files, below the per-process limit.
     let mut holders = vec![Holder::start(&ns, 1250), Holder::start(&ns, 1250)];
     assert_eq!(total(), 5_002);
     let (summary_small, json_small, table_small) = (summary_rss(), rss("json"), rss("table"));
+    let stored_small = stored_rss();
     holders.extend((0..3).map(|_| Holder::start(&ns, 7500)));
     assert_eq!(total(), 50_005);
     let (summary_large, json_large, table_large) = (summary_rss(), rss("json"), rss("table"));
+    let stored_large = stored_rss();
     drop(holders);
     eprintln!(
         "peak RSS: --summary {summary_small} KiB at 5,002 sockets, {summary_large} KiB at 50,005; \
-         JSON {json_small} then {json_large} KiB; table {table_small} then {table_large} KiB"
+         JSON {json_small} then {json_large} KiB; table {table_small} then {table_large} KiB; \
+         -O {stored_small} then {stored_large} KiB"
     );
-    // The measurement sees memory that follows the sockets (the table keeps each, in well over
-    // 100 bytes, to align its columns)…
-    assert!(table_large > table_small + 45_000 * 100 / 1024, "table: {table_small} then {table_large} KiB");
+    // The measurement sees memory that follows the sockets (`-O` keeps each, in well over 100
+    // bytes)…
+    assert!(stored_large > stored_small + 45_000 * 100 / 1024, "-O: {stored_small} then {stored_large} KiB");
     // …counting has none…
     assert!(
         summary_large * 10 <= summary_small * 12,
         "--summary: {summary_small} KiB at 5,002 sockets, {summary_large} KiB at 50,005"
     );
-    // …and the JSON listing, serialized as the sockets come and spilled past a few megabytes,
-    // only its bounded rounds.
+    // …and the listings, rendered as the sockets come and spilled past a few megabytes, only
+    // their bounded rounds.
     assert!(json_large * 10 <= json_small * 13, "JSON: {json_small} KiB at 5,002 sockets, {json_large} KiB at 50,005");
+    assert!(
+        table_large * 10 <= table_small * 13,
+        "table: {table_small} KiB at 5,002 sockets, {table_large} KiB at 50,005"
+    );
 }
 
 /// A tmpfs of one mebibyte mounted for the test, unmounted (and its directory removed) on drop.
