@@ -528,10 +528,15 @@ where
     // hyper allocates its two 8 KiB buffers as soon as it serves a connection; a client that has
     // not sent its request yet (thousands of them, in a burst of connects) holds none until it
     // does. One that sends nothing within the head timeout is closed, as hyper would.
-    // (A peek, not `readable()`: a new socket's readiness can be reported before any data.)
-    match tokio::time::timeout(head_timeout, io.get_ref().peek(&mut [0u8; 1])).await {
-        Ok(peeked) => _ = peeked?,
-        Err(_) => return Ok(()),
+    // (A peek, not `readable()`: a new socket's readiness can be reported before any data.) A
+    // shutdown closes it at once, as hyper closes a connection with no request in flight.
+    let mut first = [0u8; 1];
+    tokio::select! {
+        peeked = tokio::time::timeout(head_timeout, io.get_ref().peek(&mut first)) => match peeked {
+            Ok(peeked) => _ = peeked?,
+            Err(_) => return Ok(()),
+        },
+        _ = stopping.cancelled() => return Ok(()),
     }
     let mut conn = builder.serve_connection(TokioIo::new(io), service);
     let mut draining = false;

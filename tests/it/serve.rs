@@ -372,6 +372,10 @@ fn graceful_shutdown_ends_open_streams() {
     for s in &mut streams {
         s.next_snapshot(Duration::from_secs(3));
     }
+    // A client connected that has sent nothing yet holds the shutdown no longer than one between
+    // requests (not its 10 s head timeout, nor the 5 s grace).
+    let _idle = std::net::TcpStream::connect(serve.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
     let (code, took) = serve.terminate(Duration::from_secs(2));
     assert_eq!(code, Some(0), "exit within 2 s (took {took:?}): {}", serve.log());
     for s in &mut streams {
