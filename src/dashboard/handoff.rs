@@ -7,16 +7,16 @@
 //! needs none of it after its head: it only writes chunks and watches for the client's close.
 //!
 //! So when the first request on a plain HTTP/1.1 connection is a `GET` whose response the
-//! routes mark with [`Stream`], that response is not returned to hyper: the outermost service writes its head here (the bytes
-//! hyper would write: status line, the headers as the routes and middleware made them,
-//! `transfer-encoding: chunked` and `date`) and hands head and body to the connection's task
-//! through a [`Slot`]. The task takes the socket back from hyper (`Connection::into_parts`:
-//! hyper has written nothing on the connection yet; on a later request an earlier response
-//! could still sit unflushed in hyper's buffer, so only the first qualifies), drops hyper's
-//! connection, and [`run`]s the stream: each body frame
-//! as one chunk, the closing chunk when the body ends, and a read that notices the client's FIN
-//! or reset at once, as hyper's does. The body is the routes' own, so the client slot, the
-//! per-address slot, heartbeats and the end at shutdown all work as before.
+//! routes mark with [`Stream`], that response is not returned to hyper: the outermost service
+//! writes its head here (the bytes hyper would write: status line, the headers as the routes
+//! and middleware made them, `transfer-encoding: chunked` and `date`) and hands head and body
+//! to the connection's task through a [`Slot`]. The task takes the socket back from hyper
+//! (`Connection::into_parts`: hyper has written nothing on the connection yet; on a later
+//! request an earlier response could still sit unflushed in hyper's buffer, so only the first
+//! qualifies), drops hyper's connection, and [`run`]s the stream: each body frame as one chunk,
+//! the closing chunk when the body ends, and a read that notices the client's FIN or reset at
+//! once, as hyper's does. The body is the routes' own, so the client slot, the per-address slot,
+//! heartbeats and the end at shutdown all work as before.
 //!
 //! TLS connections, later requests on a connection, HTTP/1.0, `HEAD` and `Connection: close`
 //! requests stay with hyper.
