@@ -394,13 +394,8 @@ impl Server {
             // log-in rate limit need it).
             let router = router.clone();
             // A plain connection's SSE stream leaves hyper once its head is ready (see `handoff`).
-            let (slot, handed) = match tls {
-                None => {
-                    let (slot, handed) = handoff::Slot::new();
-                    (Some(slot), Some(handed))
-                }
-                Some(_) => (None, None),
-            };
+            let (slot, handed) = handoff::Slot::new();
+            let slot = (!tag.tls).then_some(slot);
             let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
                 request.extensions_mut().insert(tag);
                 request.extensions_mut().insert(axum::extract::ConnectInfo(tag.peer));
@@ -423,15 +418,12 @@ impl Server {
             let stopping = inner.clone();
             tokio::spawn(async move {
                 let served = async {
-                    match (tls, handed) {
-                        (None, Some(handed)) => {
-                            serve_plain(&builder, watcher, stream, service, handed, handshake, stopping).await
-                        }
-                        (None, None) => serve(&builder, watcher, stream, service).await,
+                    match tls {
+                        None => serve_plain(&builder, watcher, stream, service, handed, handshake, stopping).await,
                         // Boxed: a rustls session is kilobytes, and inline it would size every
                         // plain connection's task as well (at 10,000 SSE clients that was ~4 KiB
                         // each).
-                        (Some(config), _) => {
+                        Some(config) => {
                             Box::pin(async move {
                                 // The handshake is bounded like a request head: a client that
                                 // never finishes it holds its slot no longer.

@@ -182,38 +182,22 @@ fn assemble<R: Render>(finished: Receiver<Rendered<R::Extra>>) -> io::Result<(us
 }
 
 impl Part {
-    /// Its bytes, in order (a megabyte read at a time from the file: a few hundred reads for a
+    /// Its bytes, in order, read a megabyte at a time from the file (a few hundred reads for a
     /// million sockets).
-    pub fn reader(self) -> impl Read {
+    pub fn reader(self) -> io::Result<impl io::BufRead> {
         let file: Box<dyn Read> = match self.file {
-            Some(mut file) => match io::Seek::rewind(&mut file) {
-                Ok(()) => Box::new(file),
-                Err(e) => Box::new(Failing(Some(e))),
-            },
+            Some(mut file) => {
+                io::Seek::rewind(&mut file)?;
+                Box::new(file)
+            }
             None => Box::new(io::empty()),
         };
-        io::BufReader::with_capacity(1 << 20, file.chain(io::Cursor::new(self.tail)))
+        Ok(io::BufReader::with_capacity(1 << 20, file.chain(io::Cursor::new(self.tail))))
     }
 
     /// Copies its bytes to `out`.
     pub fn copy_to(self, out: &mut impl Write) -> io::Result<()> {
-        let mut reader = self.reader();
-        let mut buf = vec![0; 1 << 20];
-        loop {
-            match reader.read(&mut buf)? {
-                0 => return Ok(()),
-                n => out.write_all(&buf[..n])?,
-            }
-        }
-    }
-}
-
-/// A reader whose first read fails with the error it holds.
-struct Failing(Option<io::Error>);
-
-impl Read for Failing {
-    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        self.0.take().map_or(Ok(0), Err)
+        io::copy(&mut self.reader()?, out).map(drop)
     }
 }
 

@@ -413,9 +413,10 @@ pub fn write_spilled(
         }
         write_header(out, &width, style, columns)?;
         let (mut text, mut line, mut arena) = (String::new(), String::new(), String::new());
+        let mut bytes = Vec::new();
         let bad = || io::Error::other("a spilled row is not valid text");
         for part in parts {
-            let mut reader = part.reader();
+            let mut reader = part.reader()?;
             let mut head = [0u8; 2];
             let mut cell = [0u8; 5];
             loop {
@@ -427,7 +428,6 @@ pub fn write_spilled(
                 let [red, count] = head;
                 arena.clear();
                 let mut ends = [0u32; COLUMNS];
-                let mut bytes = Vec::new();
                 for _ in 0..count {
                     reader.read_exact(&mut cell)?;
                     let i = usize::from(cell[0]).min(COLUMNS - 1);
