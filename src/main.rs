@@ -18,9 +18,10 @@ use webui_doctor::exit_codes::ExitCode;
 use webui_doctor::filter::Filter;
 use webui_doctor::gate::{Gate, ServerSide, server_bounds};
 use webui_doctor::model::StateSet;
-use webui_doctor::model::{Attribution, Snapshot, TcpExtChange};
+use webui_doctor::model::{Attribution, Snapshot, Socket, TcpExtChange};
 use webui_doctor::query::{Query, collect, collect_namespaces, count, facts, listening_ports, read_tcpext};
 use webui_doctor::render::table::{Columns, Style};
+use webui_doctor::tally::Tally;
 use webui_doctor::{netns, os, render};
 
 fn main() -> std::process::ExitCode {
@@ -279,6 +280,34 @@ fn report<'a>(
     }
 }
 
+/// The socket list a counted listing renders as the dump arrives: one of the two, so each
+/// socket is moved into it rather than copied.
+enum List {
+    Json(render::json::Listing),
+    Table(render::table::Rows),
+}
+
+impl Tally for List {
+    fn add(&mut self, socket: &Socket) {
+        self.take(socket.clone());
+    }
+
+    fn take(&mut self, socket: Socket) {
+        match self {
+            List::Json(listing) => listing.take(socket),
+            List::Table(rows) => rows.take(socket),
+        }
+    }
+
+    fn merge(&mut self, later: List) {
+        match (self, later) {
+            (List::Json(listing), List::Json(later)) => listing.merge(later),
+            (List::Table(rows), List::Table(later)) => rows.merge(later),
+            _ => unreachable!("both families' lists are made by the same closure"),
+        }
+    }
+}
+
 fn sockets_report(
     args: &SocketsArgs,
     q: &Query,
@@ -319,9 +348,12 @@ fn sockets_report(
         let counted = count(q, |facts| {
             let listening = if by == Some(GroupBy::Port) { facts.listening.clone() } else { Default::default() };
             let head = (Summary::default(), Diagnosis::new(facts), by.map(|by| Grouping::new(by, listening)));
-            let json = (listing && json).then(|| render::json::Listing::new(render::json::Elements));
-            let table = (listing && table).then(|| render::table::Rows::new(render::table::Cells(columns)));
-            (head, (json, table))
+            let list = match (listing, json, table) {
+                (true, true, _) => Some(List::Json(render::json::Listing::new(render::json::Elements))),
+                (true, _, true) => Some(List::Table(render::table::Rows::new(render::table::Cells(columns)))),
+                _ => None,
+            };
+            (head, list)
         })?;
         let ((summary, diagnosis, grouping), lists) = counted.tally;
         let netns = netns_label(&args.selection);
@@ -331,14 +363,14 @@ fn sockets_report(
         report.tcpext = tcpext;
         report.groups = grouping.map(|g| (g.by(), g.groups(&counted.snapshot.processes)));
         match lists {
-            (Some(listing), _) => {
+            Some(List::Json(listing)) => {
                 render::json::write_listing(out, &report, listing).context("writing the JSON listing")?
             }
-            (_, Some(rows)) => {
+            Some(List::Table(rows)) => {
                 render::table::write_spilled(out, &report, rows, style, columns).context("writing the table")?
             }
-            _ if json => render::json::write_summary(out, &report)?,
-            _ => render::table::write_summary(out, &report)?,
+            None if json => render::json::write_summary(out, &report)?,
+            None => render::table::write_summary(out, &report)?,
         }
         return Ok(());
     }

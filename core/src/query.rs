@@ -140,7 +140,7 @@ pub fn count<T: Tally>(query: &Query, make: impl Fn(&Facts) -> T + Sync) -> Resu
             kept.waiting.insert(s.local.port());
         }
         if select(&mut s, kept) {
-            tally.add(&s);
+            tally.take(s);
         }
     };
     let (source, ((mut kept, mut tally), (kept6, tally6))) =

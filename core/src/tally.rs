@@ -12,6 +12,11 @@ pub trait Tally: Send {
     /// Counts one socket.
     fn add(&mut self, socket: &Socket);
 
+    /// Counts one socket it may keep: a tally that stores sockets takes it without a copy.
+    fn take(&mut self, socket: Socket) {
+        self.add(&socket);
+    }
+
     /// Adds a tally of the sockets that came after this one's (the IPv6 dump after IPv4's).
     fn merge(&mut self, later: Self);
 
@@ -34,6 +39,12 @@ impl<T: Tally> Tally for Option<T> {
         }
     }
 
+    fn take(&mut self, socket: Socket) {
+        if let Some(t) = self {
+            t.take(socket);
+        }
+    }
+
     fn merge(&mut self, later: Self) {
         if let (Some(t), Some(later)) = (self, later) {
             t.merge(later);
@@ -47,6 +58,11 @@ impl<A: Tally, B: Tally> Tally for (A, B) {
         self.1.add(socket);
     }
 
+    fn take(&mut self, socket: Socket) {
+        self.0.add(&socket);
+        self.1.take(socket);
+    }
+
     fn merge(&mut self, later: Self) {
         self.0.merge(later.0);
         self.1.merge(later.1);
@@ -58,6 +74,12 @@ impl<A: Tally, B: Tally, C: Tally> Tally for (A, B, C) {
         self.0.add(socket);
         self.1.add(socket);
         self.2.add(socket);
+    }
+
+    fn take(&mut self, socket: Socket) {
+        self.0.add(&socket);
+        self.1.add(&socket);
+        self.2.take(socket);
     }
 
     fn merge(&mut self, later: Self) {

@@ -106,7 +106,11 @@ impl<R: Render> Spill<R> {
 
 impl<R: Render> Tally for Spill<R> {
     fn add(&mut self, socket: &Socket) {
-        self.batch.push(socket.clone());
+        self.take(socket.clone());
+    }
+
+    fn take(&mut self, socket: Socket) {
+        self.batch.push(socket);
         if self.batch.len() == BATCH {
             self.send();
         }
@@ -195,9 +199,14 @@ impl Part {
         Ok(io::BufReader::with_capacity(1 << 20, file.chain(io::Cursor::new(self.tail))))
     }
 
-    /// Copies its bytes to `out`.
+    /// Copies its bytes to `out`: from the file straight to `out`'s file where both are files
+    /// or pipes (the kernel copies, `copy_file_range`, `sendfile` or `splice`, as `cat` does).
     pub fn copy_to(self, out: &mut impl Write) -> io::Result<()> {
-        io::copy(&mut self.reader()?, out).map(drop)
+        if let Some(mut file) = self.file {
+            io::Seek::rewind(&mut file)?;
+            io::copy(&mut file, out)?;
+        }
+        out.write_all(&self.tail)
     }
 }
 

@@ -396,7 +396,9 @@ impl super::spill::Render for Cells {
 }
 
 /// The table whose rows `rows` holds, then the summary of `report`: the bytes [`write`] gives
-/// for the same sockets.
+/// for the same sockets. The rows are padded as the stored table's are, in rounds on every
+/// core: while the threads pad one round of chunks (about a megabyte of cells each), the next
+/// round is read.
 pub fn write_spilled(
     out: &mut impl Write,
     report: &Report,
@@ -404,7 +406,6 @@ pub fn write_spilled(
     style: Style,
     columns: Columns,
 ) -> io::Result<()> {
-    use io::Read as _;
     let (parts, cell_width) = rows.finish()?;
     if parts.iter().any(|p| p.count > 0) {
         let mut width = HEADER.map(str::len);
@@ -412,42 +413,121 @@ pub fn write_spilled(
             *w = (*w).max(c);
         }
         write_header(out, &width, style, columns)?;
-        let (mut text, mut line, mut arena) = (String::new(), String::new(), String::new());
-        let mut bytes = Vec::new();
-        let bad = || io::Error::other("a spilled row is not valid text");
-        for part in parts {
-            let mut reader = part.reader()?;
-            let mut head = [0u8; 2];
-            let mut cell = [0u8; 5];
-            loop {
-                match reader.read_exact(&mut head) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-                    Err(e) => return Err(e),
-                }
-                let [red, count] = head;
-                arena.clear();
-                let mut ends = [0u32; COLUMNS];
-                for _ in 0..count {
-                    reader.read_exact(&mut cell)?;
-                    let i = usize::from(cell[0]).min(COLUMNS - 1);
-                    let len = u32::from_le_bytes([cell[1], cell[2], cell[3], cell[4]]) as usize;
-                    bytes.resize(len, 0);
-                    reader.read_exact(&mut bytes)?;
-                    arena.push_str(std::str::from_utf8(&bytes).map_err(|_| bad())?);
-                    ends[i] = arena.len() as u32;
-                }
-                row_line(&mut text, &mut line, &arena, 0, &ends, style.colour && red == 1, &width, columns);
-                if text.len() >= 1 << 16 {
-                    out.write_all(text.as_bytes())?;
-                    text.clear();
-                }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        let mut chunks = Chunks { parts: parts.into_iter(), reader: None, carry: Vec::new() };
+        let mut round = chunks.round(threads)?;
+        while !round.is_empty() {
+            let (texts, next) = std::thread::scope(|scope| {
+                let handles: Vec<_> =
+                    round.iter().map(|chunk| scope.spawn(|| pad_rows(chunk, &width, style, columns))).collect();
+                let next = chunks.round(threads);
+                let texts: Vec<io::Result<String>> =
+                    handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect();
+                (texts, next)
+            });
+            for text in texts {
+                out.write_all(text?.as_bytes())?;
             }
+            round = next?;
         }
-        out.write_all(text.as_bytes())?;
         writeln!(out)?;
     }
     write_summary(out, report)
+}
+
+/// Bytes of encoded rows a thread pads at once.
+const CHUNK: usize = 1 << 19;
+
+/// The parts' encoded rows cut into chunks of whole rows.
+struct Chunks<I> {
+    parts: I,
+    reader: Option<Box<dyn io::BufRead>>,
+    /// Bytes read past the last whole row.
+    carry: Vec<u8>,
+}
+
+impl<I: Iterator<Item = super::spill::Part>> Chunks<I> {
+    /// Up to `n` chunks; none at the end.
+    fn round(&mut self, n: usize) -> io::Result<Vec<Vec<u8>>> {
+        let mut round = Vec::with_capacity(n);
+        while round.len() < n {
+            match self.chunk()? {
+                Some(chunk) => round.push(chunk),
+                None => break,
+            }
+        }
+        Ok(round)
+    }
+
+    fn chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+        use io::Read as _;
+        loop {
+            if self.reader.is_none() {
+                match self.parts.next() {
+                    Some(part) => self.reader = Some(Box::new(part.reader()?)),
+                    None => return Ok(None),
+                }
+            }
+            let mut chunk = std::mem::take(&mut self.carry);
+            let reader = self.reader.as_mut().expect("opened above");
+            let got = reader.take((CHUNK - chunk.len().min(CHUNK / 2)) as u64).read_to_end(&mut chunk)?;
+            if got == 0 {
+                // This part is done; rows never span two parts.
+                if !chunk.is_empty() {
+                    return Err(io::Error::other("a spilled row is cut short"));
+                }
+                self.reader = None;
+                continue;
+            }
+            let whole = whole_rows(&chunk);
+            self.carry = chunk.split_off(whole);
+            if whole > 0 {
+                return Ok(Some(chunk));
+            }
+        }
+    }
+}
+
+/// The length of the longest prefix of `bytes` that holds whole encoded rows.
+fn whole_rows(bytes: &[u8]) -> usize {
+    let (mut at, mut whole) = (0, 0);
+    while let Some(&count) = bytes.get(at + 1) {
+        at += 2;
+        for _ in 0..count {
+            let Some(len) = bytes.get(at + 1..at + 5) else { return whole };
+            at += 5 + u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        }
+        if at > bytes.len() {
+            return whole;
+        }
+        whole = at;
+    }
+    whole
+}
+
+/// Encoded rows (whole ones), padded to the table's widths.
+fn pad_rows(mut bytes: &[u8], width: &[usize; COLUMNS], style: Style, columns: Columns) -> io::Result<String> {
+    let bad = || io::Error::other("a spilled row is not valid text");
+    let mut text = String::with_capacity(bytes.len() * 3 / 2);
+    let (mut line, mut arena) = (String::new(), String::new());
+    while let [red, count, rest @ ..] = bytes {
+        bytes = rest;
+        arena.clear();
+        let mut ends = [0u32; COLUMNS];
+        for _ in 0..*count {
+            let [i, l0, l1, l2, l3, rest @ ..] = bytes else { return Err(bad()) };
+            let len = u32::from_le_bytes([*l0, *l1, *l2, *l3]) as usize;
+            let (cell, rest) = rest.split_at_checked(len).ok_or_else(bad)?;
+            arena.push_str(std::str::from_utf8(cell).map_err(|_| bad())?);
+            ends[usize::from(*i).min(COLUMNS - 1)] = arena.len() as u32;
+            bytes = rest;
+        }
+        row_line(&mut text, &mut line, &arena, 0, &ends, style.colour && *red == 1, width, columns);
+    }
+    if !bytes.is_empty() {
+        return Err(bad());
+    }
+    Ok(text)
 }
 
 /// The header line, padded to `width`.
@@ -624,6 +704,33 @@ mod tests {
         assert_eq!(one.iter().filter(|&&b| b == b'\n').count(), sockets.len() + 1);
         for threads in [2, 3, 8] {
             assert!(render(threads) == one, "{threads} threads");
+        }
+    }
+
+    /// Encoded rows cut anywhere: the whole rows before the cut are found, and padding a cut row
+    /// fails rather than print part of it.
+    #[test]
+    fn cut_rows_are_found_and_refused() {
+        use super::super::spill::Render as _;
+        let columns = Columns { info: true, ..Columns::default() };
+        let mut bytes = Vec::new();
+        let mut boundaries = vec![0];
+        for s in sockets(20) {
+            Cells(columns).render(std::slice::from_ref(&s), &mut bytes).unwrap();
+            boundaries.push(bytes.len());
+        }
+        let width = [40; COLUMNS];
+        let style = Style { tty: false, colour: false };
+        let whole = pad_rows(&bytes, &width, style, columns).unwrap();
+        assert_eq!(whole.lines().count(), 20);
+        for cut in 0..=bytes.len() {
+            let found = whole_rows(&bytes[..cut]);
+            assert_eq!(found, *boundaries.iter().rfind(|&&b| b <= cut).unwrap(), "cut at {cut}");
+            assert_eq!(
+                pad_rows(&bytes[..cut], &width, style, columns).is_ok(),
+                boundaries.contains(&cut),
+                "cut at {cut}"
+            );
         }
     }
 
