@@ -39,14 +39,14 @@ pub fn ended(socket: &Socket, probes: Option<u8>, at: SystemTime) -> Ended {
         peer: socket.peer,
         state: socket.state,
         probes,
-        retransmits: info.retransmits,
-        total_retrans: info.total_retrans,
-        unacked: info.unacked,
-        lost: info.lost,
+        retransmits: info.retransmits(),
+        total_retrans: info.total_retrans(),
+        unacked: info.unacked(),
+        lost: info.lost(),
         last_send_ms: age(socket.idle.map(|i| i.last_send_ms)),
         last_recv_ms: age(socket.idle.map(|i| i.last_recv_ms)),
-        last_ack_ms: info.last_ack_ms.filter(|_| connected),
-        cause: cause(probes, info.retransmits),
+        last_ack_ms: info.last_ack_ms().filter(|_| connected),
+        cause: cause(probes, info.retransmits()),
     }
 }
 

@@ -686,8 +686,8 @@ pub fn is_slow_reader(s: &Socket) -> bool {
     }
     let persist = s.timer.is_some_and(|t| t.kind == TimerKind::Persist);
     let info = s.details.info.as_deref().copied().unwrap_or_default();
-    let closed = info.snd_wnd == Some(0);
-    let held_back = match (info.notsent_bytes, info.rwnd_limited_ms, info.busy_ms) {
+    let closed = info.snd_wnd() == Some(0);
+    let held_back = match (info.notsent_bytes(), info.rwnd_limited_ms(), info.busy_ms()) {
         (Some(notsent), Some(limited), Some(busy)) => {
             notsent > 0 && limited >= RWND_LIMITED_MIN_MS && limited.saturating_mul(2) > busy
         }
@@ -832,7 +832,9 @@ mod tests {
         let stalled = socket(TcpState::Established, Some((TimerKind::Persist, 0)), 4_100_000);
         let idle_reader = socket(TcpState::Established, Some((TimerKind::Keepalive, 0)), 0);
         let mut closed = socket(TcpState::Established, None, 10);
-        closed.details.info = Some(Box::new(TcpInfo { snd_wnd: Some(0), ..TcpInfo::default() }));
+        let mut info = TcpInfo::default();
+        info.set_snd_wnd(Some(0));
+        closed.details.info = Some(Box::new(info));
         assert!(is_slow_reader(&stalled) && is_slow_reader(&closed) && !is_slow_reader(&idle_reader));
         // However many, the evidence lists a bounded number of peers; the count says the rest.
         let many: Vec<Socket> =

@@ -446,7 +446,9 @@ mod tests {
         let stalled = socket(TcpState::Established, Some((TimerKind::Persist, 0)), 4_100_000);
         let idle_reader = socket(TcpState::Established, Some((TimerKind::Keepalive, 0)), 0);
         let mut closed = socket(TcpState::Established, None, 10);
-        closed.details.info = Some(Box::new(TcpInfo { snd_wnd: Some(0), ..TcpInfo::default() }));
+        let mut info = TcpInfo::default();
+        info.set_snd_wnd(Some(0));
+        closed.details.info = Some(Box::new(info));
         assert!(is_slow_reader(&stalled) && is_slow_reader(&closed) && !is_slow_reader(&idle_reader));
         let found = diagnose(&[stalled, idle_reader, closed], &Facts::default());
         assert_eq!(found.len(), 1, "{found:?}");

@@ -156,17 +156,17 @@ fn cells(s: &Socket, columns: Columns, buf: &mut String, mut cell: impl FnMut(us
                 None => b.write_char('-'),
             }
         }
-        put(RTT, buf, &|b| match info.rtt_us {
+        put(RTT, buf, &|b| match info.rtt_us() {
             Some(us) => write!(b, "{}.{:03}ms", us / 1000, us % 1000),
             None => dash(b),
         });
-        put(14, buf, &|b| match (info.retransmits, info.total_retrans) {
+        put(14, buf, &|b| match (info.retransmits(), info.total_retrans()) {
             (Some(now), Some(total)) => write!(b, "{now}/{total}"),
             (now, _) => num(b, now),
         });
-        put(15, buf, &|b| num(b, info.unacked));
-        put(16, buf, &|b| num(b, info.notsent_bytes));
-        put(LAST_ACK, buf, &|b| match info.last_ack_ms {
+        put(15, buf, &|b| num(b, info.unacked()));
+        put(16, buf, &|b| num(b, info.notsent_bytes()));
+        put(LAST_ACK, buf, &|b| match info.last_ack_ms() {
             Some(ms) => write!(b, "{}", HumanMs(u64::from(ms))),
             None => dash(b),
         });

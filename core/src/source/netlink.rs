@@ -602,7 +602,7 @@ mod tests {
         let d = &out[0].details;
         assert_eq!(d.cgroup_id, 4242);
         assert_eq!(d.memory.as_deref().unwrap().sndbuf, Some(300));
-        assert_eq!(d.info.as_deref().unwrap().rtt_us, Some(0));
+        assert_eq!(d.info.as_deref().unwrap().rtt_us(), Some(0));
         // Not asked for: not decoded, and not in the JSON.
         let mut out = Vec::new();
         decode_batch(&buf, &Filter::default(), Extras::default(), &mut out).unwrap();

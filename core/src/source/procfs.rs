@@ -212,7 +212,10 @@ fn details(extras: Extras, rto: Option<&str>, retransmits: u32, hz: u64) -> Resu
             None => None,
         };
         let retransmits = Some(u8::try_from(retransmits).unwrap_or(u8::MAX));
-        details.info = Some(Box::new(TcpInfo { rto_ms, retransmits, ..TcpInfo::default() }));
+        let mut info = TcpInfo::default();
+        info.set_rto_ms(rto_ms);
+        info.set_retransmits(retransmits);
+        details.info = Some(Box::new(info));
     }
     if extras.memory {
         details.memory = Some(Box::default());

@@ -60,26 +60,26 @@ pub fn probes(b: &[u8]) -> Option<u8> {
 /// them for display) and the delivery rate bytes/s becomes bits/s, as `ss -i` prints it.
 pub fn decode(b: &[u8]) -> TcpInfo {
     let us_to_ms = |v: u64| v / 1000;
-    TcpInfo {
-        rtt_us: u32_at(b, at::RTT),
-        rttvar_us: u32_at(b, at::RTTVAR),
-        rto_ms: u32_at(b, at::RTO).map(|us| us / 1000),
-        backoff: u8_at(b, at::BACKOFF),
-        retransmits: u8_at(b, at::RETRANSMITS),
-        total_retrans: u32_at(b, at::TOTAL_RETRANS),
-        unacked: u32_at(b, at::UNACKED),
-        lost: u32_at(b, at::LOST),
-        notsent_bytes: u32_at(b, at::NOTSENT_BYTES),
-        last_ack_ms: u32_at(b, at::LAST_ACK_RECV),
-        snd_wnd: u32_at(b, at::SND_WND),
-        rcv_wnd: u32_at(b, at::RCV_WND),
-        bytes_acked: u64_at(b, at::BYTES_ACKED),
-        bytes_received: u64_at(b, at::BYTES_RECEIVED),
-        delivery_rate_bps: u64_at(b, at::DELIVERY_RATE).map(|bytes| bytes.saturating_mul(8)),
-        busy_ms: u64_at(b, at::BUSY_TIME).map(us_to_ms),
-        rwnd_limited_ms: u64_at(b, at::RWND_LIMITED).map(us_to_ms),
-        sndbuf_limited_ms: u64_at(b, at::SNDBUF_LIMITED).map(us_to_ms),
-    }
+    let mut info = TcpInfo::default();
+    info.set_rtt_us(u32_at(b, at::RTT));
+    info.set_rttvar_us(u32_at(b, at::RTTVAR));
+    info.set_rto_ms(u32_at(b, at::RTO).map(|us| us / 1000));
+    info.set_backoff(u8_at(b, at::BACKOFF));
+    info.set_retransmits(u8_at(b, at::RETRANSMITS));
+    info.set_total_retrans(u32_at(b, at::TOTAL_RETRANS));
+    info.set_unacked(u32_at(b, at::UNACKED));
+    info.set_lost(u32_at(b, at::LOST));
+    info.set_notsent_bytes(u32_at(b, at::NOTSENT_BYTES));
+    info.set_last_ack_ms(u32_at(b, at::LAST_ACK_RECV));
+    info.set_snd_wnd(u32_at(b, at::SND_WND));
+    info.set_rcv_wnd(u32_at(b, at::RCV_WND));
+    info.set_bytes_acked(u64_at(b, at::BYTES_ACKED));
+    info.set_bytes_received(u64_at(b, at::BYTES_RECEIVED));
+    info.set_delivery_rate_bps(u64_at(b, at::DELIVERY_RATE).map(|bytes| bytes.saturating_mul(8)));
+    info.set_busy_ms(u64_at(b, at::BUSY_TIME).map(us_to_ms));
+    info.set_rwnd_limited_ms(u64_at(b, at::RWND_LIMITED).map(us_to_ms));
+    info.set_sndbuf_limited_ms(u64_at(b, at::SNDBUF_LIMITED).map(us_to_ms));
+    info
 }
 
 /// `INET_DIAG_SKMEMINFO`: an array of u32 indexed by `SK_MEMINFO_*` (include/uapi/linux/
@@ -146,16 +146,16 @@ mod tests {
     #[test]
     fn this_kernels_length_gives_every_field() {
         let i = decode(&fake(248));
-        assert_eq!(i.rto_ms, Some(8));
-        assert_eq!((i.retransmits, i.backoff), (Some(2), Some(4)));
-        assert_eq!(i.unacked, Some(24_000));
-        assert_eq!(i.last_ack_ms, Some(56_000));
-        assert_eq!((i.rtt_us, i.rttvar_us), (Some(68_000), Some(72_000)));
-        assert_eq!(i.bytes_acked, Some(1_120_000));
-        assert_eq!(i.delivery_rate_bps, Some(1_160_000 * 8));
-        assert_eq!(i.busy_ms, Some(1_168));
-        assert_eq!(i.sndbuf_limited_ms, Some(1_184));
-        assert_eq!((i.snd_wnd, i.rcv_wnd), (Some(228_000), Some(232_000)));
+        assert_eq!(i.rto_ms(), Some(8));
+        assert_eq!((i.retransmits(), i.backoff()), (Some(2), Some(4)));
+        assert_eq!(i.unacked(), Some(24_000));
+        assert_eq!(i.last_ack_ms(), Some(56_000));
+        assert_eq!((i.rtt_us(), i.rttvar_us()), (Some(68_000), Some(72_000)));
+        assert_eq!(i.bytes_acked(), Some(1_120_000));
+        assert_eq!(i.delivery_rate_bps(), Some(1_160_000 * 8));
+        assert_eq!(i.busy_ms(), Some(1_168));
+        assert_eq!(i.sndbuf_limited_ms(), Some(1_184));
+        assert_eq!((i.snd_wnd(), i.rcv_wnd()), (Some(228_000), Some(232_000)));
         assert_eq!(idle(&fake(248)).map(|i| (i.last_send_ms, i.last_recv_ms)), Some((44_000, 52_000)));
     }
 
@@ -163,14 +163,14 @@ mod tests {
     fn shorter_structs_give_none_past_their_end() {
         // 232 bytes: a kernel before rcv_wnd (5.4 to 6.1).
         let i = decode(&fake(232));
-        assert_eq!((i.snd_wnd, i.rcv_wnd), (Some(228_000), None));
+        assert_eq!((i.snd_wnd(), i.rcv_wnd()), (Some(228_000), None));
         // 104 bytes: the struct of Linux 3.x, up to total_retrans.
         let i = decode(&fake(104));
-        assert_eq!(i.total_retrans, Some(100_000));
-        assert_eq!((i.bytes_acked, i.notsent_bytes, i.busy_ms, i.snd_wnd), (None, None, None, None));
+        assert_eq!(i.total_retrans(), Some(100_000));
+        assert_eq!((i.bytes_acked(), i.notsent_bytes(), i.busy_ms(), i.snd_wnd()), (None, None, None, None));
         // A field cut in half is absent, not read from the bytes that are there.
         let i = decode(&fake(at::RTT + 3));
-        assert_eq!((i.rtt_us, i.unacked), (None, Some(24_000)));
+        assert_eq!((i.rtt_us(), i.unacked()), (None, Some(24_000)));
         assert_eq!(decode(&[]), TcpInfo::default());
         assert_eq!(idle(&fake(50)), None);
     }
