@@ -34,12 +34,18 @@ const INET_DIAG_MSG_LEN: usize = 72;
 /// v2 id of the socket, sent unasked for every full socket.
 const INET_DIAG_CGROUP_ID: u16 = 21;
 
-/// Dumps both families, each on its own socket and thread, handing each socket to `visit` with
-/// its family's accumulator (one made by `make` for each) as the datagrams arrive: at most one
-/// datagram's sockets are held at a time. The kernel's share of a dump (walking the hash
-/// table, filling tcp_info) is most of its cost, and this uses both cores for it. A thread
-/// started after `--netns` entered a namespace is in that namespace too. Returns IPv4's
-/// accumulator and IPv6's.
+/// Dumps both families, handing each socket to `visit` with its family's accumulator (one made
+/// by `make` for each) as the datagrams arrive: at most one datagram's sockets are held at a
+/// time. A thread started after `--netns` entered a namespace is in that namespace too. Returns
+/// IPv4's accumulator and IPv6's.
+///
+/// The kernel walks its whole established table for every dump, whatever the family. Most
+/// reads send most of what it walks, and filling the replies (tcp_info above all) is their
+/// cost: each family is dumped on its own socket and thread, so both cores fill. A read with a
+/// port filter sends almost nothing, so the walk is all its cost: it walks once, with the older
+/// `inet_diag_req` request that dumps both families together (see [`encode_walk_request`];
+/// measured at 58,000 sockets: 5.2-5.7 ms a read, where the two dumps on two threads took
+/// 7.1-9.3 ms and twice the CPU).
 pub fn scan<T, M, V>(filter: &Filter, extras: Extras, make: &M, visit: &V) -> Result<(T, T)>
 where
     T: Send,
@@ -49,9 +55,36 @@ where
     if filter.states.is_empty() {
         return Ok((make(), make()));
     }
+    if filter.wants_family(Family::Inet)
+        && filter.wants_family(Family::Inet6)
+        && let Some(request) = encode_walk_request(filter, extras)
+    {
+        let (mut v4, mut v6, mut seen) = (make(), make(), false);
+        let walked = dump(&request, filter, extras, &mut |s| {
+            seen = true;
+            match s.family {
+                Family::Inet => visit(&mut v4, s),
+                Family::Inet6 => visit(&mut v6, s),
+            }
+        });
+        match walked {
+            Ok(()) => return Ok((v4, v6)),
+            // A kernel without the older request refuses it before sending anything: dump
+            // each family instead.
+            Err(Error::NetlinkKernel(e))
+                if !seen && matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP | libc::ENOENT)) => {}
+            Err(e) => return Err(e),
+        }
+    }
     let family = |family| -> Result<T> {
         let mut acc = make();
-        dump(family, filter, extras, &mut |s| visit(&mut acc, s))?;
+        if filter.wants_family(family) {
+            match dump(&encode_request(family, filter, extras), filter, extras, &mut |s| visit(&mut acc, s)) {
+                // A kernel without IPv6 answers the AF_INET6 dump with ENOENT: no IPv6 sockets.
+                Err(Error::NetlinkKernel(e)) if family == Family::Inet6 && e.raw_os_error() == Some(libc::ENOENT) => {}
+                other => other?,
+            }
+        }
         Ok(acc)
     };
     let (v4, v6) = std::thread::scope(|scope| {
@@ -61,18 +94,15 @@ where
     Ok((v4?, v6.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?))
 }
 
-fn dump(family: Family, filter: &Filter, extras: Extras, sink: &mut dyn FnMut(Socket)) -> Result<()> {
-    if !filter.wants_family(family) {
-        return Ok(());
-    }
+/// Sends one dump request and hands each socket of the reply to `sink`.
+fn dump(request: &[u8], filter: &Filter, extras: Extras, sink: &mut dyn FnMut(Socket)) -> Result<()> {
     let mut socket = NlSocket::new(NETLINK_SOCK_DIAG).map_err(Error::NetlinkRefused)?;
     socket.bind_auto().map_err(Error::NetlinkRefused)?;
     socket.connect(&NlAddr::new(0, 0)).map_err(Error::NetlinkRefused)?;
     let mut buf = vec![0u8; RECV_BUFFER];
     // One datagram's sockets, handed on before the next is read.
     let mut batch = Vec::new();
-    let request = encode_request(family, filter, extras);
-    socket.send(&request, 0).map_err(Error::NetlinkRefused)?;
+    socket.send(request, 0).map_err(Error::NetlinkRefused)?;
     loop {
         // MSG_TRUNC makes recv return the datagram's real length, so a reply that did not fit
         // is detected instead of being decoded from a cut-off buffer.
@@ -93,10 +123,6 @@ fn dump(family: Family, filter: &Filter, extras: Extras, sink: &mut dyn FnMut(So
         match decoded {
             Ok(Batch::More) => {}
             Ok(Batch::Done) => return Ok(()),
-            // A kernel without IPv6 answers the AF_INET6 dump with ENOENT: no IPv6 sockets.
-            Err(Error::NetlinkKernel(e)) if family == Family::Inet6 && e.raw_os_error() == Some(libc::ENOENT) => {
-                return Ok(());
-            }
             // A security module or seccomp policy that denies the dump is a refusal too.
             Err(Error::NetlinkKernel(e)) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) => {
                 return Err(Error::NetlinkRefused(e));
@@ -140,23 +166,59 @@ pub fn encode_request(family: Family, filter: &Filter, extras: Extras) -> Vec<u8
         Family::Inet6 => SocketId::new_v6(),
     };
     let flags = NLM_F_REQUEST | NLM_F_DUMP;
+    let mut buf = inet_request(SOCK_DIAG_BY_FAMILY, flags, extensions(extras), filter.states.mask(), socket_id);
+    // The crate has no INET_DIAG_REQ_BYTECODE: append the attribute and fix the message length.
+    if let Some(code) = bytecode(filter) {
+        append_bytecode(&mut buf, &code);
+    }
+    buf
+}
+
+/// The attributes a dump asks for: tcp_info (its idle times are in every listing) and the
+/// memory attribute with `-m`.
+fn extensions(extras: Extras) -> ExtensionFlags {
     // tcp_info costs the kernel about a fifth of the dump (measured at 90k sockets: 68 ms
     // without, 85 ms with); a summary that needs no idle times does not ask for it.
     let mut wanted = if extras.no_tcp_info && !extras.info { ExtensionFlags::empty() } else { ExtensionFlags::INFO };
     if extras.memory {
         wanted |= ExtensionFlags::SKMEMINFO;
     }
-    let mut buf = inet_request(SOCK_DIAG_BY_FAMILY, flags, wanted, filter.states.mask(), socket_id);
-    // The crate has no INET_DIAG_REQ_BYTECODE: append the attribute and fix the message length.
-    if let Some(code) = bytecode(filter) {
-        buf.extend_from_slice(&((4 + code.len()) as u16).to_ne_bytes());
-        buf.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
-        buf.extend_from_slice(&code);
-        buf.resize(buf.len().next_multiple_of(4), 0);
-        let len = buf.len() as u32;
-        buf[..4].copy_from_slice(&len.to_ne_bytes());
-    }
-    buf
+    wanted
+}
+
+/// Appends an `INET_DIAG_REQ_BYTECODE` attribute holding `code` and fixes the message length.
+fn append_bytecode(buf: &mut Vec<u8>, code: &[u8]) {
+    buf.extend_from_slice(&((4 + code.len()) as u16).to_ne_bytes());
+    buf.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+    buf.extend_from_slice(code);
+    buf.resize(buf.len().next_multiple_of(4), 0);
+    let len = buf.len() as u32;
+    buf[..4].copy_from_slice(&len.to_ne_bytes());
+}
+
+/// `TCPDIAG_GETSOCK` (include/uapi/linux/inet_diag.h): the request of the interface before
+/// `SOCK_DIAG_BY_FAMILY`. The kernel answers it with the sockets of both families from one walk
+/// of its tables (`inet_diag_dump_compat` sets the family to `AF_UNSPEC`), in messages of the
+/// same type and the same `inet_diag_msg` layout.
+const TCPDIAG_GETSOCK: u16 = 18;
+
+/// A dump of both families in one walk (an `inet_diag_req`: family, address lengths, the
+/// extensions, the socket id, the state mask and the unused table mask), for a read whose port
+/// filter the kernel applies. `None` without one: then the replies are the cost, and each
+/// family is dumped on its own thread.
+pub fn encode_walk_request(filter: &Filter, extras: Extras) -> Option<Vec<u8>> {
+    let code = bytecode(filter)?;
+    let mut buf = Vec::with_capacity(16 + 60 + 4 + code.len());
+    buf.extend_from_slice(&[0; 4]); // length, set by append_bytecode
+    buf.extend_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
+    buf.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    buf.extend_from_slice(&[0; 8]); // sequence number and port id
+    buf.extend_from_slice(&[AF_INET, 0, 0, extensions(extras).bits()]);
+    buf.extend_from_slice(&[0; 48]); // struct inet_diag_sockid: any
+    buf.extend_from_slice(&filter.states.mask().to_ne_bytes());
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    append_bytecode(&mut buf, &code);
+    Some(buf)
 }
 
 /// `SOCK_DESTROY` (include/uapi/linux/sock_diag.h): what `ss -K` sends.
@@ -392,7 +454,7 @@ pub fn decode_batch(mut buf: &[u8], filter: &Filter, extras: Extras, out: &mut V
                     _ => return Err(Error::NetlinkDecode(format!("invalid error code {code} in an error message"))),
                 }
             }
-            SOCK_DIAG_BY_FAMILY => {
+            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
                 if let Some(socket) = decode_socket(msg.payload(), filter, extras)? {
                     out.push(socket);
                 }
@@ -714,6 +776,40 @@ mod tests {
             len -= step as isize;
         }
         len == 0
+    }
+
+    /// A read with a port filter walks once for both families, and gets what a dump of each
+    /// family gets: the same sockets in the same order, IPv4's and IPv6's apart. Real sockets
+    /// on loopback, a listener and a connection on one port in each family.
+    #[test]
+    fn one_walk_gives_each_familys_dump() {
+        use std::net::{TcpListener, TcpStream};
+        let (v4, v6) = (0..50)
+            .find_map(|_| {
+                let v4 = TcpListener::bind("127.0.0.1:0").ok()?;
+                let v6 = TcpListener::bind(("::1", v4.local_addr().ok()?.port())).ok()?;
+                Some((v4, v6))
+            })
+            .expect("a port free on 127.0.0.1 and ::1");
+        let port = v4.local_addr().unwrap().port();
+        let _clients = [TcpStream::connect(v4.local_addr().unwrap()), TcpStream::connect(v6.local_addr().unwrap())];
+        let filter = Filter { ports: vec![port], ..Filter::default() };
+        let extras = Extras::default();
+        assert!(encode_walk_request(&filter, extras).is_some(), "a port filter walks once");
+        assert!(encode_walk_request(&Filter::default(), extras).is_none(), "no filter: a dump per family");
+        let key = |s: &Socket| (s.family, s.state, s.local, s.peer, s.cookie);
+        let (walked4, walked6) =
+            scan(&filter, extras, &Vec::new, &|acc: &mut Vec<_>, s: Socket| acc.push(key(&s))).unwrap();
+        let each = |family| {
+            let mut out = Vec::new();
+            dump(&encode_request(family, &filter, extras), &filter, extras, &mut |s| out.push(key(&s))).unwrap();
+            out
+        };
+        assert_eq!(walked4, each(Family::Inet));
+        assert_eq!(walked6, each(Family::Inet6));
+        // Each family: its listener and the server side of its connection (the local port).
+        assert!(walked4.len() == 2 && walked4.iter().all(|k| k.0 == Family::Inet), "{walked4:?}");
+        assert!(walked6.len() == 2 && walked6.iter().all(|k| k.0 == Family::Inet6), "{walked6:?}");
     }
 
     #[test]
