@@ -872,14 +872,13 @@ fn serve_load(clients: usize) {
         // shared with an identical one: each is a real read. The probe is a thread of its own with
         // blocking sockets, as curl is a process of its own: a task on this runtime would wait its
         // turn behind the 19,000 readers' tasks and time the benchmark's scheduling, not the server.
-        let probe_port = watch_port.clone();
-        let lat = tokio::task::spawn_blocking(move || {
+        let mut lat = tokio::task::spawn_blocking(move || {
             (0..200)
                 .map(|i| {
                     let t = Instant::now();
                     let mut s = TcpStream::connect(addr).unwrap();
                     let req = format!(
-                        "GET /api/snapshot?port={probe_port}&sport={probe_port}-{} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                        "GET /api/snapshot?port={watch_port}&sport={watch_port}-{} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
                         65535 - i
                     );
                     s.write_all(req.as_bytes()).unwrap();
@@ -908,7 +907,6 @@ fn serve_load(clients: usize) {
             }
         }
         let cpu = (cpu_ticks(pid) - ticks0) as f64 / 100.0 / t0.elapsed().as_secs_f64() * 100.0;
-        let mut lat = lat;
         lat.sort_by(f64::total_cmp);
         (ramp, rss, cpu, gaps_ok, worst_gap, lat[lat.len() / 2], lat[lat.len() * 99 / 100])
     });
